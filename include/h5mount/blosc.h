@@ -1,0 +1,26 @@
+/* blosc.h: the Blosc HDF5 filter (id 32001) as PyTables writes it, built on c-blosc's
+ * thread-safe _ctx calls. It registers a filter with HDF5; it does not load plugins. */
+#ifndef H5MOUNT_BLOSC_H
+#define H5MOUNT_BLOSC_H
+
+#include <stddef.h>
+
+/* HDF5 filter id registered for Blosc by PyTables (and hdf5-blosc). */
+#define H5M_BLOSC_FILTER_ID 32001
+
+/* Registers the Blosc filter with the HDF5 library unless one is already registered.
+ * Returns 0 or -EIO. Call once, before opening files; takes no lock of its own. */
+int h5m_blosc_register(void);
+
+/* Decodes one stored Blosc chunk (a self-describing blosc frame) of `srclen` bytes into
+ * `dst` of capacity `dstlen` using `nthreads` threads. Returns the number of bytes
+ * written or -EIO when the frame is corrupt or does not fit. Thread-safe; never allocates. */
+long h5m_blosc_decode(const void *src, size_t srclen, void *dst, size_t dstlen, int nthreads);
+
+/* Encodes `srclen` bytes into `dst` (capacity `dstlen`, at least srclen + 16) with the
+ * compressor code/level/shuffle of a PyTables cd_values array. Returns the frame size or
+ * -EINVAL for unknown parameters. Thread-safe; never allocates. */
+long h5m_blosc_encode(const void *src, size_t srclen, void *dst, size_t dstlen,
+                      unsigned typesize, int clevel, int shuffle, int compcode, int nthreads);
+
+#endif

@@ -1,0 +1,48 @@
+/* cache.h: a bounded, thread-safe LRU cache of decoded dataset blocks, keyed by
+ * (owner, block). It holds bytes only: it never calls HDF5 and never decides what a block is. */
+#ifndef H5MOUNT_CACHE_H
+#define H5MOUNT_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct h5m_cache;
+struct h5m_cache_ent;
+
+/* Creates a cache that keeps at most `capacity` bytes of unreferenced blocks (referenced ones
+ * can push it above that until released). Returns NULL on allocation failure. */
+struct h5m_cache *h5m_cache_new(size_t capacity);
+
+/* Frees the cache and every block. No entry may still be referenced. */
+void h5m_cache_free(struct h5m_cache *c);
+
+/* Finds block (owner, block) and returns it referenced (release with h5m_cache_release), or
+ * NULL. Takes the cache lock briefly; never blocks on I/O. */
+struct h5m_cache_ent *h5m_cache_get(struct h5m_cache *c, uint64_t owner, uint64_t block);
+
+/* Inserts `data` (malloc'd, `len` bytes; ownership passes to the cache, even on failure) as
+ * block (owner, block) of generation `gen` and returns it referenced. If the block is already
+ * present, `data` is freed and the present entry is returned. Returns NULL only when `gen` is
+ * older than the owner's current generation (the data is stale), after freeing `data`.
+ * Evicts least recently used unreferenced blocks to stay within capacity. */
+struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_t block, uint64_t gen,
+                                    void *data, size_t len);
+
+/* Drops one reference taken by get/put. */
+void h5m_cache_release(struct h5m_cache *c, struct h5m_cache_ent *e);
+
+/* The bytes of a referenced entry; valid until released. */
+const void *h5m_cache_data(const struct h5m_cache_ent *e, size_t *len);
+
+/* Forgets every block of `owner` (referenced ones are freed at their last release) and moves
+ * the owner to a new generation, so loads that started before cannot insert stale data.
+ * Returns the new generation. */
+uint64_t h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner);
+
+/* The owner's current generation (0 until first invalidated); load with it, then put. */
+uint64_t h5m_cache_generation(struct h5m_cache *c, uint64_t owner);
+
+/* Bytes currently held (referenced or not). */
+size_t h5m_cache_bytes(struct h5m_cache *c);
+
+#endif

@@ -1,0 +1,47 @@
+/* dtype.h: maps HDF5 element types to what the views show (.npy descr, element size, vlen
+ * handling) and formats attribute values as text. Reads no file data itself. */
+#ifndef H5MOUNT_DTYPE_H
+#define H5MOUNT_DTYPE_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "h5mount/npy.h"
+
+enum h5m_dtype_kind {
+	H5M_DT_FIXED,    /* fixed-size elements served as stored */
+	H5M_DT_VLEN,     /* H5T_VLEN of a fixed type: rows of base elements */
+	H5M_DT_VLEN_STR, /* variable-length strings: rows of bytes */
+};
+
+struct h5m_dtype {
+	enum h5m_dtype_kind kind;
+	size_t elem_size;     /* bytes of one served element (vlen: of one base element) */
+	char *descr;          /* npy descr literal, owned (malloc) */
+	unsigned extra_rank;  /* dims of a top-level H5T_ARRAY type, appended to the npy shape */
+	uint64_t extra_dims[H5M_NPY_MAXDIMS];
+	hid_t base_type;      /* vlen: memory type of one base element (owned); else H5I_INVALID_HID */
+};
+
+/* Describes the element type `type` (a dataset's file type). On success fills *dt (release it
+ * with h5m_dtype_destroy) and returns 0. Returns -ENOTSUP when the type cannot be shown as
+ * bytes, with a short reason in why[cap] (e.g. "object references have no byte form");
+ * -ENOMEM on allocation failure. Calls HDF5: the caller holds the HDF5 lock. */
+int h5m_dtype_describe(hid_t type, struct h5m_dtype *dt, char *why, size_t cap);
+
+/* Releases what h5m_dtype_describe() allocated; safe on a zeroed struct. Caller holds the HDF5 lock. */
+void h5m_dtype_destroy(struct h5m_dtype *dt);
+
+/* Formats `nelem` values of memory type `memtype` at `buf` (shape rank/dims, C order) as the text
+ * of an extended attribute: scalars as themselves, numbers space-separated within the last
+ * dimension, rows (and strings) separated by newlines, no trailing newline. Returns a malloc'd
+ * NUL-terminated string in *out and its length in *len; 0 or -ENOMEM. Caller holds the HDF5 lock. */
+int h5m_dtype_format_values(hid_t memtype, const void *buf, size_t nelem, unsigned rank,
+                            const hsize_t *dims, char **out, size_t *len);
+
+/* Formats a double as the shortest decimal text that reads back as the same value.
+ * Writes into out[cap] (cap >= 32). Never allocates. */
+void h5m_dtype_format_double(double v, char *out, size_t cap);
+
+#endif

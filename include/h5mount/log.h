@@ -1,0 +1,16 @@
+/* log.h: the one logger of h5mount: stderr or syslog, levels, printf-style. It never exits. */
+#ifndef H5MOUNT_LOG_H
+#define H5MOUNT_LOG_H
+
+#include <stdbool.h>
+
+enum h5m_log_level { H5M_LOG_ERR = 0, H5M_LOG_WARN = 1, H5M_LOG_INFO = 2, H5M_LOG_DEBUG = 3 };
+
+/* Sends messages at `max_level` or more severe to syslog (use_syslog) or to stderr.
+ * Call before starting threads; default is stderr at H5M_LOG_INFO. */
+void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level);
+
+/* Logs one line (a trailing newline is added). Thread-safe: one write per line. */
+void h5m_log(enum h5m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

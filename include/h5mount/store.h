@@ -1,0 +1,128 @@
+/* store.h: the HDF5 layer. Opens a file, lists groups lazily as a table of nodes (one per
+ * object, so hard links share a node), describes datasets, reads whole-chunk blocks, variable-
+ * length rows and attributes. Knows nothing of FUSE: errors are negative errno values.
+ *
+ * Locking: every HDF5 call goes through one named mutex, h5m_hdf5_lock, held only inside this
+ * module. Nodes are never freed before h5m_store_close(), so node pointers stay valid. */
+#ifndef H5MOUNT_STORE_H
+#define H5MOUNT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <hdf5.h>
+
+#include "h5mount/blocks.h"
+#include "h5mount/dtype.h"
+
+enum h5m_node_type {
+	H5M_NODE_GROUP,
+	H5M_NODE_DATASET,
+	H5M_NODE_SOFTLINK,   /* soft or external link: a symlink with `target` */
+};
+
+/* What a directory entry shows of a node. */
+enum h5m_view {
+	H5M_VIEW_OBJ = 0,     /* the group, the raw dataset bytes, or the symlink */
+	H5M_VIEW_NPY = 1,     /* dataset behind a .npy header */
+	H5M_VIEW_SHAPE = 2,   /* dataset shape text */
+	H5M_VIEW_OFFSETS = 3, /* vlen datasets: int64 row offsets */
+};
+#define H5M_NVIEWS 4
+
+struct h5m_dirent {
+	char *name;
+	uint32_t node;
+	enum h5m_view view;
+};
+
+struct h5m_dataset {
+	char *path;                /* HDF5 path (the first one found), for log lines */
+	struct h5m_dtype dt;       /* immutable after creation */
+	unsigned rank;             /* dataset rank (without array-type dims) */
+	bool chunked;
+	uint64_t chunk[H5M_NPY_MAXDIMS];
+	size_t npy_header_len;     /* fixed .npy header length */
+	int64_t contig_offset;     /* file offset of raw contiguous data, or -1 */
+	/* Protected by the HDF5 lock (h5m_hdf5_lock) for writes; read under it too. */
+	uint64_t dims[H5M_NPY_MAXDIMS];
+	struct h5m_blocks blocks;  /* geometry of cache blocks (fixed-size types only) */
+	uint64_t nrows;            /* vlen: number of rows (all elements, C order) */
+	uint64_t *offsets;         /* vlen: nrows + 1 element offsets, or NULL until computed */
+	bool read_error_logged;    /* HDF5 lock */
+	hid_t did;                 /* the open dataset, HDF5 lock */
+	hid_t ftype;               /* its stored element type, used as memory type (HDF5 lock) */
+};
+
+struct h5m_node {
+	enum h5m_node_type type;
+	uint32_t idx;
+	char *target;                   /* symlinks: link text */
+	struct h5m_dataset *ds;         /* datasets */
+	haddr_t addr;                   /* object header address (groups, datasets) */
+	/* Groups: filled once by h5m_store_list under the HDF5 lock; immutable once `listed` is
+	 * set (read with acquire ordering), sorted by name. */
+	bool listed;
+	struct h5m_dirent *ents;
+	size_t nents;
+	char *path;                     /* groups: HDF5 path used to open it */
+};
+
+struct h5m_store;
+
+/* Registers Blosc, turns HDF5's automatic error printing off. Call once before any store. */
+int h5m_store_global_init(void);
+
+/* Opens `path` read-only and lists its root group. On failure returns -errno and writes a
+ * one-line reason to err[cap]: "No such file or directory", "is not an HDF5 file",
+ * "cannot read HDF5 file: <reason>". `block_target` is the preferred cache block size. */
+int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out, char *err, size_t cap);
+
+/* Closes every HDF5 handle and frees every node. */
+void h5m_store_close(struct h5m_store *s);
+
+/* The node with index `idx`, or NULL when there is none. Lock-free. */
+struct h5m_node *h5m_store_node(struct h5m_store *s, uint64_t idx);
+
+/* Lists group `dir` (its entries are filled on first use). Returns 0 with *ents and *n pointing at
+ * the immutable entries, -ENOTDIR, or -EIO when HDF5 cannot iterate it. */
+int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_dirent **ents, size_t *n);
+
+/* Finds `name` in group `dir`. Returns the entry or NULL (errno-style code in *err: -ENOENT,
+ * -ENOTDIR, -EIO). */
+const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *dir, const char *name, int *err);
+
+/* Current dims of a dataset copied into dims (ds->rank values). */
+void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims);
+
+/* Bytes of the flat data of a dataset: fixed types: nelems*elem; vlen: total base elements *
+ * base size (computes the offsets on first use). Returns 0 or -EIO. */
+int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes);
+
+/* Reads block `block` of a fixed-type dataset into buf (blocks.extent bytes). Returns 0 or -EIO
+ * (logged once per dataset with the reason, e.g. the missing filter). Takes the HDF5 lock. */
+int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, void *buf, size_t len);
+
+/* For contiguous, unfiltered, allocated datasets: reads `len` bytes at data offset `off`
+ * straight from the file. Returns bytes read or -EIO. No HDF5 lock. */
+ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
+
+/* vlen datasets: reads `len` bytes of the concatenated values at `off`. Returns bytes or -EIO. */
+ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
+
+/* vlen datasets: the row offsets (nrows + 1 values) in *offsets, computing them on first use.
+ * The array stays owned by the dataset. Returns 0 or -EIO. */
+int h5m_store_vlen_offsets(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t **offsets, uint64_t *nrows);
+
+/* Extended attributes of a group or dataset node: the NUL-separated "user.<name>" list
+ * (malloc'd, *len bytes) or the text of one attribute named `name` (without "user.").
+ * Return 0, -ENODATA (no such attribute), -ENOTSUP (node has none), -EIO or -ENOMEM. */
+int h5m_store_xattr_list(struct h5m_store *s, struct h5m_node *n, char **list, size_t *len);
+int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *name, char **val, size_t *len);
+
+/* Modification time of the HDF5 file (seconds). */
+int64_t h5m_store_mtime(struct h5m_store *s);
+
+#endif

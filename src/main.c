@@ -1,0 +1,214 @@
+/* main.c: h5mount's entry point: parses and validates the command line, opens the HDF5 file,
+ * mounts, daemonizes and runs the FUSE loop. Failures before mounting print one line. */
+#include "fs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <blosc.h>
+
+#include "h5m_config.h"
+#include "h5mount/log.h"
+#include "opts.h"
+
+#define BLOCK_TARGET ((size_t)256 << 10)
+
+/* libfuse's own messages, gathered into one line so a failure prints as one "h5mount:" line.
+ * Only used from the main thread before the loop starts. */
+static char fuse_msg[512];
+static bool fuse_msg_capture = true;
+
+static void fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	size_t n = strlen(fuse_msg);
+
+	if (!fuse_msg_capture) {
+		char line[512];
+
+		vsnprintf(line, sizeof(line), fmt, ap);
+		line[strcspn(line, "\n")] = 0;
+		if (*line)
+			h5m_log(level <= FUSE_LOG_ERR ? H5M_LOG_ERR : level <= FUSE_LOG_WARNING ? H5M_LOG_WARN : H5M_LOG_DEBUG,
+			        "%s", line);
+		return;
+	}
+	vsnprintf(fuse_msg + n, sizeof(fuse_msg) - n, fmt, ap);
+	for (char *p = fuse_msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
+/* Prints "h5mount: <message>" built from libfuse's captured text (without its "fuse: "). */
+static void print_fuse_failure(const char *fallback)
+{
+	const char *m = fuse_msg;
+	size_t n;
+
+	while (!strncmp(m, "fuse: ", 6))
+		m += 6;
+	n = strlen(m);
+	while (n && m[n - 1] == ' ')
+		n--;
+	if (n)
+		fprintf(stderr, "h5mount: %.*s\n", (int)n, m);
+	else
+		fprintf(stderr, "h5mount: %s\n", fallback);
+	fuse_msg[0] = 0;
+}
+
+static int check_mountpoint(const char *mp)
+{
+	struct stat st;
+
+	if (stat(mp, &st) < 0) {
+		fprintf(stderr, "h5mount: mountpoint '%s': %s\n", mp, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "h5mount: mountpoint '%s': %s\n", mp, strerror(ENOTDIR));
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the store; prints the one-line reason on failure. */
+static struct h5m_store *open_store(const char *shown, const char *path)
+{
+	struct h5m_store *s;
+	char err[600];
+	int rc = h5m_store_open(path, BLOCK_TARGET, &s, err, sizeof(err));
+
+	if (rc == 0)
+		return s;
+	if (rc == -EINVAL)
+		fprintf(stderr, "h5mount: '%s' %s\n", shown, err);
+	else if (rc == -EIO)
+		fprintf(stderr, "h5mount: %s ('%s')\n", err, shown);
+	else
+		fprintf(stderr, "h5mount: cannot open '%s': %s\n", shown, err);
+	return NULL;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts fopts = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	struct fuse_session *se = NULL;
+	struct h5m_config cfg;
+	struct h5m_fs fs = { 0 };
+	char err[512], *file = NULL;
+	bool mounted = false, handlers = false;
+	int ret = 1;
+
+	fuse_set_log_func(fuse_log_sink);
+	if (h5m_opts_parse(&args, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "h5mount: %s\n", err);
+		goto out;
+	}
+	if (cfg.show_help) {
+		h5m_opts_help(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (cfg.show_version) {
+		printf("h5mount %s (HDF5 %d.%d.%d, libfuse %s, c-blosc %s)\n", H5M_VERSION, H5_VERS_MAJOR, H5_VERS_MINOR,
+		       H5_VERS_RELEASE, fuse_pkgversion(), BLOSC_VERSION_STRING);
+		ret = 0;
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &fopts) != 0) {
+		print_fuse_failure("invalid arguments");
+		goto out;
+	}
+	if (!cfg.file || !fopts.mountpoint) {
+		fprintf(stderr, "h5mount: usage: %s [options] FILE MOUNTPOINT (see --help)\n", argv[0]);
+		goto out;
+	}
+	file = realpath(cfg.file, NULL);
+	if (!file) {
+		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
+		goto out;
+	}
+	if (check_mountpoint(fopts.mountpoint) < 0)
+		goto out;
+	h5m_log_setup(false, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
+	if (h5m_store_global_init() < 0) {
+		fprintf(stderr, "h5mount: cannot initialise the HDF5 library or the Blosc filter\n");
+		goto out;
+	}
+	fs.store = open_store(cfg.file, file);
+	if (!fs.store)
+		goto out;
+	fs.views = h5m_views_new(fs.store, cfg.cache_size);
+	if (!fs.views) {
+		fprintf(stderr, "h5mount: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	fs.uid = getuid();
+	fs.gid = getgid();
+	fs.timeout = 3600.0; /* nothing changes under a read-only mount */
+	fs.mtime = h5m_store_mtime(fs.store);
+	/* Read-only for now: tell the kernel, so writes fail with EROFS before reaching us. */
+	if (!cfg.read_only && fuse_opt_add_arg(&args, "-oro") < 0)
+		goto out;
+	if (fuse_opt_add_arg(&args, "-osubtype=h5mount") < 0)
+		goto out;
+	se = fuse_session_new(&args, h5m_fs_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+	if (!se) {
+		print_fuse_failure("cannot create the FUSE session");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		print_fuse_failure("cannot install signal handlers");
+		goto out;
+	}
+	handlers = true;
+	if (fuse_session_mount(se, fopts.mountpoint) != 0) {
+		print_fuse_failure("cannot mount");
+		goto out;
+	}
+	mounted = true;
+	fuse_msg_capture = false;
+	h5m_log_setup(!fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
+	if (fuse_daemonize(fopts.foreground) != 0)
+		goto out;
+	if (fopts.singlethread) {
+		ret = fuse_session_loop(se) ? 1 : 0;
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			goto out;
+		fuse_loop_cfg_set_clone_fd(loop, fopts.clone_fd);
+		/* libfuse leaves these at UINT_MAX when not given: keep its defaults then. */
+		if (fopts.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, fopts.max_idle_threads);
+		if (fopts.max_threads != 0 && fopts.max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(loop, fopts.max_threads);
+		ret = fuse_session_loop_mt(se, loop) ? 1 : 0;
+	}
+out:
+	if (loop)
+		fuse_loop_cfg_destroy(loop);
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	if (se)
+		fuse_session_destroy(se);
+	h5m_views_free(fs.views);
+	h5m_store_close(fs.store);
+	free(file);
+	free(fopts.mountpoint);
+	h5m_opts_destroy(&cfg);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,122 @@
+/* opts.c: h5mount's option table, size parsing and validation; one-line errors, no exits. */
+#include "opts.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CACHE_SIZE ((size_t)256 << 20)
+#define MIN_CACHE_SIZE ((size_t)1 << 20)
+
+enum { KEY_HELP, KEY_VERSION, KEY_RO };
+
+#define H5M_OPT(t, p) { t, offsetof(struct h5m_config, p), 1 }
+static const struct fuse_opt h5m_opt_table[] = {
+	H5M_OPT("cache_size=%s", cache_size_text),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_END
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct h5m_config *cfg = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		cfg->show_help = true;
+		return 0;
+	case KEY_VERSION:
+		cfg->show_version = true;
+		return 0;
+	case KEY_RO:
+		cfg->read_only = true;
+		return 1; /* also for the kernel mount */
+	case FUSE_OPT_KEY_NONOPT:
+		/* The first plain argument is the HDF5 file; the next is the mountpoint (kept for libfuse). */
+		if (cfg->nonopts++ == 0) {
+			cfg->file = strdup(arg);
+			return cfg->file ? 0 : -1;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+int h5m_opts_parse_size(const char *text, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!text || !*text || *text == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (SIZE_MAX >> shift))
+		return -EINVAL;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
+int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, size_t cap)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cache_size = DEFAULT_CACHE_SIZE;
+	if (fuse_opt_parse(args, cfg, h5m_opt_table, opt_proc) < 0) {
+		snprintf(err, cap, "cannot parse the command line");
+		return -EINVAL;
+	}
+	if (cfg->cache_size_text) {
+		if (h5m_opts_parse_size(cfg->cache_size_text, &cfg->cache_size) < 0) {
+			snprintf(err, cap, "invalid cache_size '%s' (expected a size such as 256M)", cfg->cache_size_text);
+			return -EINVAL;
+		}
+		if (cfg->cache_size < MIN_CACHE_SIZE) {
+			snprintf(err, cap, "cache_size '%s' is too small (at least 1M)", cfg->cache_size_text);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void h5m_opts_destroy(struct h5m_config *cfg)
+{
+	free(cfg->file);
+	free(cfg->cache_size_text);
+	cfg->file = cfg->cache_size_text = NULL;
+}
+
+void h5m_opts_help(const char *progname)
+{
+	printf("usage: %s [options] FILE MOUNTPOINT\n\n"
+	       "Mounts the HDF5 file FILE at MOUNTPOINT: groups are directories, each dataset x\n"
+	       "shows as x (raw bytes), x.npy (NumPy .npy view) and x.shape (its shape as text).\n\n"
+	       "h5mount options:\n"
+	       "    -o cache_size=SIZE     decoded chunk cache (default 256M; K/M/G suffixes)\n"
+	       "    -o ro                  mount read-only\n"
+	       "    -V   --version         print version\n"
+	       "    -h   --help            print help\n\n",
+	       progname);
+}

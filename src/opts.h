@@ -1,0 +1,33 @@
+/* opts.h: h5mount's command line: its own options table and their validation. FUSE's generic
+ * options (-f, -d, -s, -o allow_other, ...) are left in the fuse_args for libfuse. */
+#ifndef H5MOUNT_OPTS_H
+#define H5MOUNT_OPTS_H
+
+#include <fuse_opt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct h5m_config {
+	char *file;             /* HDF5 file as given (owned) */
+	char *cache_size_text;  /* -o cache_size= as given (owned by fuse_opt) */
+	size_t cache_size;      /* validated bytes */
+	bool read_only;         /* -o ro given */
+	bool show_help, show_version;
+	int nonopts;            /* plain arguments seen so far (parsing state) */
+};
+
+/* Parses argv into cfg and leaves the remaining arguments (FUSE options, the mountpoint) in
+ * args. Returns 0, or -EINVAL with a one-line message (no prefix) in err[cap]. */
+int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, size_t cap);
+
+/* Frees what h5m_opts_parse allocated in cfg. */
+void h5m_opts_destroy(struct h5m_config *cfg);
+
+/* Prints the usage and h5mount's own options to stdout. */
+void h5m_opts_help(const char *progname);
+
+/* Parses a size with an optional K/M/G/T suffix (powers of 1024, "KiB"/"KB" accepted).
+ * Returns 0 or -EINVAL. */
+int h5m_opts_parse_size(const char *text, size_t *out);
+
+#endif

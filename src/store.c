@@ -1,0 +1,1250 @@
+/* store.c: the HDF5 layer: lazy node table of groups, datasets and links; block, vlen and
+ * attribute reads. Every HDF5 call happens under h5m_hdf5_lock. It never touches FUSE. */
+#include "h5mount/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h5mount/blosc.h"
+#include "h5mount/log.h"
+
+#define PAGE_NODES 4096u
+#define MAX_PAGES 65536u
+#define NAME_MAX_BYTES 255
+#define VLEN_BATCH 16384u
+
+/* The HDF5 library is thread-safe but has one global lock; ours serializes sequences of calls
+ * (open + describe, select + read) and guards the node table's growth and dataset state. */
+static pthread_mutex_t h5m_hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* HDF5's automatic error printing is per thread in thread-safe builds: silence each thread once. */
+static _Thread_local bool thread_quiet;
+
+static void hdf5_lock(void)
+{
+	pthread_mutex_lock(&h5m_hdf5_lock);
+	if (!thread_quiet) {
+		H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+		thread_quiet = true;
+	}
+}
+
+static void hdf5_unlock(void)
+{
+	pthread_mutex_unlock(&h5m_hdf5_lock);
+}
+
+struct addr_slot {
+	haddr_t addr;
+	int64_t node;       /* node index, or -1: an object that is not shown */
+	bool used;
+};
+
+struct h5m_store {
+	char *path;
+	hid_t fid;                      /* HDF5 lock */
+	int fd;                         /* plain read-only descriptor for contiguous data */
+	size_t block_target;
+	struct h5m_node **pages[MAX_PAGES]; /* pages of node pointers; grown under the HDF5 lock */
+	uint64_t nnodes;                /* written under the HDF5 lock, read with acquire */
+	struct addr_slot *amap;         /* object address -> node (HDF5 lock) */
+	size_t amap_cap, amap_used;
+};
+
+/* ---- errors ---- */
+
+struct errcap {
+	char *buf;
+	size_t cap;
+};
+
+static herr_t err_walk(unsigned n, const H5E_error2_t *e, void *data)
+{
+	struct errcap *c = data;
+
+	(void)n;
+	/* Downward walk: the last one is the innermost, most specific description. */
+	if (e->desc && *e->desc)
+		snprintf(c->buf, c->cap, "%s", e->desc);
+	return 0;
+}
+
+/* Copies the innermost description of the thread's HDF5 error stack into buf and clears it. */
+static void h5err(char *buf, size_t cap)
+{
+	struct errcap c = { buf, cap };
+
+	snprintf(buf, cap, "unknown HDF5 error");
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, err_walk, &c);
+	H5Eclear2(H5E_DEFAULT);
+}
+
+int h5m_store_global_init(void)
+{
+	unsigned maj, min, rel;
+
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	thread_quiet = true;
+	if (H5open() < 0 || H5get_libversion(&maj, &min, &rel) < 0)
+		return -EIO;
+	return h5m_blosc_register();
+}
+
+/* ---- node table ---- */
+
+struct h5m_node *h5m_store_node(struct h5m_store *s, uint64_t idx)
+{
+	uint64_t n = __atomic_load_n(&s->nnodes, __ATOMIC_ACQUIRE);
+
+	if (idx >= n)
+		return NULL;
+	return s->pages[idx / PAGE_NODES][idx % PAGE_NODES];
+}
+
+/* Appends a node (takes ownership of n). Returns its index or -ENOMEM/-ENOSPC. HDF5 lock. */
+static int64_t add_node(struct h5m_store *s, struct h5m_node *n)
+{
+	uint64_t idx = s->nnodes;
+	uint64_t page = idx / PAGE_NODES;
+
+	if (page >= MAX_PAGES)
+		return -ENOSPC;
+	if (!s->pages[page]) {
+		s->pages[page] = calloc(PAGE_NODES, sizeof(struct h5m_node *));
+		if (!s->pages[page])
+			return -ENOMEM;
+	}
+	n->idx = (uint32_t)idx;
+	s->pages[page][idx % PAGE_NODES] = n;
+	__atomic_store_n(&s->nnodes, idx + 1, __ATOMIC_RELEASE);
+	return (int64_t)idx;
+}
+
+static size_t addr_hash(haddr_t a, size_t cap)
+{
+	return (size_t)((a * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+
+/* Finds the slot of addr (existing or empty). HDF5 lock. */
+static struct addr_slot *amap_slot(struct h5m_store *s, haddr_t addr)
+{
+	size_t i = addr_hash(addr, s->amap_cap);
+
+	while (s->amap[i].used && s->amap[i].addr != addr)
+		i = (i + 1) & (s->amap_cap - 1);
+	return &s->amap[i];
+}
+
+static int amap_put(struct h5m_store *s, haddr_t addr, int64_t node)
+{
+	struct addr_slot *sl;
+
+	if ((s->amap_used + 1) * 2 > s->amap_cap) {
+		size_t cap = s->amap_cap ? s->amap_cap * 2 : 1024;
+		struct addr_slot *old = s->amap, *nm = calloc(cap, sizeof(*nm));
+		size_t oldcap = s->amap_cap;
+
+		if (!nm)
+			return -ENOMEM;
+		s->amap = nm;
+		s->amap_cap = cap;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].used)
+				*amap_slot(s, old[i].addr) = old[i];
+		free(old);
+	}
+	sl = amap_slot(s, addr);
+	if (!sl->used)
+		s->amap_used++;
+	*sl = (struct addr_slot){ .addr = addr, .node = node, .used = true };
+	return 0;
+}
+
+/* ---- datasets ---- */
+
+static void dataset_free(struct h5m_dataset *ds)
+{
+	if (!ds)
+		return;
+	if (ds->did >= 0)
+		H5Dclose(ds->did);
+	if (ds->ftype >= 0)
+		H5Tclose(ds->ftype);
+	h5m_dtype_destroy(&ds->dt);
+	free(ds->offsets);
+	free(ds->path);
+	free(ds);
+}
+
+/* Reopens a dataset with an HDF5 chunk cache sized for how blocks cut it: none when blocks are
+ * whole chunks along axis 0 (we cache decoded blocks ourselves), else enough for one stripe. */
+static hid_t reopen_tuned(hid_t loc, const char *name, const struct h5m_dataset *ds)
+{
+	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), did;
+	size_t bytes = 0;
+
+	if (ds->chunked && ds->dt.kind == H5M_DT_FIXED && (ds->blocks.level > 0 || ds->blocks.len < ds->chunk[0])) {
+		uint64_t stripe = ds->dt.elem_size;
+
+		for (unsigned i = 0; i < ds->rank; i++) {
+			uint64_t d = i < ds->blocks.level ? ds->chunk[i] : (ds->dims[i] ? ds->dims[i] : 1);
+
+			if (__builtin_mul_overflow(stripe, d, &stripe))
+				stripe = UINT64_MAX;
+		}
+		bytes = stripe > (64u << 20) ? (64u << 20) : (size_t)stripe;
+	}
+	H5Pset_chunk_cache(dapl, 12421, bytes, 1.0);
+	did = H5Dopen2(loc, name, dapl);
+	H5Pclose(dapl);
+	return did;
+}
+
+/* Opens and describes dataset `name` in `loc`. Returns the dataset or NULL; on -ENOTSUP the
+ * reason is in why. HDF5 lock. */
+static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const char *name, const char *path,
+                                        char *why, size_t cap)
+{
+	struct h5m_dataset *ds = calloc(1, sizeof(*ds));
+	hid_t did = H5I_INVALID_HID, space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
+	hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
+	unsigned npy_rank;
+	int rank, version, rc;
+	bool ok = false;
+
+	if (!ds) {
+		snprintf(why, cap, "out of memory");
+		return NULL;
+	}
+	ds->did = ds->ftype = H5I_INVALID_HID;
+	ds->contig_offset = -1;
+	ds->path = strdup(path);
+	did = H5Dopen2(loc, name, H5P_DEFAULT);
+	if (did < 0 || !ds->path) {
+		h5err(why, cap);
+		goto out;
+	}
+	ds->ftype = H5Dget_type(did);
+	space = H5Dget_space(did);
+	dcpl = H5Dget_create_plist(did);
+	if (ds->ftype < 0 || space < 0 || dcpl < 0) {
+		h5err(why, cap);
+		goto out;
+	}
+	if (H5Sget_simple_extent_type(space) == H5S_NULL) {
+		snprintf(why, cap, "null dataspace (no elements, no shape)");
+		goto out;
+	}
+	rank = H5Sget_simple_extent_dims(space, dims, NULL);
+	if (rank < 0 || rank > H5M_NPY_MAXDIMS) {
+		snprintf(why, cap, "rank %d is more than numpy's %d", rank, H5M_NPY_MAXDIMS);
+		goto out;
+	}
+	ds->rank = (unsigned)rank;
+	for (int i = 0; i < rank; i++)
+		ds->dims[i] = dims[i];
+	rc = h5m_dtype_describe(ds->ftype, &ds->dt, why, cap);
+	if (rc)
+		goto out;
+	if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+		ds->chunked = true;
+		if (H5Pget_chunk(dcpl, rank, chunk) != rank) {
+			h5err(why, cap);
+			goto out;
+		}
+		for (int i = 0; i < rank; i++)
+			ds->chunk[i] = chunk[i];
+	} else if (H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0 &&
+	           H5Pget_nfilters(dcpl) == 0) {
+		haddr_t off = H5Dget_offset(did);
+
+		H5Eclear2(H5E_DEFAULT);
+		if (off != HADDR_UNDEF && off < (haddr_t)INT64_MAX)
+			ds->contig_offset = (int64_t)off;
+	}
+	if (ds->dt.kind == H5M_DT_FIXED) {
+		npy_rank = ds->rank + ds->dt.extra_rank;
+		if (npy_rank > H5M_NPY_MAXDIMS) {
+			snprintf(why, cap, "rank with array dims is more than numpy's %d", H5M_NPY_MAXDIMS);
+			goto out;
+		}
+		rc = h5m_blocks_init(&ds->blocks, ds->rank, ds->dims, ds->chunked ? ds->chunk : NULL, ds->dt.elem_size,
+		                     s->block_target);
+		if (rc) {
+			snprintf(why, cap, "size in bytes does not fit in 64 bits");
+			goto out;
+		}
+	} else {
+		if (ds->rank > 1) {
+			snprintf(why, cap, "multi-dimensional variable-length datasets");
+			goto out;
+		}
+		npy_rank = 1;
+		ds->nrows = ds->rank ? ds->dims[0] : 1;
+	}
+	if (h5m_npy_header_size(ds->dt.descr, npy_rank, &ds->npy_header_len, &version) < 0) {
+		snprintf(why, cap, "cannot make a .npy header");
+		goto out;
+	}
+	if (ds->npy_header_len > H5M_NPY_LOAD_LIMIT)
+		h5m_log(H5M_LOG_WARN, "%s: .npy header is %zu bytes; numpy.load needs max_header_size", path,
+		        ds->npy_header_len);
+	H5Dclose(did);
+	did = reopen_tuned(loc, name, ds);
+	if (did < 0) {
+		h5err(why, cap);
+		goto out;
+	}
+	ds->did = did;
+	did = H5I_INVALID_HID;
+	ok = true;
+out:
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (space >= 0)
+		H5Sclose(space);
+	if (did >= 0)
+		H5Dclose(did);
+	if (!ok) {
+		dataset_free(ds);
+		return NULL;
+	}
+	return ds;
+}
+
+/* ---- links ---- */
+
+/* Symlink text for soft link target `t` found in group `dirpath`: absolute HDF5 paths become
+ * relative to the link's directory so they resolve inside the mount. */
+static char *soft_target(const char *dirpath, const char *t)
+{
+	size_t depth = 0, n;
+	char *out, *p;
+
+	if (t[0] != '/')
+		return strdup(t);
+	for (const char *c = dirpath; *c; c++)
+		if (*c == '/' && c[1] && c[1] != '/')
+			depth++;
+	while (*t == '/')
+		t++;
+	n = depth * 3 + strlen(t) + 2;
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	p = out;
+	for (size_t i = 0; i < depth; i++) {
+		memcpy(p, "../", 3);
+		p += 3;
+	}
+	strcpy(p, *t ? t : ".");
+	if (depth && !*t)
+		p[-1] = 0; /* "../.." for the root */
+	return out;
+}
+
+/* ---- listing ---- */
+
+struct name_list {
+	char **names;
+	size_t n, cap;
+	bool failed;
+};
+
+static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+	struct name_list *l = data;
+
+	(void)g;
+	(void)info;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		char **nn = realloc(l->names, cap * sizeof(*nn));
+
+		if (!nn) {
+			l->failed = true;
+			return -1;
+		}
+		l->names = nn;
+		l->cap = cap;
+	}
+	l->names[l->n] = strdup(name);
+	if (!l->names[l->n]) {
+		l->failed = true;
+		return -1;
+	}
+	l->n++;
+	return 0;
+}
+
+static int dirent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct h5m_dirent *)a)->name, ((const struct h5m_dirent *)b)->name);
+}
+
+struct ent_list {
+	struct h5m_dirent *e;
+	size_t n, cap;
+};
+
+static int ent_add(struct ent_list *l, char *name, uint32_t node, enum h5m_view view)
+{
+	if (!name)
+		return -ENOMEM;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct h5m_dirent *ne = realloc(l->e, cap * sizeof(*ne));
+
+		if (!ne) {
+			free(name);
+			return -ENOMEM;
+		}
+		l->e = ne;
+		l->cap = cap;
+	}
+	l->e[l->n++] = (struct h5m_dirent){ .name = name, .node = node, .view = view };
+	return 0;
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
+	return p;
+}
+
+/* Returns the node index for hard link `name` in group g, creating the node on first sight;
+ * -ENOENT for objects that are not shown (logged once), other -errno on failure. HDF5 lock. */
+static int64_t object_node(struct h5m_store *s, hid_t g, const char *name, const char *path)
+{
+	H5O_info_t oi;
+	struct addr_slot *sl;
+	struct h5m_node *n;
+	int64_t idx;
+	char why[256];
+
+	if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+		h5err(why, sizeof(why));
+		h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
+		return -ENOENT;
+	}
+	sl = amap_slot(s, oi.addr);
+	if (sl->used)
+		return sl->node < 0 ? -ENOENT : sl->node;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->addr = oi.addr;
+	switch (oi.type) {
+	case H5O_TYPE_GROUP:
+		n->type = H5M_NODE_GROUP;
+		n->path = strdup(path);
+		if (!n->path) {
+			free(n);
+			return -ENOMEM;
+		}
+		break;
+	case H5O_TYPE_DATASET:
+		n->type = H5M_NODE_DATASET;
+		n->ds = dataset_open(s, g, name, path, why, sizeof(why));
+		if (!n->ds) {
+			h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
+			free(n);
+			return amap_put(s, oi.addr, -1) ? -ENOMEM : -ENOENT;
+		}
+		break;
+	default:
+		h5m_log(H5M_LOG_INFO, "%s: not shown: named datatypes have no file form", path);
+		free(n);
+		return amap_put(s, oi.addr, -1) ? -ENOMEM : -ENOENT;
+	}
+	idx = add_node(s, n);
+	if (idx < 0 || amap_put(s, oi.addr, idx)) {
+		if (idx < 0) {
+			dataset_free(n->ds);
+			free(n->path);
+			free(n);
+		}
+		return -ENOMEM;
+	}
+	return idx;
+}
+
+/* Creates a symlink node for soft/external link `name`. Returns its index or -errno. HDF5 lock. */
+static int64_t link_node(struct h5m_store *s, hid_t g, const char *dirpath, const char *name, const H5L_info_t *li)
+{
+	char *val = malloc(li->u.val_size + 1), *text = NULL;
+	struct h5m_node *n = NULL;
+	int64_t idx = -ENOMEM;
+
+	if (!val || H5Lget_val(g, name, val, li->u.val_size, H5P_DEFAULT) < 0)
+		goto out;
+	val[li->u.val_size] = 0;
+	if (li->type == H5L_TYPE_SOFT) {
+		text = soft_target(dirpath, val);
+	} else {
+		const char *file, *obj;
+		unsigned flags;
+
+		if (H5Lunpack_elink_val(val, li->u.val_size, &flags, &file, &obj) < 0)
+			goto out;
+		/* h5ls notation: FILE//PATH for an absolute PATH. */
+		text = malloc(strlen(file) + strlen(obj) + 3);
+		if (text)
+			sprintf(text, "%s/%s%s", file, obj[0] == '/' ? "" : "/", obj);
+	}
+	n = calloc(1, sizeof(*n));
+	if (!text || !n)
+		goto out;
+	n->type = H5M_NODE_SOFTLINK;
+	n->target = text;
+	text = NULL;
+	idx = add_node(s, n);
+	if (idx >= 0)
+		n = NULL;
+out:
+	H5Eclear2(H5E_DEFAULT);
+	if (n)
+		free(n->target);
+	free(n);
+	free(text);
+	free(val);
+	return idx;
+}
+
+/* Fills dir's entries. HDF5 lock held. */
+static int list_locked(struct h5m_store *s, struct h5m_node *dir)
+{
+	struct name_list names = { 0 };
+	struct ent_list ents = { 0 };
+	hid_t g = H5I_INVALID_HID;
+	size_t nreal;
+	int rc = 0;
+	char why[256];
+
+	g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT);
+	if (g < 0) {
+		h5err(why, sizeof(why));
+		h5m_log(H5M_LOG_ERR, "%s: cannot open group: %s", dir->path, why);
+		return -EIO;
+	}
+	if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &names) < 0 || names.failed) {
+		h5err(why, sizeof(why));
+		h5m_log(H5M_LOG_ERR, "%s: cannot list group: %s", dir->path, names.failed ? "out of memory" : why);
+		rc = names.failed ? -ENOMEM : -EIO;
+		goto out;
+	}
+	for (size_t i = 0; i < names.n && rc == 0; i++) {
+		const char *name = names.names[i];
+		char *path = join_path(dir->path, name);
+		H5L_info_t li;
+		int64_t idx = -ENOENT;
+
+		if (!path) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (strlen(name) > NAME_MAX_BYTES || !strcmp(name, ".") || !strcmp(name, "..")) {
+			h5m_log(H5M_LOG_WARN, "%s: not shown: the name is not a valid file name", path);
+		} else if (H5Lget_info(g, name, &li, H5P_DEFAULT) < 0) {
+			h5err(why, sizeof(why));
+			h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
+		} else if (li.type == H5L_TYPE_HARD) {
+			idx = object_node(s, g, name, path);
+		} else if (li.type == H5L_TYPE_SOFT || li.type == H5L_TYPE_EXTERNAL) {
+			idx = link_node(s, g, dir->path, name, &li);
+		} else {
+			h5m_log(H5M_LOG_WARN, "%s: not shown: user-defined link type %d", path, (int)li.type);
+		}
+		free(path);
+		if (idx >= 0)
+			rc = ent_add(&ents, strdup(name), (uint32_t)idx, H5M_VIEW_OBJ);
+		else if (idx != -ENOENT)
+			rc = (int)idx;
+	}
+	if (rc)
+		goto out;
+	/* Views of datasets, unless a real object already has that name (the object wins). */
+	nreal = ents.n;
+	qsort(ents.e, nreal, sizeof(*ents.e), dirent_cmp);
+	for (size_t i = 0; i < nreal && rc == 0; i++) {
+		static const char *const suffix[H5M_NVIEWS] = { "", ".npy", ".shape", ".offsets" };
+		struct h5m_node *n = h5m_store_node(s, ents.e[i].node);
+
+		if (n->type != H5M_NODE_DATASET)
+			continue;
+		for (unsigned v = H5M_VIEW_NPY; v < H5M_NVIEWS && rc == 0; v++) {
+			char *vn;
+			struct h5m_dirent key;
+
+			if (v == H5M_VIEW_OFFSETS && n->ds->dt.kind == H5M_DT_FIXED)
+				continue;
+			vn = malloc(strlen(ents.e[i].name) + strlen(suffix[v]) + 1);
+			if (!vn) {
+				rc = -ENOMEM;
+				break;
+			}
+			sprintf(vn, "%s%s", ents.e[i].name, suffix[v]);
+			key.name = vn;
+			if (strlen(vn) > NAME_MAX_BYTES) {
+				h5m_log(H5M_LOG_WARN, "%s/%s: view not shown: name longer than %d bytes", dir->path, vn,
+				        NAME_MAX_BYTES);
+				free(vn);
+			} else if (bsearch(&key, ents.e, nreal, sizeof(*ents.e), dirent_cmp)) {
+				h5m_log(H5M_LOG_INFO, "%s/%s: a real object has this name; the view is hidden", dir->path, vn);
+				free(vn);
+			} else {
+				rc = ent_add(&ents, vn, ents.e[i].node, (enum h5m_view)v);
+			}
+		}
+	}
+	if (rc)
+		goto out;
+	qsort(ents.e, ents.n, sizeof(*ents.e), dirent_cmp);
+	dir->ents = ents.e;
+	dir->nents = ents.n;
+	ents.e = NULL;
+	ents.n = 0;
+	__atomic_store_n(&dir->listed, true, __ATOMIC_RELEASE);
+out:
+	for (size_t i = 0; i < ents.n; i++)
+		free(ents.e[i].name);
+	free(ents.e);
+	for (size_t i = 0; i < names.n; i++)
+		free(names.names[i]);
+	free(names.names);
+	H5Gclose(g);
+	return rc;
+}
+
+int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_dirent **ents, size_t *n)
+{
+	int rc = 0;
+
+	if (dir->type != H5M_NODE_GROUP)
+		return -ENOTDIR;
+	if (!__atomic_load_n(&dir->listed, __ATOMIC_ACQUIRE)) {
+		hdf5_lock();
+		if (!dir->listed)
+			rc = list_locked(s, dir);
+		hdf5_unlock();
+		if (rc)
+			return rc;
+	}
+	*ents = dir->ents;
+	*n = dir->nents;
+	return 0;
+}
+
+const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *dir, const char *name, int *err)
+{
+	const struct h5m_dirent *ents, *hit;
+	struct h5m_dirent key = { .name = (char *)name };
+	size_t n;
+
+	*err = h5m_store_list(s, dir, &ents, &n);
+	if (*err)
+		return NULL;
+	hit = bsearch(&key, ents, n, sizeof(*ents), dirent_cmp);
+	if (!hit)
+		*err = -ENOENT;
+	return hit;
+}
+
+/* ---- open / close ---- */
+
+int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out, char *err, size_t cap)
+{
+	struct h5m_store *s = calloc(1, sizeof(*s));
+	struct h5m_node *root = NULL;
+	hid_t fapl = H5I_INVALID_HID;
+	H5O_info_t oi;
+	struct stat st;
+	htri_t is;
+	int rc;
+	char why[512];
+
+	*out = NULL;
+	if (!s) {
+		snprintf(err, cap, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	s->fid = H5I_INVALID_HID;
+	s->block_target = block_target;
+	s->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0 || fstat(s->fd, &st) < 0) {
+		rc = -errno;
+		snprintf(err, cap, "%s", strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = -EISDIR;
+		snprintf(err, cap, "%s", strerror(EISDIR));
+		goto fail;
+	}
+	s->path = strdup(path);
+	if (!s->path) {
+		rc = -ENOMEM;
+		snprintf(err, cap, "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	hdf5_lock();
+	is = H5Fis_hdf5(path);
+	if (is <= 0) {
+		H5Eclear2(H5E_DEFAULT);
+		hdf5_unlock();
+		rc = -EINVAL;
+		snprintf(err, cap, "is not an HDF5 file");
+		goto fail;
+	}
+	fapl = H5Pcreate(H5P_FILE_ACCESS);
+	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+	s->fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	H5Pclose(fapl);
+	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+		h5err(why, sizeof(why));
+		hdf5_unlock();
+		rc = -EIO;
+		snprintf(err, cap, "cannot read HDF5 file: %s", why);
+		goto fail;
+	}
+	root = calloc(1, sizeof(*root));
+	if (!root || !(root->path = strdup("/"))) {
+		hdf5_unlock();
+		free(root);
+		rc = -ENOMEM;
+		snprintf(err, cap, "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	root->type = H5M_NODE_GROUP;
+	root->addr = oi.addr;
+	if (add_node(s, root) < 0 || amap_put(s, oi.addr, 0) < 0) {
+		hdf5_unlock();
+		rc = -ENOMEM;
+		snprintf(err, cap, "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	rc = list_locked(s, root);
+	hdf5_unlock();
+	if (rc) {
+		snprintf(err, cap, "cannot read HDF5 file: the root group cannot be listed");
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	h5m_store_close(s);
+	return rc;
+}
+
+void h5m_store_close(struct h5m_store *s)
+{
+	if (!s)
+		return;
+	hdf5_lock();
+	for (uint64_t i = 0; i < s->nnodes; i++) {
+		struct h5m_node *n = s->pages[i / PAGE_NODES][i % PAGE_NODES];
+
+		for (size_t k = 0; k < n->nents; k++)
+			free(n->ents[k].name);
+		free(n->ents);
+		free(n->path);
+		free(n->target);
+		dataset_free(n->ds);
+		free(n);
+	}
+	for (size_t p = 0; p < MAX_PAGES && s->pages[p]; p++)
+		free(s->pages[p]);
+	if (s->fid >= 0)
+		H5Fclose(s->fid);
+	hdf5_unlock();
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->amap);
+	free(s->path);
+	free(s);
+}
+
+int64_t h5m_store_mtime(struct h5m_store *s)
+{
+	struct stat st;
+
+	return fstat(s->fd, &st) ? 0 : (int64_t)st.st_mtime;
+}
+
+void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims)
+{
+	hdf5_lock();
+	memcpy(dims, ds->dims, ds->rank * sizeof(*dims));
+	hdf5_unlock();
+	(void)s;
+}
+
+/* ---- reads ---- */
+
+/* Logs a read failure of ds once, naming a missing filter when that is the cause. HDF5 lock. */
+static void log_read_error(struct h5m_dataset *ds, const char *why)
+{
+	hid_t dcpl;
+	int nf;
+
+	if (ds->read_error_logged)
+		return;
+	ds->read_error_logged = true;
+	dcpl = H5Dget_create_plist(ds->did);
+	nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
+	for (int i = 0; i < nf; i++) {
+		unsigned flags, cd[32];
+		size_t ncd = 32;
+		char name[128] = "";
+		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof(name), name, NULL);
+
+		if (id >= 0 && H5Zfilter_avail(id) <= 0) {
+			h5m_log(H5M_LOG_ERR, "%s: reads fail with EIO: filter %d (%s) is not available", ds->path, (int)id,
+			        name[0] ? name : "unnamed");
+			H5Pclose(dcpl);
+			H5Eclear2(H5E_DEFAULT);
+			return;
+		}
+	}
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	H5Eclear2(H5E_DEFAULT);
+	h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): %s", ds->path, why);
+}
+
+/* Selects slab start/count on a fresh file space and a matching memory space. HDF5 lock. */
+static int select_slab(hid_t did, unsigned rank, const uint64_t *start, const uint64_t *count, hid_t *fs, hid_t *ms)
+{
+	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK];
+
+	for (unsigned i = 0; i < rank; i++) {
+		st[i] = start[i];
+		ct[i] = count[i];
+	}
+	*fs = H5Dget_space(did);
+	*ms = H5Screate_simple((int)rank, ct, NULL);
+	if (*fs < 0 || *ms < 0 || H5Sselect_hyperslab(*fs, H5S_SELECT_SET, st, NULL, ct, NULL) < 0)
+		return -EIO;
+	return 0;
+}
+
+int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, void *buf, size_t len)
+{
+	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], bstart, blen;
+	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+	char why[256];
+	int rc = 0;
+
+	(void)s;
+	hdf5_lock();
+	if (block >= ds->blocks.nblocks) {
+		rc = -EIO;
+		goto out;
+	}
+	h5m_blocks_extent(&ds->blocks, block, &bstart, &blen);
+	if (blen != len) {
+		rc = -EIO;
+		goto out;
+	}
+	if (ds->rank == 0) {
+		if (H5Dread(ds->did, ds->ftype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+			rc = -EIO;
+	} else {
+		h5m_blocks_slab(&ds->blocks, block, start, count);
+		if (select_slab(ds->did, ds->rank, start, count, &fs, &ms) < 0 ||
+		    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)
+			rc = -EIO;
+	}
+	if (rc) {
+		h5err(why, sizeof(why));
+		log_read_error(ds, why);
+	}
+out:
+	if (fs >= 0)
+		H5Sclose(fs);
+	if (ms >= 0)
+		H5Sclose(ms);
+	hdf5_unlock();
+	return rc;
+}
+
+ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(ds->contig_offset + (int64_t)(off + done)));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			h5m_log(H5M_LOG_ERR, "%s: read of the contiguous data failed: %s", ds->path,
+			        n < 0 ? strerror(errno) : "file is shorter than the dataset");
+			return -EIO;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* Memory type for reading vlen rows: the stored type's own layout. Caller closes. HDF5 lock. */
+static hid_t vlen_memtype(struct h5m_dataset *ds)
+{
+	if (ds->dt.kind == H5M_DT_VLEN_STR)
+		return H5Tcopy(ds->ftype);
+	return H5Tvlen_create(ds->dt.base_type);
+}
+
+/* Reads rows [r0, r0+n) of a vlen dataset into rows (hvl_t or char*). HDF5 lock. */
+static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, uint64_t r0, uint64_t n, void *rows)
+{
+	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+	int rc = 0;
+
+	if (ds->rank == 0) {
+		rc = H5Dread(ds->did, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0 ? -EIO : 0;
+	} else {
+		rc = select_slab(ds->did, 1, &r0, &n, &fs, &ms);
+		if (!rc && H5Dread(ds->did, mt, ms, fs, H5P_DEFAULT, rows) < 0)
+			rc = -EIO;
+	}
+	if (fs >= 0)
+		H5Sclose(fs);
+	if (ms >= 0)
+		H5Sclose(ms);
+	return rc;
+}
+
+/* Length in base elements of row i of a read batch. */
+static uint64_t vlen_row_len(const struct h5m_dataset *ds, const void *rows, size_t i)
+{
+	if (ds->dt.kind == H5M_DT_VLEN_STR) {
+		const char *p = ((char *const *)rows)[i];
+
+		return p ? strlen(p) : 0;
+	}
+	return ((const hvl_t *)rows)[i].len;
+}
+
+static const void *vlen_row_ptr(const struct h5m_dataset *ds, const void *rows, size_t i)
+{
+	if (ds->dt.kind == H5M_DT_VLEN_STR)
+		return ((char *const *)rows)[i];
+	return ((const hvl_t *)rows)[i].p;
+}
+
+static void vlen_reclaim(hid_t mt, void *rows, uint64_t n)
+{
+	hsize_t d = n;
+	hid_t sp = H5Screate_simple(1, &d, NULL);
+
+	H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, rows);
+	H5Sclose(sp);
+}
+
+/* Computes ds->offsets. HDF5 lock. */
+static int vlen_offsets_locked(struct h5m_dataset *ds)
+{
+	hid_t mt;
+	void *rows = NULL;
+	uint64_t *off = NULL;
+	char why[256];
+	int rc = 0;
+
+	if (ds->offsets)
+		return 0;
+	mt = vlen_memtype(ds);
+	off = malloc((ds->nrows + 1) * sizeof(*off));
+	rows = malloc(VLEN_BATCH * sizeof(hvl_t));
+	if (mt < 0 || !off || !rows) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	off[0] = 0;
+	for (uint64_t r = 0; r < ds->nrows && rc == 0; r += VLEN_BATCH) {
+		uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
+
+		rc = vlen_read_rows(ds, mt, r, n, rows);
+		if (rc) {
+			h5err(why, sizeof(why));
+			log_read_error(ds, why);
+			break;
+		}
+		for (uint64_t i = 0; i < n; i++)
+			off[r + i + 1] = off[r + i] + vlen_row_len(ds, rows, i);
+		vlen_reclaim(mt, rows, n);
+	}
+	if (rc == 0) {
+		ds->offsets = off;
+		off = NULL;
+	}
+out:
+	if (mt >= 0)
+		H5Tclose(mt);
+	free(rows);
+	free(off);
+	return rc;
+}
+
+int h5m_store_vlen_offsets(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t **offsets, uint64_t *nrows)
+{
+	int rc;
+
+	(void)s;
+	hdf5_lock();
+	rc = vlen_offsets_locked(ds);
+	hdf5_unlock();
+	*offsets = ds->offsets;
+	*nrows = ds->nrows;
+	return rc;
+}
+
+int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes)
+{
+	int rc = 0;
+
+	(void)s;
+	hdf5_lock();
+	if (ds->dt.kind == H5M_DT_FIXED) {
+		*bytes = ds->blocks.total;
+	} else {
+		rc = vlen_offsets_locked(ds);
+		*bytes = rc ? 0 : ds->offsets[ds->nrows] * ds->dt.elem_size;
+	}
+	hdf5_unlock();
+	return rc;
+}
+
+ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0, es = ds->dt.elem_size;
+	uint64_t total, lo, hi, r;
+	hid_t mt = H5I_INVALID_HID;
+	void *rows = NULL;
+	ssize_t rc = 0;
+	char why[256];
+
+	(void)s;
+	hdf5_lock();
+	if (vlen_offsets_locked(ds) < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	total = ds->offsets[ds->nrows] * es;
+	if (off >= total)
+		goto out;
+	if (len > total - off)
+		len = (size_t)(total - off);
+	/* First row whose data reaches past byte `off`: largest r with offsets[r]*es <= off. */
+	lo = 0;
+	hi = ds->nrows;
+	while (lo + 1 < hi) {
+		uint64_t mid = (lo + hi) / 2;
+
+		if (ds->offsets[mid] * es <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	r = lo;
+	mt = vlen_memtype(ds);
+	rows = malloc(VLEN_BATCH * sizeof(hvl_t));
+	if (mt < 0 || !rows) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (done < len && r < ds->nrows) {
+		uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
+
+		/* Read no more rows than the request can use. */
+		for (uint64_t k = 1; k < n; k++)
+			if (ds->offsets[r + k] * es >= off + len) {
+				n = k;
+				break;
+			}
+		if (vlen_read_rows(ds, mt, r, n, rows) < 0) {
+			h5err(why, sizeof(why));
+			log_read_error(ds, why);
+			rc = -EIO;
+			goto out;
+		}
+		for (uint64_t i = 0; i < n && done < len; i++) {
+			uint64_t rstart = ds->offsets[r + i] * es, rlen = vlen_row_len(ds, rows, i) * es;
+			uint64_t from = off + done;
+
+			if (from < rstart + rlen) {
+				uint64_t skip = from - rstart, take = rlen - skip;
+
+				if (take > len - done)
+					take = len - done;
+				memcpy((char *)buf + done, (const char *)vlen_row_ptr(ds, rows, i) + skip, take);
+				done += take;
+			}
+		}
+		vlen_reclaim(mt, rows, n);
+		r += n;
+	}
+	rc = (ssize_t)done;
+out:
+	if (mt >= 0)
+		H5Tclose(mt);
+	free(rows);
+	hdf5_unlock();
+	return rc;
+}
+
+/* ---- attributes ---- */
+
+static hid_t open_object(struct h5m_store *s, struct h5m_node *n)
+{
+	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
+		return H5I_INVALID_HID;
+	return H5Oopen_by_addr(s->fid, n->addr);
+}
+
+struct xlist {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static herr_t xattr_name(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+	struct xlist *l = data;
+	size_t need = strlen(name) + 6;
+
+	(void)loc;
+	(void)info;
+	if (need - 1 > NAME_MAX_BYTES)
+		return 0;
+	if (l->len + need > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		char *nb;
+
+		while (cap < l->len + need)
+			cap *= 2;
+		nb = realloc(l->buf, cap);
+		if (!nb) {
+			l->failed = true;
+			return -1;
+		}
+		l->buf = nb;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, "user.", 5);
+	memcpy(l->buf + l->len + 5, name, need - 5);
+	l->len += need;
+	return 0;
+}
+
+int h5m_store_xattr_list(struct h5m_store *s, struct h5m_node *n, char **list, size_t *len)
+{
+	struct xlist l = { 0 };
+	hid_t obj;
+	int rc = 0;
+
+	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET) {
+		*list = NULL;
+		*len = 0;
+		return 0;
+	}
+	hdf5_lock();
+	obj = open_object(s, n);
+	if (obj < 0 || H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, NULL, xattr_name, &l) < 0)
+		rc = l.failed ? -ENOMEM : -EIO;
+	H5Eclear2(H5E_DEFAULT);
+	if (obj >= 0)
+		H5Oclose(obj);
+	hdf5_unlock();
+	if (rc) {
+		free(l.buf);
+		return rc;
+	}
+	*list = l.buf;
+	*len = l.len;
+	return 0;
+}
+
+int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *name, char **val, size_t *len)
+{
+	hid_t obj = H5I_INVALID_HID, attr = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+	hid_t space = H5I_INVALID_HID;
+	hsize_t dims[H5S_MAX_RANK];
+	hssize_t np;
+	size_t bytes;
+	void *buf = NULL;
+	int rank, rc = 0;
+
+	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
+		return -ENODATA;
+	hdf5_lock();
+	obj = open_object(s, n);
+	if (obj < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	if (H5Aexists(obj, name) <= 0) {
+		rc = -ENODATA;
+		goto out;
+	}
+	attr = H5Aopen(obj, name, H5P_DEFAULT);
+	ft = attr >= 0 ? H5Aget_type(attr) : H5I_INVALID_HID;
+	space = attr >= 0 ? H5Aget_space(attr) : H5I_INVALID_HID;
+	if (ft < 0 || space < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	mt = H5Tget_class(ft) == H5T_STRING ? H5Tcopy(ft) : H5Tget_native_type(ft, H5T_DIR_DEFAULT);
+	np = H5Sget_select_npoints(space);
+	rank = H5Sget_simple_extent_dims(space, dims, NULL);
+	if (mt < 0 || np < 0 || rank < 0 || __builtin_mul_overflow((size_t)np, H5Tget_size(mt), &bytes)) {
+		rc = -EIO;
+		goto out;
+	}
+	if (H5Sget_simple_extent_type(space) == H5S_NULL)
+		np = 0;
+	buf = calloc(1, bytes ? bytes : 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (np > 0 && H5Aread(attr, mt, buf) < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = h5m_dtype_format_values(mt, buf, (size_t)np, (unsigned)rank, dims, val, len);
+	if (np > 0)
+		H5Dvlen_reclaim(mt, space, H5P_DEFAULT, buf);
+out:
+	if (rc == -EIO) {
+		char why[256];
+
+		h5err(why, sizeof(why));
+		h5m_log(H5M_LOG_WARN, "attribute '%s': cannot read: %s", name, why);
+	}
+	H5Eclear2(H5E_DEFAULT);
+	free(buf);
+	if (mt >= 0)
+		H5Tclose(mt);
+	if (ft >= 0)
+		H5Tclose(ft);
+	if (space >= 0)
+		H5Sclose(space);
+	if (attr >= 0)
+		H5Aclose(attr);
+	if (obj >= 0)
+		H5Oclose(obj);
+	hdf5_unlock();
+	return rc;
+}
