@@ -1,7 +1,185 @@
+/* test_cache.c: the block cache: hits, LRU eviction within capacity, references, generations. */
+#include <pthread.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <cmocka.h>
-static void placeholder(void **s){(void)s;}
-int main(void){const struct CMUnitTest t[]={cmocka_unit_test(placeholder)};return cmocka_run_group_tests(t,NULL,NULL);}
+
+#include "h5mount/cache.h"
+
+static void *filled(size_t n, int byte)
+{
+	void *p = malloc(n);
+
+	assert_non_null(p);
+	memset(p, byte, n);
+	return p;
+}
+
+static void test_put_then_get_returns_the_same_bytes(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(4096);
+	struct h5m_cache_ent *e;
+	const unsigned char *d;
+	size_t len;
+
+	(void)state;
+	assert_null(h5m_cache_get(c, 1, 7));
+	e = h5m_cache_put(c, 1, 7, 0, filled(100, 0xab), 100);
+	assert_non_null(e);
+	h5m_cache_release(c, e);
+	e = h5m_cache_get(c, 1, 7);
+	assert_non_null(e);
+	d = h5m_cache_data(e, &len);
+	assert_int_equal(len, 100);
+	assert_int_equal(d[0], 0xab);
+	assert_int_equal(d[99], 0xab);
+	h5m_cache_release(c, e);
+	assert_null(h5m_cache_get(c, 2, 7));
+	assert_null(h5m_cache_get(c, 1, 8));
+	h5m_cache_free(c);
+}
+
+static void test_least_recently_used_block_is_evicted_at_capacity(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(1000);
+	struct h5m_cache_ent *e;
+
+	(void)state;
+	for (uint64_t b = 0; b < 2; b++)
+		h5m_cache_release(c, h5m_cache_put(c, 1, b, 0, filled(400, (int)b), 400));
+	h5m_cache_release(c, h5m_cache_get(c, 1, 0)); /* block 0 is now the most recent */
+	h5m_cache_release(c, h5m_cache_put(c, 1, 2, 0, filled(400, 2), 400));
+	assert_int_equal(h5m_cache_bytes(c), 800);
+	e = h5m_cache_get(c, 1, 1);
+	assert_null(e);
+	e = h5m_cache_get(c, 1, 0);
+	assert_non_null(e);
+	h5m_cache_release(c, e);
+	h5m_cache_free(c);
+}
+
+static void test_referenced_blocks_survive_eviction_until_released(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(500);
+	struct h5m_cache_ent *held, *other;
+	const unsigned char *d;
+	size_t len;
+
+	(void)state;
+	held = h5m_cache_put(c, 3, 0, 0, filled(400, 0x11), 400);
+	other = h5m_cache_put(c, 3, 1, 0, filled(400, 0x22), 400);
+	/* Both referenced: over capacity, nothing can go. */
+	assert_int_equal(h5m_cache_bytes(c), 800);
+	d = h5m_cache_data(held, &len);
+	assert_int_equal(d[399], 0x11);
+	h5m_cache_release(c, held);   /* now evictable: the LRU one goes */
+	assert_int_equal(h5m_cache_bytes(c), 400);
+	assert_null(h5m_cache_get(c, 3, 0));
+	h5m_cache_release(c, other);
+	h5m_cache_free(c);
+}
+
+static void test_duplicate_put_keeps_the_first_copy(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(4096);
+	struct h5m_cache_ent *a, *b;
+	const unsigned char *d;
+	size_t len;
+
+	(void)state;
+	a = h5m_cache_put(c, 1, 1, 0, filled(10, 1), 10);
+	b = h5m_cache_put(c, 1, 1, 0, filled(10, 2), 10);
+	assert_ptr_equal(a, b);
+	d = h5m_cache_data(b, &len);
+	assert_int_equal(d[0], 1);
+	assert_int_equal(h5m_cache_bytes(c), 10);
+	h5m_cache_release(c, a);
+	h5m_cache_release(c, b);
+	h5m_cache_free(c);
+}
+
+static void test_invalidate_drops_owner_blocks_and_refuses_stale_loads(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(4096);
+	struct h5m_cache_ent *held;
+	uint64_t gen;
+
+	(void)state;
+	gen = h5m_cache_generation(c, 5);
+	held = h5m_cache_put(c, 5, 0, gen, filled(10, 1), 10);
+	h5m_cache_release(c, h5m_cache_put(c, 6, 0, h5m_cache_generation(c, 6), filled(10, 1), 10));
+	assert_int_equal(h5m_cache_invalidate(c, 5), gen + 1);
+	assert_null(h5m_cache_get(c, 5, 0));
+	assert_non_null(held);                       /* still readable by its holder */
+	h5m_cache_release(c, held);
+	assert_int_equal(h5m_cache_bytes(c), 10);    /* only owner 6's block remains */
+	assert_null(h5m_cache_put(c, 5, 1, gen, filled(10, 1), 10));
+	held = h5m_cache_get(c, 6, 0);
+	assert_non_null(held);
+	h5m_cache_release(c, held);
+	h5m_cache_free(c);
+}
+
+struct worker {
+	struct h5m_cache *c;
+	unsigned seed;
+};
+
+static void *hammer(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < 20000; i++) {
+		uint64_t b = (uint64_t)(rand_r(&w->seed) % 64);
+		struct h5m_cache_ent *e = h5m_cache_get(w->c, 9, b);
+		const unsigned char *d;
+		size_t len;
+
+		if (!e)
+			e = h5m_cache_put(w->c, 9, b, 0, filled(256, (int)b), 256);
+		d = h5m_cache_data(e, &len);
+		if (len != 256 || d[0] != b || d[255] != b)
+			return (void *)1;
+		h5m_cache_release(w->c, e);
+	}
+	return NULL;
+}
+
+static void test_concurrent_readers_always_see_their_block(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(16 * 256);
+	struct worker w[4];
+	pthread_t t[4];
+	void *res;
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		w[i] = (struct worker){ c, i + 1 };
+		pthread_create(&t[i], NULL, hammer, &w[i]);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(t[i], &res);
+		assert_null(res);
+	}
+	assert_true(h5m_cache_bytes(c) <= 16 * 256);
+	h5m_cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_then_get_returns_the_same_bytes),
+		cmocka_unit_test(test_least_recently_used_block_is_evicted_at_capacity),
+		cmocka_unit_test(test_referenced_blocks_survive_eviction_until_released),
+		cmocka_unit_test(test_duplicate_put_keeps_the_first_copy),
+		cmocka_unit_test(test_invalidate_drops_owner_blocks_and_refuses_stale_loads),
+		cmocka_unit_test(test_concurrent_readers_always_see_their_block),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
