@@ -47,7 +47,8 @@ int h5m_blocks_init(struct h5m_blocks *b, unsigned rank, const uint64_t *dims, c
 	memset(b, 0, sizeof(*b));
 	b->rank = rank;
 	b->elem = elem;
-	memcpy(b->dims, dims, rank * sizeof(*dims));
+	if (rank)
+		memcpy(b->dims, dims, rank * sizeof(*dims));
 	b->len = 1;
 	if (rank == 0)
 		return derive(b);
@@ -79,7 +80,8 @@ int h5m_blocks_init(struct h5m_blocks *b, unsigned rank, const uint64_t *dims, c
 
 int h5m_blocks_resize(struct h5m_blocks *b, const uint64_t *dims)
 {
-	memcpy(b->dims, dims, b->rank * sizeof(*dims));
+	if (b->rank)
+		memcpy(b->dims, dims, b->rank * sizeof(*dims));
 	return derive(b);
 }
 

@@ -89,7 +89,7 @@ static struct h5m_store *open_store(const char *shown, const char *path)
 	if (rc == -EINVAL)
 		fprintf(stderr, "h5mount: '%s' %s\n", shown, err);
 	else if (rc == -EIO)
-		fprintf(stderr, "h5mount: %s ('%s')\n", err, shown);
+		fprintf(stderr, "h5mount: cannot read HDF5 file '%s': %s\n", shown, err);
 	else
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", shown, err);
 	return NULL;
@@ -125,11 +125,7 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out;
 	}
-	if (fuse_parse_cmdline(&args, &fopts) != 0) {
-		print_fuse_failure("invalid arguments");
-		goto out;
-	}
-	if (!cfg.file || !fopts.mountpoint) {
+	if (!cfg.file || !cfg.mountpoint) {
 		fprintf(stderr, "h5mount: usage: %s [options] FILE MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
@@ -138,8 +134,12 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
 		goto out;
 	}
-	if (check_mountpoint(fopts.mountpoint) < 0)
+	if (check_mountpoint(cfg.mountpoint) < 0)
 		goto out;
+	if (fuse_parse_cmdline(&args, &fopts) != 0 || !fopts.mountpoint) {
+		print_fuse_failure("invalid arguments");
+		goto out;
+	}
 	h5m_log_setup(false, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
 	if (h5m_store_global_init() < 0) {
 		fprintf(stderr, "h5mount: cannot initialise the HDF5 library or the Blosc filter\n");

@@ -45,6 +45,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			cfg->file = strdup(arg);
 			return cfg->file ? 0 : -1;
 		}
+		if (cfg->nonopts == 2) {
+			cfg->mountpoint = strdup(arg);
+			if (!cfg->mountpoint)
+				return -1;
+		}
 		return 1;
 	default:
 		return 1;
@@ -104,8 +109,9 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 void h5m_opts_destroy(struct h5m_config *cfg)
 {
 	free(cfg->file);
+	free(cfg->mountpoint);
 	free(cfg->cache_size_text);
-	cfg->file = cfg->cache_size_text = NULL;
+	cfg->file = cfg->mountpoint = cfg->cache_size_text = NULL;
 }
 
 void h5m_opts_help(const char *progname)

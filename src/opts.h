@@ -9,6 +9,7 @@
 
 struct h5m_config {
 	char *file;             /* HDF5 file as given (owned) */
+	char *mountpoint;       /* mountpoint as given (owned; also left in args for libfuse) */
 	char *cache_size_text;  /* -o cache_size= as given (owned by fuse_opt) */
 	size_t cache_size;      /* validated bytes */
 	bool read_only;         /* -o ro given */

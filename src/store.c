@@ -710,14 +710,15 @@ int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out
 	fapl = H5Pcreate(H5P_FILE_ACCESS);
 	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
 	s->fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-	H5Pclose(fapl);
 	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-		h5err(why, sizeof(why));
+		h5err(why, sizeof(why)); /* before any other call clears the stack */
+		H5Pclose(fapl);
 		hdf5_unlock();
 		rc = -EIO;
-		snprintf(err, cap, "cannot read HDF5 file: %s", why);
+		snprintf(err, cap, "%s", why);
 		goto fail;
 	}
+	H5Pclose(fapl);
 	root = calloc(1, sizeof(*root));
 	if (!root || !(root->path = strdup("/"))) {
 		hdf5_unlock();
@@ -737,7 +738,7 @@ int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out
 	rc = list_locked(s, root);
 	hdf5_unlock();
 	if (rc) {
-		snprintf(err, cap, "cannot read HDF5 file: the root group cannot be listed");
+		snprintf(err, cap, "the root group cannot be listed");
 		goto fail;
 	}
 	*out = s;
@@ -785,7 +786,8 @@ int64_t h5m_store_mtime(struct h5m_store *s)
 void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims)
 {
 	hdf5_lock();
-	memcpy(dims, ds->dims, ds->rank * sizeof(*dims));
+	if (ds->rank)
+		memcpy(dims, ds->dims, ds->rank * sizeof(*dims));
 	hdf5_unlock();
 	(void)s;
 }

@@ -77,7 +77,7 @@ int h5m_store_global_init(void);
 
 /* Opens `path` read-only and lists its root group. On failure returns -errno and writes a
  * one-line reason to err[cap]: "No such file or directory", "is not an HDF5 file",
- * "cannot read HDF5 file: <reason>". `block_target` is the preferred cache block size. */
+ * or (-EIO) the reason HDF5 gives. `block_target` is the preferred cache block size. */
 int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out, char *err, size_t cap);
 
 /* Closes every HDF5 handle and frees every node. */
