@@ -881,6 +881,40 @@ out:
 	return rc;
 }
 
+int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, uint64_t first,
+                              uint64_t count, void *buf)
+{
+	uint64_t start[H5M_NPY_MAXDIMS], cnt[H5M_NPY_MAXDIMS];
+	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+	unsigned lv = ds->blocks.level;
+	int rc = 0;
+
+	(void)s;
+	hdf5_lock();
+	if (ds->rank == 0 || block >= ds->blocks.nblocks) {
+		rc = -EIO;
+		goto out;
+	}
+	h5m_blocks_slab(&ds->blocks, block, start, cnt);
+	if (first + count > cnt[lv]) {
+		rc = -EIO;
+		goto out;
+	}
+	start[lv] += first;
+	cnt[lv] = count;
+	if (select_slab(ds->did, ds->rank, start, cnt, &fs, &ms) < 0 ||
+	    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)
+		rc = -EIO;
+	H5Eclear2(H5E_DEFAULT);
+out:
+	if (fs >= 0)
+		H5Sclose(fs);
+	if (ms >= 0)
+		H5Sclose(ms);
+	hdf5_unlock();
+	return rc;
+}
+
 ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;

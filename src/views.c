@@ -102,6 +102,34 @@ int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, u
 	return -EINVAL;
 }
 
+/* A block failed to load: read just the chunk-aligned indices of the split dim that cover
+ * bytes [within, within + want) of the block, uncached, into out. Returns 0 or -EIO. */
+static int narrow_read(struct h5m_views *v, struct h5m_dataset *ds, uint64_t block, uint64_t within, size_t want,
+                       char *out)
+{
+	const struct h5m_blocks *b = &ds->blocks;
+	uint64_t unit = b->inner * b->elem, step = ds->chunked ? ds->chunk[b->level] : 1;
+	uint64_t bstart, blen, have, i0, i1;
+	char *tmp;
+	int rc;
+
+	h5m_blocks_extent(b, block, &bstart, &blen);
+	have = blen / unit;
+	i0 = within / unit / step * step;
+	i1 = (within + want + unit - 1) / unit;
+	i1 = (i1 + step - 1) / step * step;
+	if (i1 > have)
+		i1 = have;
+	tmp = malloc((size_t)((i1 - i0) * unit));
+	if (!tmp)
+		return -ENOMEM;
+	rc = h5m_store_read_block_part(v->store, ds, block, i0, i1 - i0, tmp);
+	if (!rc)
+		memcpy(out, tmp + (within - i0 * unit), want);
+	free(tmp);
+	return rc;
+}
+
 /* Reads `len` bytes at `off` of the flat data (off + len within the data). */
 static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, char *buf, size_t len, uint64_t off)
 {
@@ -131,8 +159,14 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, char *buf, siz
 				return -ENOMEM;
 			rc = h5m_store_read_block(v->store, ds, block, fresh, (size_t)blen);
 			if (rc) {
+				size_t want = blen - within < len - done ? (size_t)(blen - within) : len - done;
+
 				free(fresh);
-				return rc;
+				rc = narrow_read(v, ds, block, within, want, buf + done);
+				if (rc)
+					return rc;
+				done += want;
+				continue;
 			}
 			e = h5m_cache_put(v->cache, n->idx, block, gen, fresh, (size_t)blen);
 			if (!e)

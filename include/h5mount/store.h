@@ -105,6 +105,12 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
  * (logged once per dataset with the reason, e.g. the missing filter). Takes the HDF5 lock. */
 int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, void *buf, size_t len);
 
+/* Reads only indices [first, first + count) of the split dim of block `block` (relative to the
+ * block's start there) into buf, for when a whole block cannot be read (a corrupted chunk must
+ * not hide its neighbours). Returns 0 or -EIO. Takes the HDF5 lock. */
+int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, uint64_t first,
+                              uint64_t count, void *buf);
+
 /* For contiguous, unfiltered, allocated datasets: reads `len` bytes at data offset `off`
  * straight from the file. Returns bytes read or -EIO. No HDF5 lock. */
 ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
