@@ -414,8 +414,13 @@ void h5m_dtype_destroy(struct h5m_dtype *dt)
 
 /* ---- attribute values as text ---- */
 
-void h5m_dtype_format_double(double v, char *out, size_t cap)
+/* Python's repr of a float: the fewest significant digits (up to `maxp`) that read back as
+ * the same value (checked by `same`), fixed notation for exponents in [-4, 16), else e-form. */
+static void repr_float(double v, int maxp, bool (*same)(const char *, double), char *out, size_t cap)
 {
+	char tmp[64];
+	int p, exp;
+
 	if (isnan(v)) {
 		snprintf(out, cap, "nan");
 		return;
@@ -424,24 +429,40 @@ void h5m_dtype_format_double(double v, char *out, size_t cap)
 		snprintf(out, cap, v < 0 ? "-inf" : "inf");
 		return;
 	}
-	for (int p = 1; p <= 17; p++) {
-		snprintf(out, cap, "%.*g", p, v);
-		if (strtod(out, NULL) == v)
-			return;
+	for (p = 1; p < maxp; p++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
+		if (same(tmp, v))
+			break;
 	}
+	snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
+	exp = atoi(strchr(tmp, 'e') + 1);
+	if (exp >= -4 && exp < 16) {
+		int decimals = p - 1 - exp > 0 ? p - 1 - exp : 0;
+
+		snprintf(out, cap, decimals ? "%.*f" : "%.*f.0", decimals, v);
+	} else {
+		snprintf(out, cap, "%s", tmp);
+	}
+}
+
+static bool same_double(const char *text, double v)
+{
+	return strtod(text, NULL) == v;
+}
+
+static bool same_float(const char *text, double v)
+{
+	return strtof(text, NULL) == (float)v;
+}
+
+void h5m_dtype_format_double(double v, char *out, size_t cap)
+{
+	repr_float(v, 17, same_double, out, cap);
 }
 
 static void format_float(float v, char *out, size_t cap)
 {
-	if (isnan(v) || isinf(v)) {
-		h5m_dtype_format_double(v, out, cap);
-		return;
-	}
-	for (int p = 1; p <= 9; p++) {
-		snprintf(out, cap, "%.*g", p, (double)v);
-		if (strtof(out, NULL) == v)
-			return;
-	}
+	repr_float(v, 9, same_float, out, cap);
 }
 
 static void format_elem(hid_t t, const unsigned char *p, struct sbuf *b);

@@ -40,8 +40,9 @@ void h5m_dtype_destroy(struct h5m_dtype *dt);
 int h5m_dtype_format_values(hid_t memtype, const void *buf, size_t nelem, unsigned rank,
                             const hsize_t *dims, char **out, size_t *len);
 
-/* Formats a double as the shortest decimal text that reads back as the same value.
- * Writes into out[cap] (cap >= 32). Never allocates. */
+/* Formats a double as Python's repr does: the shortest decimal text that reads back as the same
+ * value, fixed notation between 1e-4 and 1e16 ("1000.0", "0.1"), else "1e+20". Writes into
+ * out[cap] (cap >= 32). Never allocates. */
 void h5m_dtype_format_double(double v, char *out, size_t cap);
 
 #endif

@@ -213,6 +213,8 @@ static void test_attribute_values_format_as_text(void **state)
 	format(H5T_NATIVE_INT, ints, 3, 1, &d1, "1 2 3");
 	format(H5T_NATIVE_INT, ints, 6, 2, d23, "1 2 3\n-4 5 6");
 	format(H5T_NATIVE_DOUBLE, ds, 3, 1, &d1, "0.1 1e+20 2.5");
+	ds[2] = 1000.0;
+	format(H5T_NATIVE_DOUBLE, ds, 3, 1, &d1, "0.1 1e+20 1000.0");
 	format(H5T_NATIVE_FLOAT, &f, 1, 0, NULL, "0.1");
 	H5Tset_size(s4, 4);
 	format(s4, fixed, 2, 1, d23, "ab\ncde");
@@ -239,6 +241,14 @@ static void test_doubles_print_shortest_round_trip_text(void **state)
 	}
 	h5m_dtype_format_double(0.1, out, sizeof(out));
 	assert_string_equal(out, "0.1");
+	h5m_dtype_format_double(1000.0, out, sizeof(out));
+	assert_string_equal(out, "1000.0");
+	h5m_dtype_format_double(-2.5e-7, out, sizeof(out));
+	assert_string_equal(out, "-2.5e-07");
+	h5m_dtype_format_double(123456789.125, out, sizeof(out));
+	assert_string_equal(out, "123456789.125");
+	h5m_dtype_format_double(1e16, out, sizeof(out));
+	assert_string_equal(out, "1e+16");
 }
 
 int main(void)
