@@ -2,6 +2,7 @@
  * It stores bytes; loading them (HDF5) is the caller's business. */
 #include "h5mount/cache.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ struct h5m_cache_ent {
 	size_t len;
 	unsigned refs;                       /* protected by cache.lock */
 	bool dead;                           /* unlinked; free at last release (cache.lock) */
+	bool dirty;                          /* pinned until written back (cache.lock) */
 	struct h5m_cache_ent *hnext;         /* hash chain (cache.lock) */
 	struct h5m_cache_ent *prev, *next;   /* LRU list, most recent at head (cache.lock) */
 };
@@ -23,7 +25,7 @@ struct h5m_cache_ent {
  * owner share another's counter, which can cause a spurious refusal to cache, never staleness. */
 struct h5m_cache {
 	pthread_mutex_t lock;                /* protects everything below */
-	size_t capacity, bytes;
+	size_t capacity, bytes, dirty_bytes;
 	struct h5m_cache_ent *buckets[NBUCKETS];
 	struct h5m_cache_ent *head, *tail;
 	uint64_t gens[NGENS];
@@ -87,6 +89,10 @@ static void kill(struct h5m_cache *c, struct h5m_cache_ent *e)
 	hash_unlink(c, e);
 	lru_unlink(c, e);
 	e->dead = true;
+	if (e->dirty) {
+		e->dirty = false;
+		c->dirty_bytes -= e->len;
+	}
 	if (e->refs == 0) {
 		c->bytes -= e->len;
 		free(e->data);
@@ -94,15 +100,16 @@ static void kill(struct h5m_cache *c, struct h5m_cache_ent *e)
 	}
 }
 
-/* Evicts unreferenced entries from the LRU tail until within capacity. Caller holds the lock. */
+/* Evicts unreferenced clean entries from the LRU tail until the clean bytes are within
+ * capacity. Caller holds the lock. */
 static void evict(struct h5m_cache *c)
 {
 	struct h5m_cache_ent *e = c->tail;
 
-	while (c->bytes > c->capacity && e) {
+	while (c->bytes - c->dirty_bytes > c->capacity && e) {
 		struct h5m_cache_ent *prev = e->prev;
 
-		if (e->refs == 0)
+		if (e->refs == 0 && !e->dirty)
 			kill(c, e);
 		e = prev;
 	}
@@ -238,4 +245,78 @@ size_t h5m_cache_bytes(struct h5m_cache *c)
 	n = c->bytes;
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+void *h5m_cache_data_mut(struct h5m_cache_ent *e)
+{
+	return e->data;
+}
+
+uint64_t h5m_cache_block(const struct h5m_cache_ent *e)
+{
+	return e->block;
+}
+
+void h5m_cache_set_dirty(struct h5m_cache *c, struct h5m_cache_ent *e, bool dirty)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!e->dead && e->dirty != dirty) {
+		e->dirty = dirty;
+		if (dirty)
+			c->dirty_bytes += e->len;
+		else
+			c->dirty_bytes -= e->len;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+size_t h5m_cache_dirty_bytes(struct h5m_cache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->dirty_bytes;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+static int by_block(const void *a, const void *b)
+{
+	uint64_t x = (*(struct h5m_cache_ent *const *)a)->block, y = (*(struct h5m_cache_ent *const *)b)->block;
+
+	return x < y ? -1 : x > y;
+}
+
+int h5m_cache_dirty_list(struct h5m_cache *c, uint64_t owner, struct h5m_cache_ent ***out, size_t *n)
+{
+	struct h5m_cache_ent **list = NULL, *e;
+	size_t cnt = 0, cap = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (e = c->head; e; e = e->next) {
+		if (e->owner != owner || !e->dirty)
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct h5m_cache_ent **nl = realloc(list, ncap * sizeof(*nl));
+
+			if (!nl) {
+				for (size_t i = 0; i < cnt; i++)
+					list[i]->refs--;
+				pthread_mutex_unlock(&c->lock);
+				free(list);
+				return -ENOMEM;
+			}
+			list = nl;
+			cap = ncap;
+		}
+		e->refs++;
+		list[cnt++] = e;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (cnt)
+		qsort(list, cnt, sizeof(*list), by_block);
+	*out = list;
+	*n = cnt;
+	return 0;
 }

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -54,7 +55,7 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 	st->st_blksize = 1 << 17;
 	switch (n->type) {
 	case H5M_NODE_GROUP:
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | (fs->writable ? 0755 : 0555);
 		st->st_nlink = 2;
 		return 0;
 	case H5M_NODE_SOFTLINK:
@@ -66,18 +67,211 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 		rc = h5m_view_size(fs->views, n, view, &size);
 		if (rc)
 			return rc;
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (fs->writable && h5m_view_writable(fs->views, n, view) ? 0644 : 0444);
 		st->st_nlink = 1;
 		st->st_size = (off_t)size;
+		if (n->ds->mtime_sec) {
+			pthread_mutex_lock(&n->ds->meta);
+			st->st_mtim.tv_sec = st->st_ctim.tv_sec = n->ds->mtime_sec;
+			st->st_mtim.tv_nsec = st->st_ctim.tv_nsec = n->ds->mtime_nsec;
+			pthread_mutex_unlock(&n->ds->meta);
+		}
 		st->st_blocks = (blkcnt_t)((size + 511) / 512);
 		return 0;
 	}
 	return -EIO;
 }
 
+/* Replies with a core result: 0 for success, -errno for failure (anything else is EIO). */
 static void reply_err(fuse_req_t req, int rc)
 {
-	fuse_reply_err(req, rc < 0 ? -rc : EIO);
+	fuse_reply_err(req, rc == 0 ? 0 : rc < 0 ? -rc : EIO);
+}
+
+/* ---- kernel cache invalidation ---- */
+
+struct inval {
+	fuse_ino_t ino;
+	off_t off;      /* -1: attributes only */
+	off_t len;      /* 0: to the end */
+	struct inval *next;
+};
+
+struct h5m_notifier {
+	pthread_mutex_t lock;   /* protects the queue and stop */
+	pthread_cond_t cond;
+	struct inval *head, *tail;
+	bool stop;
+	pthread_t thread;
+};
+
+static void *notifier_main(void *arg)
+{
+	struct h5m_fs *fs = arg;
+	struct h5m_notifier *q = fs->notifier;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		struct inval *i;
+
+		while (!q->head && !q->stop)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (!q->head)
+			break;
+		i = q->head;
+		q->head = i->next;
+		if (!q->head)
+			q->tail = NULL;
+		pthread_mutex_unlock(&q->lock);
+		fuse_lowlevel_notify_inval_inode(fs->se, i->ino, i->off, i->len);
+		free(i);
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+int h5m_fs_notifier_start(struct h5m_fs *fs)
+{
+	struct h5m_notifier *q = calloc(1, sizeof(*q));
+	int rc;
+
+	if (!q)
+		return -ENOMEM;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+	fs->notifier = q;
+	rc = pthread_create(&q->thread, NULL, notifier_main, fs);
+	if (rc) {
+		pthread_cond_destroy(&q->cond);
+		pthread_mutex_destroy(&q->lock);
+		free(q);
+		fs->notifier = NULL;
+		return -rc;
+	}
+	return 0;
+}
+
+void h5m_fs_notifier_stop(struct h5m_fs *fs)
+{
+	struct h5m_notifier *q = fs->notifier;
+
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stop = true;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->thread, NULL);
+	while (q->head) {
+		struct inval *i = q->head;
+
+		q->head = i->next;
+		free(i);
+	}
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+	fs->notifier = NULL;
+}
+
+/* Invalidates [off, off+len) of ino (len 0: to the end; off -1: attributes only), inline when
+ * that cannot deadlock, else through the notifier thread. */
+static void inval(struct h5m_fs *fs, fuse_ino_t ino, off_t off, off_t len, bool inline_ok)
+{
+	struct h5m_notifier *q = fs->notifier;
+	struct inval *i;
+
+	if (inline_ok || !q) {
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, off, len);
+		return;
+	}
+	i = calloc(1, sizeof(*i));
+	if (!i) {
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, off, -1);
+		return;
+	}
+	*i = (struct inval){ .ino = ino, .off = off, .len = len };
+	pthread_mutex_lock(&q->lock);
+	if (q->tail)
+		q->tail->next = i;
+	else
+		q->head = i;
+	q->tail = i;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+static off_t clamp_len(uint64_t len)
+{
+	return len > (uint64_t)INT64_MAX / 2 ? 0 : (off_t)len;
+}
+
+/* Tells the kernel what a change through view `from` of n made stale in its caches. Data of the
+ * other views is invalidated inline only when no other write of this dataset is in flight: the
+ * kernel holds page locks of a file while its write request is being served, so two writers
+ * invalidating each other's file inline would deadlock. The written file's own pages are only
+ * stale when the write landed elsewhere (O_APPEND, a different .npy header), and are always
+ * invalidated from the notifier thread. Attributes are always invalidated inline (no page locks). */
+static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, const struct h5m_change *c, bool inline_ok)
+{
+	uint64_t hl = n->ds->npy_header_len;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&n->ds->meta);
+	n->ds->mtime_sec = now.tv_sec;
+	n->ds->mtime_nsec = now.tv_nsec;
+	pthread_mutex_unlock(&n->ds->meta);
+	for (enum h5m_view v = H5M_VIEW_OBJ; v <= H5M_VIEW_SHAPE; v++) {
+		fuse_ino_t ino = ino_of(n->idx, v);
+		bool own = v == from;
+
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		if (c->all) {
+			inval(fs, ino, 0, 0, inline_ok && !own);
+			continue;
+		}
+		switch (v) {
+		case H5M_VIEW_OBJ:
+			if (c->data_len && (!own || c->moved))
+				inval(fs, ino, (off_t)c->data_off, clamp_len(c->data_len), inline_ok && !own);
+			break;
+		case H5M_VIEW_NPY:
+			if (c->size)
+				inval(fs, ino, 0, (off_t)hl, inline_ok && !own);
+			if (c->data_len && (!own || c->moved))
+				inval(fs, ino, (off_t)(hl + c->data_off), clamp_len(c->data_len), inline_ok && !own);
+			if (own && c->moved && !c->data_len)
+				inval(fs, ino, 0, 0, false);
+			break;
+		default:
+			if (c->size && !own)
+				inval(fs, ino, 0, 0, inline_ok);
+			break;
+		}
+	}
+}
+
+static int *writers_of(struct h5m_fs *fs, struct h5m_node *n)
+{
+	return &fs->writers[n->idx % H5M_FS_STRIPES];
+}
+
+/* Marks a write request of n in flight; returns whether it is the only one. */
+static void writer_enter(struct h5m_fs *fs, struct h5m_node *n)
+{
+	__atomic_add_fetch(writers_of(fs, n), 1, __ATOMIC_SEQ_CST);
+}
+
+static bool writer_alone(struct h5m_fs *fs, struct h5m_node *n)
+{
+	return !fs->single_thread && __atomic_load_n(writers_of(fs, n), __ATOMIC_SEQ_CST) == 1;
+}
+
+static void writer_leave(struct h5m_fs *fs, struct h5m_node *n)
+{
+	__atomic_sub_fetch(writers_of(fs, n), 1, __ATOMIC_SEQ_CST);
 }
 
 static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -214,8 +408,10 @@ static void h5m_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
+	struct h5m_view_handle *h;
 	struct h5m_node *n;
 	enum h5m_view view;
+	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
 	int rc = resolve(fs, ino, &n, &view);
 
 	if (rc) {
@@ -226,13 +422,60 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+	if (write && !fs->writable) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	/* Nothing changes while mounted read-only: keep the kernel's page cache across opens. */
+	if (write && !h5m_view_writable(fs->views, n, view)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->view = view;
+	h->write = write;
+	h->append = (fi->flags & O_APPEND) != 0;
+	if (write && (fi->flags & O_TRUNC)) {
+		struct h5m_change chg;
+
+		writer_enter(fs, n);
+		rc = h5m_view_open_truncate(fs->views, n, h, &chg);
+		if (!rc && chg.size)
+			notify(fs, n, view, &chg, writer_alone(fs, n));
+		writer_leave(fs, n);
+		if (rc) {
+			free(h);
+			reply_err(req, rc);
+			return;
+		}
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	/* Keep the kernel's page cache across opens: every change made through the mount is
+	 * invalidated explicitly (see notify()). */
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0) {
+		free(h);
+	}
+}
+
+static struct h5m_view_handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct h5m_view_handle *)(uintptr_t)fi->fh;
+}
+
+static void h5m_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5m_view_handle *h = handle_of(fi);
+
+	(void)ino;
+	if (h) {
+		h5m_view_handle_destroy(h);
+		free(h);
+	}
+	fuse_reply_err(req, 0);
 }
 
 /* Each loop thread keeps one reply buffer: a fresh malloc of 128 KiB..1 MiB per request costs
@@ -358,11 +601,162 @@ static void h5m_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, si
 	free(val);
 }
 
+static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                         struct fuse_file_info *fi)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_view_handle *h = handle_of(fi);
+	struct h5m_change chg;
+	struct h5m_node *n;
+	enum h5m_view view;
+	ssize_t got;
+	int rc = resolve(fs, ino, &n, &view);
+
+	if (!rc && (n->type != H5M_NODE_DATASET || !h || off < 0))
+		rc = -EBADF;
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	writer_enter(fs, n);
+	got = h5m_view_write(fs->views, n, h, buf, size, (uint64_t)off, &chg);
+	if (got >= 0)
+		notify(fs, n, view, &chg, writer_alone(fs, n));
+	writer_leave(fs, n);
+	if (got < 0)
+		reply_err(req, (int)got);
+	else
+		fuse_reply_write(req, (size_t)got);
+}
+
+static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_change chg;
+	struct h5m_node *n;
+	enum h5m_view view;
+	struct stat st;
+	int rc = resolve(fs, ino, &n, &view);
+
+	(void)fi;
+	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {
+		if (!fs->writable)
+			rc = -EROFS;
+		else if (n->type != H5M_NODE_DATASET)
+			rc = n->type == H5M_NODE_GROUP ? -EISDIR : -EINVAL;
+		else if (attr->st_size < 0)
+			rc = -EINVAL;
+		if (!rc) {
+			writer_enter(fs, n);
+			rc = h5m_view_truncate(fs->views, n, view, (uint64_t)attr->st_size, &chg);
+			if (!rc)
+				notify(fs, n, view, &chg, writer_alone(fs, n));
+			writer_leave(fs, n);
+		}
+	}
+	/* Modes, owners and times are not stored: HDF5 has no place for them. */
+	if (!rc)
+		rc = fill_stat(fs, n, view, &st);
+	if (rc)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static void h5m_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_view_handle *h = handle_of(fi);
+	struct h5m_change chg;
+	struct h5m_node *n;
+	enum h5m_view view;
+	int rc = resolve(fs, ino, &n, &view);
+
+	if (!rc && h && n->type == H5M_NODE_DATASET) {
+		writer_enter(fs, n);
+		rc = h5m_view_close(fs->views, n, h, &chg);
+		if (!rc && (chg.size || chg.data_len))
+			notify(fs, n, view, &chg, writer_alone(fs, n));
+		writer_leave(fs, n);
+	}
+	reply_err(req, rc);
+}
+
+static void h5m_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_view_handle *h = handle_of(fi);
+	struct h5m_change chg = { 0 };
+	struct h5m_node *n;
+	enum h5m_view view;
+	int rc = resolve(fs, ino, &n, &view);
+
+	(void)datasync;
+	(void)h;
+	if (!rc && n->type == H5M_NODE_DATASET && fs->writable) {
+		/* An incomplete row is completed, and everything is written back and fsync'ed. */
+		rc = h5m_views_flush(fs->views, true, true);
+		chg.size = true;
+		notify(fs, n, view, &chg, false);
+	}
+	reply_err(req, rc);
+}
+
+static void h5m_fs_eperm_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)rdev;
+	fuse_reply_err(req, EPERM);
+}
+
+static void h5m_fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	h5m_fs_eperm_entry(req, parent, name, mode, 0);
+}
+
+static void h5m_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)fi;
+	h5m_fs_eperm_entry(req, parent, name, mode, 0);
+}
+
+static void h5m_fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	h5m_fs_eperm_entry(req, parent, name, 0, 0);
+}
+
+static void h5m_fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link;
+	h5m_fs_eperm_entry(req, parent, name, 0, 0);
+}
+
+static void h5m_fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                          const char *newname, unsigned int flags)
+{
+	(void)newparent;
+	(void)newname;
+	(void)flags;
+	h5m_fs_eperm_entry(req, parent, name, 0, 0);
+}
+
+static void h5m_fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	h5m_fs_eperm_entry(req, newparent, newname, 0, 0);
+}
+
 static void h5m_fs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* Reads only: no O_TRUNC handling, no writeback cache (see platform notes). */
-	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* O_TRUNC arrives with open() (ATOMIC_O_TRUNC), so a .npy view can wait for a valid
+	 * header before emptying the dataset; the kernel's writeback cache stays off (it would own
+	 * st_size, see the platform notes). */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	h5m_log(H5M_LOG_DEBUG, "fuse: protocol %u.%u, max_write %u, max_readahead %u", conn->proto_major,
 	        conn->proto_minor, conn->max_write, conn->max_readahead);
 }
@@ -375,7 +769,20 @@ static const struct fuse_lowlevel_ops h5m_ops = {
 	.opendir = h5m_fs_opendir,
 	.readdir = h5m_fs_readdir,
 	.open = h5m_fs_open,
+	.release = h5m_fs_release,
 	.read = h5m_fs_read,
+	.write = h5m_fs_write,
+	.setattr = h5m_fs_setattr,
+	.flush = h5m_fs_flush,
+	.fsync = h5m_fs_fsync,
+	.mknod = h5m_fs_eperm_entry,
+	.mkdir = h5m_fs_mkdir,
+	.create = h5m_fs_create,
+	.unlink = h5m_fs_unlink,
+	.rmdir = h5m_fs_unlink,
+	.symlink = h5m_fs_symlink,
+	.rename = h5m_fs_rename,
+	.link = h5m_fs_link,
 	.statfs = h5m_fs_statfs,
 	.listxattr = h5m_fs_listxattr,
 	.getxattr = h5m_fs_getxattr,

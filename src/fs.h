@@ -5,23 +5,38 @@
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "h5mount/store.h"
 #include "h5mount/views.h"
 
+#define H5M_FS_STRIPES 1024
+
+struct h5m_notifier;
+
 /* All state of a mount, reached through fuse_req_userdata(). */
 struct h5m_fs {
 	struct h5m_store *store;   /* thread-safe by itself */
 	struct h5m_views *views;   /* thread-safe by itself */
+	struct fuse_session *se;   /* set before the loop starts */
+	bool writable;             /* the store accepts writes */
+	bool single_thread;        /* -s: never invalidate inline (nobody else could answer) */
 	uid_t uid;                 /* owner shown for every file */
 	gid_t gid;
 	double timeout;            /* entry and attribute timeout, seconds */
-	int64_t mtime;             /* shown as every file's times */
+	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
+	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */
+	struct h5m_notifier *notifier; /* queue of kernel cache invalidations (own lock) */
 };
 
 /* The operations table for fuse_session_new(). */
 const struct fuse_lowlevel_ops *h5m_fs_ops(void);
+
+/* Starts and stops the thread that sends queued cache invalidations to the kernel. Start after
+ * fs->se is set; stop before the session is destroyed. Returns 0 or -errno. */
+int h5m_fs_notifier_start(struct h5m_fs *fs);
+void h5m_fs_notifier_stop(struct h5m_fs *fs);
 
 #endif

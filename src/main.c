@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <blosc.h>
@@ -77,13 +79,20 @@ static int check_mountpoint(const char *mp)
 	return 0;
 }
 
-/* Opens the store; prints the one-line reason on failure. */
-static struct h5m_store *open_store(const char *shown, const char *path)
+/* Opens the store, for writing unless `ro`; a file the user cannot write is opened read-only
+ * with a log line. Prints the one-line reason on failure. */
+static struct h5m_store *open_store(const char *shown, const char *path, bool ro, bool *rw)
 {
 	struct h5m_store *s;
 	char err[600];
-	int rc = h5m_store_open(path, BLOCK_TARGET, &s, err, sizeof(err));
+	int rc = h5m_store_open(path, !ro, BLOCK_TARGET, &s, err, sizeof(err));
 
+	*rw = !ro;
+	if (!ro && (rc == -EACCES || rc == -EROFS || rc == -EPERM)) {
+		h5m_log(H5M_LOG_WARN, "'%s' is not writable (%s): mounting read-only", shown, err);
+		*rw = false;
+		rc = h5m_store_open(path, false, BLOCK_TARGET, &s, err, sizeof(err));
+	}
 	if (rc == 0)
 		return s;
 	if (rc == -EINVAL)
@@ -95,6 +104,58 @@ static struct h5m_store *open_store(const char *shown, const char *path)
 	return NULL;
 }
 
+/* Periodic write-back: every `interval` seconds until told to stop. */
+struct flusher {
+	struct h5m_views *views;
+	unsigned interval;
+	pthread_mutex_t lock;   /* protects stop */
+	pthread_cond_t cond;
+	bool stop;
+	pthread_t thread;
+};
+
+static void *flusher_main(void *arg)
+{
+	struct flusher *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += f->interval;
+		pthread_cond_timedwait(&f->cond, &f->lock, &until);
+		if (f->stop)
+			break;
+		pthread_mutex_unlock(&f->lock);
+		h5m_views_flush(f->views, false, false);
+		pthread_mutex_lock(&f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+static int flusher_start(struct flusher *f, struct h5m_views *views, unsigned interval)
+{
+	f->views = views;
+	f->interval = interval;
+	f->stop = false;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	return -pthread_create(&f->thread, NULL, flusher_main, f);
+}
+
+static void flusher_stop(struct flusher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->stop = true;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->thread, NULL);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -103,8 +164,9 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct h5m_config cfg;
 	struct h5m_fs fs = { 0 };
+	struct flusher flusher;
 	char err[512], *file = NULL;
-	bool mounted = false, handlers = false;
+	bool mounted = false, handlers = false, flushing = false, rw = false;
 	int ret = 1;
 
 	fuse_set_log_func(fuse_log_sink);
@@ -145,20 +207,24 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "h5mount: cannot initialise the HDF5 library or the Blosc filter\n");
 		goto out;
 	}
-	fs.store = open_store(cfg.file, file);
+	fs.store = open_store(cfg.file, file, cfg.read_only, &rw);
 	if (!fs.store)
 		goto out;
-	fs.views = h5m_views_new(fs.store, cfg.cache_size);
+	fs.writable = rw;
+	fs.single_thread = fopts.singlethread;
+	fs.views = h5m_views_new(fs.store, cfg.cache_size, cfg.dirty_limit);
 	if (!fs.views) {
 		fprintf(stderr, "h5mount: %s\n", strerror(ENOMEM));
 		goto out;
 	}
 	fs.uid = getuid();
 	fs.gid = getgid();
-	fs.timeout = 3600.0; /* nothing changes under a read-only mount */
+	/* Read-only: nothing changes, attributes can be cached long. Read-write: every change made
+	 * through the mount is invalidated explicitly, so a second is only a safety net. */
+	fs.timeout = rw ? 1.0 : 3600.0;
 	fs.mtime = h5m_store_mtime(fs.store);
-	/* Read-only for now: tell the kernel, so writes fail with EROFS before reaching us. */
-	if (!cfg.read_only && fuse_opt_add_arg(&args, "-oro") < 0)
+	/* A read-only store is a read-only mount: writes fail with EROFS in the kernel. */
+	if (!rw && !cfg.read_only && fuse_opt_add_arg(&args, "-oro") < 0)
 		goto out;
 	if (fuse_opt_add_arg(&args, "-osubtype=h5mount") < 0)
 		goto out;
@@ -181,8 +247,19 @@ int main(int argc, char *argv[])
 	h5m_log_setup(!fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
 	if (fuse_daemonize(fopts.foreground) != 0)
 		goto out;
+	/* Threads only after daemonizing: fork keeps just the calling thread. */
+	fs.se = se;
+	if (h5m_fs_notifier_start(&fs) < 0)
+		goto out;
+	if (rw && cfg.flush_interval) {
+		if (flusher_start(&flusher, fs.views, cfg.flush_interval) < 0)
+			goto out;
+		flushing = true;
+	}
+	/* The loops return 0, -errno, or the number of the signal (SIGTERM, SIGINT, SIGHUP) that
+	 * ended them: a signal is a clean stop. */
 	if (fopts.singlethread) {
-		ret = fuse_session_loop(se) ? 1 : 0;
+		ret = fuse_session_loop(se) < 0 ? 1 : 0;
 	} else {
 		loop = fuse_loop_cfg_create();
 		if (!loop)
@@ -193,11 +270,19 @@ int main(int argc, char *argv[])
 			fuse_loop_cfg_set_idle_threads(loop, fopts.max_idle_threads);
 		if (fopts.max_threads != 0 && fopts.max_threads != UINT_MAX)
 			fuse_loop_cfg_set_max_threads(loop, fopts.max_threads);
-		ret = fuse_session_loop_mt(se, loop) ? 1 : 0;
+		ret = fuse_session_loop_mt(se, loop) < 0 ? 1 : 0;
 	}
 out:
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
+	if (flushing)
+		flusher_stop(&flusher);
+	/* Unmount, SIGTERM or SIGINT: complete held rows and write everything back, durably. */
+	if (fs.views && rw && h5m_views_flush(fs.views, true, true) < 0) {
+		h5m_log(H5M_LOG_ERR, "the final write-back failed; the file keeps its last committed state");
+		ret = 1;
+	}
+	h5m_fs_notifier_stop(&fs);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (handlers)

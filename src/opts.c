@@ -10,12 +10,18 @@
 
 #define DEFAULT_CACHE_SIZE ((size_t)256 << 20)
 #define MIN_CACHE_SIZE ((size_t)1 << 20)
+#define DEFAULT_DIRTY_LIMIT ((size_t)64 << 20)
+#define MIN_DIRTY_LIMIT ((size_t)1 << 20)
+#define DEFAULT_FLUSH_INTERVAL 5u
+#define MAX_FLUSH_INTERVAL 86400u
 
 enum { KEY_HELP, KEY_VERSION, KEY_RO };
 
 #define H5M_OPT(t, p) { t, offsetof(struct h5m_config, p), 1 }
 static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("cache_size=%s", cache_size_text),
+	H5M_OPT("dirty_limit=%s", dirty_limit_text),
+	H5M_OPT("flush_interval=%s", flush_interval_text),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -93,6 +99,32 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 		snprintf(err, cap, "cannot parse the command line");
 		return -EINVAL;
 	}
+	cfg->dirty_limit = DEFAULT_DIRTY_LIMIT;
+	cfg->flush_interval = DEFAULT_FLUSH_INTERVAL;
+	if (cfg->dirty_limit_text) {
+		if (h5m_opts_parse_size(cfg->dirty_limit_text, &cfg->dirty_limit) < 0) {
+			snprintf(err, cap, "invalid dirty_limit '%s' (expected a size such as 64M)", cfg->dirty_limit_text);
+			return -EINVAL;
+		}
+		if (cfg->dirty_limit < MIN_DIRTY_LIMIT) {
+			snprintf(err, cap, "dirty_limit '%s' is too small (at least 1M)", cfg->dirty_limit_text);
+			return -EINVAL;
+		}
+	}
+	if (cfg->flush_interval_text) {
+		char *end;
+		unsigned long sec;
+
+		errno = 0;
+		sec = strtoul(cfg->flush_interval_text, &end, 10);
+		if (errno || end == cfg->flush_interval_text || *end || *cfg->flush_interval_text == '-' ||
+		    sec > MAX_FLUSH_INTERVAL) {
+			snprintf(err, cap, "invalid flush_interval '%s' (expected seconds, 0 to %u)", cfg->flush_interval_text,
+			         MAX_FLUSH_INTERVAL);
+			return -EINVAL;
+		}
+		cfg->flush_interval = (unsigned)sec;
+	}
 	if (cfg->cache_size_text) {
 		if (h5m_opts_parse_size(cfg->cache_size_text, &cfg->cache_size) < 0) {
 			snprintf(err, cap, "invalid cache_size '%s' (expected a size such as 256M)", cfg->cache_size_text);
@@ -111,16 +143,22 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->file);
 	free(cfg->mountpoint);
 	free(cfg->cache_size_text);
-	cfg->file = cfg->mountpoint = cfg->cache_size_text = NULL;
+	free(cfg->dirty_limit_text);
+	free(cfg->flush_interval_text);
+	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 }
 
 void h5m_opts_help(const char *progname)
 {
 	printf("usage: %s [options] FILE MOUNTPOINT\n\n"
 	       "Mounts the HDF5 file FILE at MOUNTPOINT: groups are directories, each dataset x\n"
-	       "shows as x (raw bytes), x.npy (NumPy .npy view) and x.shape (its shape as text).\n\n"
+	       "shows as x (raw bytes), x.npy (NumPy .npy view) and x.shape (its shape as text).\n"
+	       "Writing at the end of x or x.npy appends rows; see README.md for the write rules.\n\n"
 	       "h5mount options:\n"
 	       "    -o cache_size=SIZE     decoded chunk cache (default 256M; K/M/G suffixes)\n"
+	       "    -o dirty_limit=SIZE    written data held before a write-back (default 64M)\n"
+	       "    -o flush_interval=SEC  write back every SEC seconds (default 5; 0: only at the\n"
+	       "                           limit, fsync, close and unmount)\n"
 	       "    -o ro                  mount read-only\n"
 	       "    -V   --version         print version\n"
 	       "    -h   --help            print help\n\n",

@@ -12,6 +12,10 @@ struct h5m_config {
 	char *mountpoint;       /* mountpoint as given (owned; also left in args for libfuse) */
 	char *cache_size_text;  /* -o cache_size= as given (owned by fuse_opt) */
 	size_t cache_size;      /* validated bytes */
+	char *dirty_limit_text; /* -o dirty_limit= as given (owned by fuse_opt) */
+	size_t dirty_limit;     /* validated bytes */
+	char *flush_interval_text; /* -o flush_interval= as given (owned by fuse_opt) */
+	unsigned flush_interval;   /* seconds; 0: no periodic write-back */
 	bool read_only;         /* -o ro given */
 	bool show_help, show_version;
 	int nonopts;            /* plain arguments seen so far (parsing state) */

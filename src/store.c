@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "h5mount/blosc.h"
+#include "h5mount/jvfd.h"
 #include "h5mount/log.h"
 
 #define PAGE_NODES 4096u
@@ -49,6 +50,7 @@ struct addr_slot {
 
 struct h5m_store {
 	char *path;
+	bool rw;                        /* opened for writing (through the journal driver) */
 	hid_t fid;                      /* HDF5 lock */
 	int fd;                         /* plain read-only descriptor for contiguous data */
 	size_t block_target;
@@ -178,9 +180,33 @@ static void dataset_free(struct h5m_dataset *ds)
 	if (ds->ftype >= 0)
 		H5Tclose(ds->ftype);
 	h5m_dtype_destroy(&ds->dt);
+	pthread_mutex_destroy(&ds->wlock);
+	pthread_mutex_destroy(&ds->meta);
+	free(ds->tail);
+	free(ds->fill);
 	free(ds->offsets);
 	free(ds->path);
 	free(ds);
+}
+
+/* Reads the dataset's fill value in its stored type into ds->fill (zeros when undefined).
+ * Returns 0 or -EIO. HDF5 lock. */
+static int fill_value(hid_t dcpl, struct h5m_dataset *ds)
+{
+	H5D_fill_value_t st;
+
+	if (H5Pfill_value_defined(dcpl, &st) < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		return -EIO;
+	}
+	if (st == H5D_FILL_VALUE_UNDEFINED)
+		return 0;
+	if (H5Pget_fill_value(dcpl, ds->ftype, ds->fill) < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		memset(ds->fill, 0, ds->dt.elem_size);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Reopens a dataset with an HDF5 chunk cache sized for how blocks cut it: none when blocks are
@@ -214,7 +240,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 {
 	struct h5m_dataset *ds = calloc(1, sizeof(*ds));
 	hid_t did = H5I_INVALID_HID, space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
-	hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
+	hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
 	unsigned npy_rank;
 	int rank, version, rc;
 	bool ok = false;
@@ -225,6 +251,8 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	}
 	ds->did = ds->ftype = H5I_INVALID_HID;
 	ds->contig_offset = -1;
+	pthread_mutex_init(&ds->wlock, NULL);
+	pthread_mutex_init(&ds->meta, NULL);
 	ds->path = strdup(path);
 	did = H5Dopen2(loc, name, H5P_DEFAULT);
 	if (did < 0 || !ds->path) {
@@ -242,14 +270,17 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		snprintf(why, cap, "null dataspace (no elements, no shape)");
 		goto out;
 	}
-	rank = H5Sget_simple_extent_dims(space, dims, NULL);
+	rank = H5Sget_simple_extent_dims(space, dims, maxdims);
 	if (rank < 0 || rank > H5M_NPY_MAXDIMS) {
 		snprintf(why, cap, "rank %d is more than numpy's %d", rank, H5M_NPY_MAXDIMS);
 		goto out;
 	}
 	ds->rank = (unsigned)rank;
-	for (int i = 0; i < rank; i++)
+	for (int i = 0; i < rank; i++) {
 		ds->dims[i] = dims[i];
+		ds->maxdims[i] = maxdims[i] == H5S_UNLIMITED ? UINT64_MAX : maxdims[i];
+	}
+	ds->h5rows = rank ? dims[0] : 1;
 	rc = h5m_dtype_describe(ds->ftype, &ds->dt, why, cap);
 	if (rc)
 		goto out;
@@ -281,6 +312,17 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			snprintf(why, cap, "size in bytes does not fit in 64 bits");
 			goto out;
 		}
+		ds->row_bytes = ds->dt.elem_size;
+		for (unsigned i = 1; i < ds->rank; i++)
+			ds->row_bytes *= ds->dims[i]; /* cannot overflow: the total did not */
+		ds->fill = calloc(1, ds->dt.elem_size);
+		if (!ds->fill) {
+			snprintf(why, cap, "out of memory");
+			goto out;
+		}
+		if (fill_value(dcpl, ds) < 0)
+			h5m_log(H5M_LOG_WARN, "%s: unreadable fill value; zeros are used", path);
+		ds->writable = s->rw;
 	} else {
 		if (ds->rank > 1) {
 			snprintf(why, cap, "multi-dimensional variable-length datasets");
@@ -663,11 +705,43 @@ const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *
 
 /* ---- open / close ---- */
 
-int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out, char *err, size_t cap)
+/* Opens the HDF5 file; for writing through the journal driver, clearing the "already open for
+ * write" flag that a crashed writer leaves in superblock-v3 files. HDF5 lock held. */
+static hid_t open_file(const char *path, bool rw, char *why, size_t cap)
+{
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid;
+
+	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+	if (rw && h5m_jvfd_set_fapl(fapl) < 0) {
+		snprintf(why, cap, "cannot set up the journal driver");
+		H5Pclose(fapl);
+		return H5I_INVALID_HID;
+	}
+	fid = H5Fopen(path, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+	if (fid < 0) {
+		h5err(why, cap); /* before any other call clears the stack */
+		if (rw && strstr(why, "already open for write")) {
+			hbool_t clear = true;
+
+			/* The property h5clear sets; it exists in every file access list of 1.10. */
+			if (H5Pset(fapl, "clear_status_flags", &clear) >= 0) {
+				fid = H5Fopen(path, H5F_ACC_RDWR, fapl);
+				if (fid >= 0)
+					h5m_log(H5M_LOG_WARN, "%s: cleared the open-for-write flag a crashed writer left", path);
+				else
+					h5err(why, cap);
+			}
+			H5Eclear2(H5E_DEFAULT);
+		}
+	}
+	H5Pclose(fapl);
+	return fid;
+}
+
+int h5m_store_open(const char *path, bool rw, size_t block_target, struct h5m_store **out, char *err, size_t cap)
 {
 	struct h5m_store *s = calloc(1, sizeof(*s));
 	struct h5m_node *root = NULL;
-	hid_t fapl = H5I_INVALID_HID;
 	H5O_info_t oi;
 	struct stat st;
 	htri_t is;
@@ -681,6 +755,7 @@ int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out
 	}
 	s->fid = H5I_INVALID_HID;
 	s->block_target = block_target;
+	s->rw = rw;
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0 || fstat(s->fd, &st) < 0) {
 		rc = -errno;
@@ -690,6 +765,11 @@ int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out
 	if (S_ISDIR(st.st_mode)) {
 		rc = -EISDIR;
 		snprintf(err, cap, "%s", strerror(EISDIR));
+		goto fail;
+	}
+	if (rw && access(path, W_OK) < 0) {
+		rc = -errno;
+		snprintf(err, cap, "%s", strerror(errno));
 		goto fail;
 	}
 	s->path = strdup(path);
@@ -707,18 +787,25 @@ int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out
 		snprintf(err, cap, "is not an HDF5 file");
 		goto fail;
 	}
-	fapl = H5Pcreate(H5P_FILE_ACCESS);
-	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-	s->fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	if (rw) {
+		rc = h5m_jvfd_recover(path, why, sizeof(why));
+		if (rc < 0) {
+			hdf5_unlock();
+			snprintf(err, cap, "cannot replay the journal: %s", why);
+			goto fail;
+		}
+		if (rc == 1)
+			h5m_log(H5M_LOG_WARN, "%s: replayed the journal of an interrupted write-back", path);
+	}
+	s->fid = open_file(path, rw, why, sizeof(why));
 	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-		h5err(why, sizeof(why)); /* before any other call clears the stack */
-		H5Pclose(fapl);
+		if (s->fid >= 0)
+			h5err(why, sizeof(why));
 		hdf5_unlock();
 		rc = -EIO;
 		snprintf(err, cap, "%s", why);
 		goto fail;
 	}
-	H5Pclose(fapl);
 	root = calloc(1, sizeof(*root));
 	if (!root || !(root->path = strdup("/"))) {
 		hdf5_unlock();
@@ -785,11 +872,37 @@ int64_t h5m_store_mtime(struct h5m_store *s)
 
 void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims)
 {
-	hdf5_lock();
+	pthread_mutex_lock(&ds->meta);
 	if (ds->rank)
 		memcpy(dims, ds->dims, ds->rank * sizeof(*dims));
-	hdf5_unlock();
+	pthread_mutex_unlock(&ds->meta);
 	(void)s;
+}
+
+bool h5m_store_writable(struct h5m_store *s)
+{
+	return s->rw;
+}
+
+size_t h5m_store_block_target(struct h5m_store *s)
+{
+	return s->block_target;
+}
+
+void h5m_store_fill(const struct h5m_dataset *ds, void *buf, size_t len, uint64_t phase)
+{
+	size_t es = ds->dt.elem_size;
+	unsigned char *p = buf;
+	bool zero = true;
+
+	for (size_t i = 0; i < es; i++)
+		zero &= ds->fill[i] == 0;
+	if (zero) {
+		memset(buf, 0, len);
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		p[i] = ds->fill[(phase + i) % es];
 }
 
 /* ---- reads ---- */
@@ -841,36 +954,48 @@ static int select_slab(hid_t did, unsigned rank, const uint64_t *start, const ui
 	return 0;
 }
 
-int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, void *buf, size_t len)
+int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+                         void *buf, size_t len)
 {
-	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], bstart, blen;
+	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], bstart, blen, got = 0;
 	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
 	char why[256];
 	int rc = 0;
 
 	(void)s;
 	hdf5_lock();
-	if (block >= ds->blocks.nblocks) {
+	if (block >= b->nblocks) {
 		rc = -EIO;
 		goto out;
 	}
-	h5m_blocks_extent(&ds->blocks, block, &bstart, &blen);
-	if (blen != len) {
+	h5m_blocks_extent(b, block, &bstart, &blen);
+	if (blen > len) {
 		rc = -EIO;
 		goto out;
 	}
-	if (ds->rank == 0) {
+	if (b->rank == 0) {
 		if (H5Dread(ds->did, ds->ftype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
 			rc = -EIO;
+		got = blen;
 	} else {
-		h5m_blocks_slab(&ds->blocks, block, start, count);
-		if (select_slab(ds->did, ds->rank, start, count, &fs, &ms) < 0 ||
-		    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)
-			rc = -EIO;
+		h5m_blocks_slab(b, block, start, count);
+		/* Only rows that exist in the file are read: appended rows are not there yet. */
+		if (start[0] >= ds->h5rows)
+			count[0] = 0;
+		else if (b->level == 0 && start[0] + count[0] > ds->h5rows)
+			count[0] = ds->h5rows - start[0];
+		if (count[0] > 0) {
+			got = count[0] * (b->level == 0 ? b->inner * b->elem : blen);
+			if (select_slab(ds->did, b->rank, start, count, &fs, &ms) < 0 ||
+			    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)
+				rc = -EIO;
+		}
 	}
 	if (rc) {
 		h5err(why, sizeof(why));
 		log_read_error(ds, why);
+	} else if (got < len) {
+		h5m_store_fill(ds, (char *)buf + got, len - got, 0);
 	}
 out:
 	if (fs >= 0)
@@ -881,28 +1006,32 @@ out:
 	return rc;
 }
 
-int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, uint64_t first,
-                              uint64_t count, void *buf)
+int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+                              uint64_t first, uint64_t count, void *buf)
 {
 	uint64_t start[H5M_NPY_MAXDIMS], cnt[H5M_NPY_MAXDIMS];
 	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
-	unsigned lv = ds->blocks.level;
+	unsigned lv = b->level;
 	int rc = 0;
 
 	(void)s;
 	hdf5_lock();
-	if (ds->rank == 0 || block >= ds->blocks.nblocks) {
+	if (b->rank == 0 || block >= b->nblocks) {
 		rc = -EIO;
 		goto out;
 	}
-	h5m_blocks_slab(&ds->blocks, block, start, cnt);
+	h5m_blocks_slab(b, block, start, cnt);
 	if (first + count > cnt[lv]) {
 		rc = -EIO;
 		goto out;
 	}
 	start[lv] += first;
 	cnt[lv] = count;
-	if (select_slab(ds->did, ds->rank, start, cnt, &fs, &ms) < 0 ||
+	if (start[0] + (lv == 0 ? cnt[0] : 1) > ds->h5rows) {
+		rc = -EIO; /* only reached after a failed full read, for rows in the file */
+		goto out;
+	}
+	if (select_slab(ds->did, b->rank, start, cnt, &fs, &ms) < 0 ||
 	    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)
 		rc = -EIO;
 	H5Eclear2(H5E_DEFAULT);
@@ -1051,13 +1180,15 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 	int rc = 0;
 
 	(void)s;
-	hdf5_lock();
 	if (ds->dt.kind == H5M_DT_FIXED) {
-		*bytes = ds->blocks.total;
-	} else {
-		rc = vlen_offsets_locked(ds);
-		*bytes = rc ? 0 : ds->offsets[ds->nrows] * ds->dt.elem_size;
+		pthread_mutex_lock(&ds->meta);
+		*bytes = ds->blocks.total + ds->tail_len;
+		pthread_mutex_unlock(&ds->meta);
+		return 0;
 	}
+	hdf5_lock();
+	rc = vlen_offsets_locked(ds);
+	*bytes = rc ? 0 : ds->offsets[ds->nrows] * ds->dt.elem_size;
 	hdf5_unlock();
 	return rc;
 }
@@ -1281,6 +1412,110 @@ out:
 		H5Aclose(attr);
 	if (obj >= 0)
 		H5Oclose(obj);
+	hdf5_unlock();
+	return rc;
+}
+
+/* ---- writes ---- */
+
+/* Logs and maps the failure of `what` on ds (may be NULL): ENOSPC when the file system said so. */
+static int write_failure(struct h5m_store *s, struct h5m_dataset *ds, const char *what)
+{
+	char why[256];
+	int e = h5m_jvfd_take_error(s->fid);
+
+	h5err(why, sizeof(why));
+	if (e == ENOSPC || e == EDQUOT) {
+		h5m_log(H5M_LOG_ERR, "%s%s%s failed: %s", ds ? ds->path : "", ds ? ": " : "", what, strerror(e));
+		return -ENOSPC;
+	}
+	h5m_log(H5M_LOG_ERR, "%s%s%s failed: %s", ds ? ds->path : "", ds ? ": " : "", what, e ? strerror(e) : why);
+	return -EIO;
+}
+
+int h5m_store_set_extent(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t *dims)
+{
+	hsize_t hd[H5S_MAX_RANK];
+	bool same = true, grow = false;
+	int rc = 0;
+
+	if (!s->rw)
+		return -EROFS;
+	for (unsigned i = 0; i < ds->rank; i++) {
+		uint64_t cur = i == 0 ? ds->h5rows : ds->dims[i];
+
+		same &= dims[i] == cur;
+		grow |= dims[i] > cur;
+		if (dims[i] > ds->maxdims[i])
+			return -EFBIG;
+		hd[i] = dims[i];
+	}
+	if (same)
+		return 0;
+	if (!ds->chunked)
+		return grow ? -EFBIG : -EINVAL;
+	hdf5_lock();
+	if (H5Dset_extent(ds->did, hd) < 0)
+		rc = write_failure(s, ds, "changing the extent");
+	else
+		ds->h5rows = dims[0];
+	hdf5_unlock();
+	return rc;
+}
+
+int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+                          const void *buf)
+{
+	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS];
+	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+	int rc = 0;
+
+	if (!s->rw)
+		return -EROFS;
+	hdf5_lock();
+	if (b->rank == 0) {
+		if (H5Dwrite(ds->did, ds->ftype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+			rc = write_failure(s, ds, "writing");
+	} else {
+		h5m_blocks_slab(b, block, start, count);
+		if (start[0] + (b->level == 0 ? count[0] : 1) > ds->h5rows) {
+			h5m_log(H5M_LOG_ERR, "%s: write-back of rows beyond the file's extent", ds->path);
+			rc = -EIO;
+		} else if (select_slab(ds->did, b->rank, start, count, &fs, &ms) < 0 ||
+		           H5Dwrite(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0) {
+			rc = write_failure(s, ds, "writing");
+		}
+	}
+	if (fs >= 0)
+		H5Sclose(fs);
+	if (ms >= 0)
+		H5Sclose(ms);
+	hdf5_unlock();
+	return rc;
+}
+
+size_t h5m_store_uncommitted(struct h5m_store *s)
+{
+	size_t n;
+
+	if (!s->rw)
+		return 0;
+	hdf5_lock();
+	n = h5m_jvfd_held_bytes(s->fid);
+	hdf5_unlock();
+	return n;
+}
+
+int h5m_store_commit(struct h5m_store *s, bool durable)
+{
+	int rc = 0;
+
+	if (!s->rw)
+		return 0;
+	hdf5_lock();
+	h5m_jvfd_set_durable(s->fid, durable);
+	if (H5Fflush(s->fid, H5F_SCOPE_GLOBAL) < 0)
+		rc = write_failure(s, NULL, "committing to the HDF5 file");
 	hdf5_unlock();
 	return rc;
 }

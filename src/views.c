@@ -1,29 +1,38 @@
-/* views.c: sizes and reads of the raw, .npy, .shape and .offsets views of a dataset, through
- * the block cache; it never calls HDF5 directly (the store does). */
+/* views.c: sizes, reads and writes of the raw, .npy, .shape and .offsets views of a dataset,
+ * through the block cache with write-back; it never calls HDF5 directly (the store does). */
 #include "h5mount/views.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "h5mount/cache.h"
+#include "h5mount/log.h"
 #include "h5mount/npy.h"
 #include "h5mount/shape.h"
+
+#define STAGE_MAX 65536
 
 struct h5m_views {
 	struct h5m_store *store;
 	struct h5m_cache *cache;
+	size_t dirty_limit;
+	pthread_mutex_t flush_lock;   /* one write-back at a time; taken before any dataset's wlock */
 };
 
-struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes)
+struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit)
 {
 	struct h5m_views *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
 	v->store = store;
+	v->dirty_limit = dirty_limit;
+	pthread_mutex_init(&v->flush_lock, NULL);
 	v->cache = h5m_cache_new(cache_bytes);
 	if (!v->cache) {
+		pthread_mutex_destroy(&v->flush_lock);
 		free(v);
 		return NULL;
 	}
@@ -35,8 +44,23 @@ void h5m_views_free(struct h5m_views *v)
 	if (!v)
 		return;
 	h5m_cache_free(v->cache);
+	pthread_mutex_destroy(&v->flush_lock);
 	free(v);
 }
+
+size_t h5m_views_dirty_bytes(struct h5m_views *v)
+{
+	return h5m_cache_dirty_bytes(v->cache);
+}
+
+void h5m_view_handle_destroy(struct h5m_view_handle *h)
+{
+	free(h->stage);
+	h->stage = NULL;
+	h->stage_len = 0;
+}
+
+/* ---- shapes and sizes ---- */
 
 /* Shape of the .npy array: dataset dims + array-type dims, or the flat vlen length. */
 static int npy_shape(struct h5m_views *v, struct h5m_dataset *ds, uint64_t *shape, unsigned *rank)
@@ -102,17 +126,89 @@ int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, u
 	return -EINVAL;
 }
 
+bool h5m_view_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view)
+{
+	(void)v;
+	return n->type == H5M_NODE_DATASET && n->ds->writable && view != H5M_VIEW_OFFSETS;
+}
+
+/* ---- blocks ---- */
+
+/* Bytes to allocate for a block: growable chunked datasets get the full nominal block, so rows
+ * appended into it later need no reallocation. */
+static size_t block_alloc(struct h5m_views *v, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block)
+{
+	uint64_t start, len;
+
+	if (h5m_store_writable(v->store) && ds->chunked && b->level == 0 && b->rank > 0)
+		return (size_t)(b->len * b->inner * b->elem);
+	h5m_blocks_extent(b, block, &start, &len);
+	return (size_t)len;
+}
+
+/* Returns block `block` of geometry b referenced, loading it (rows not in the file get the fill
+ * value). NULL with *err on failure. */
+static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, const struct h5m_blocks *b,
+                                       uint64_t block, int *err)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct h5m_cache_ent *e;
+
+	for (;;) {
+		uint64_t gen;
+		size_t alloc;
+		void *fresh;
+
+		e = h5m_cache_get(v->cache, n->idx, block);
+		if (e)
+			return e;
+		gen = h5m_cache_generation(v->cache, n->idx);
+		alloc = block_alloc(v, ds, b, block);
+		fresh = malloc(alloc ? alloc : 1);
+		if (!fresh) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc);
+		if (*err) {
+			free(fresh);
+			return NULL;
+		}
+		e = h5m_cache_put(v->cache, n->idx, block, gen, fresh, alloc);
+		if (e)
+			return e;
+		/* Invalidated while loading: load again with the new generation. */
+	}
+}
+
+/* Snapshot of a dataset's logical state for a reader or writer. */
+struct snap {
+	struct h5m_blocks b;
+	uint64_t tail_len;
+};
+
+static void snapshot(struct h5m_dataset *ds, struct snap *sn)
+{
+	pthread_mutex_lock(&ds->meta);
+	sn->b = ds->blocks;
+	sn->tail_len = ds->tail_len;
+	pthread_mutex_unlock(&ds->meta);
+}
+
+/* ---- reads ---- */
+
 /* A block failed to load: read just the chunk-aligned indices of the split dim that cover
  * bytes [within, within + want) of the block, uncached, into out. Returns 0 or -EIO. */
-static int narrow_read(struct h5m_views *v, struct h5m_dataset *ds, uint64_t block, uint64_t within, size_t want,
-                       char *out)
+static int narrow_read(struct h5m_views *v, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+                       uint64_t within, size_t want, char *out)
 {
-	const struct h5m_blocks *b = &ds->blocks;
 	uint64_t unit = b->inner * b->elem, step = ds->chunked ? ds->chunk[b->level] : 1;
 	uint64_t bstart, blen, have, i0, i1;
 	char *tmp;
 	int rc;
 
+	if (b->rank == 0)
+		return -EIO;
 	h5m_blocks_extent(b, block, &bstart, &blen);
 	have = blen / unit;
 	i0 = within / unit / step * step;
@@ -123,62 +219,93 @@ static int narrow_read(struct h5m_views *v, struct h5m_dataset *ds, uint64_t blo
 	tmp = malloc((size_t)((i1 - i0) * unit));
 	if (!tmp)
 		return -ENOMEM;
-	rc = h5m_store_read_block_part(v->store, ds, block, i0, i1 - i0, tmp);
+	rc = h5m_store_read_block_part(v->store, ds, b, block, i0, i1 - i0, tmp);
 	if (!rc)
 		memcpy(out, tmp + (within - i0 * unit), want);
 	free(tmp);
 	return rc;
 }
 
-/* Reads `len` bytes at `off` of the flat data (off + len within the data). */
-static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, char *buf, size_t len, uint64_t off)
+/* Reads bytes [off, off + len) of the complete rows (within sn->b.total) into buf. */
+static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct snap *sn, char *buf, size_t len,
+                         uint64_t off)
 {
 	struct h5m_dataset *ds = n->ds;
 	size_t done = 0;
 
-	if (ds->dt.kind != H5M_DT_FIXED)
-		return h5m_store_vlen_read(v->store, ds, buf, len, off);
-	if (ds->contig_offset >= 0)
-		return h5m_store_pread(v->store, ds, buf, len, off);
 	while (done < len) {
-		uint64_t block, within, bstart, blen, gen;
-		struct h5m_cache_ent *e = NULL;
-		const char *data;
+		uint64_t block, within, bstart, blen;
+		struct h5m_cache_ent *e;
 		size_t have, take;
+		int rc;
 
-		h5m_blocks_locate(&ds->blocks, off + done, &block, &within);
-		e = h5m_cache_get(v->cache, n->idx, block);
-		if (!e) {
-			void *fresh;
-			int rc;
+		h5m_blocks_locate(&sn->b, off + done, &block, &within);
+		h5m_blocks_extent(&sn->b, block, &bstart, &blen);
+		take = blen - within < len - done ? (size_t)(blen - within) : len - done;
+		if (ds->contig_offset >= 0 && !ds->writable) {
+			/* Contiguous data that nothing writes: straight from the file's page cache. */
+			ssize_t got = h5m_store_pread(v->store, ds, buf + done, take, off + done);
 
-			h5m_blocks_extent(&ds->blocks, block, &bstart, &blen);
-			gen = h5m_cache_generation(v->cache, n->idx);
-			fresh = malloc(blen ? blen : 1);
-			if (!fresh)
-				return -ENOMEM;
-			rc = h5m_store_read_block(v->store, ds, block, fresh, (size_t)blen);
-			if (rc) {
-				size_t want = blen - within < len - done ? (size_t)(blen - within) : len - done;
-
-				free(fresh);
-				rc = narrow_read(v, ds, block, within, want, buf + done);
-				if (rc)
-					return rc;
-				done += want;
-				continue;
-			}
-			e = h5m_cache_put(v->cache, n->idx, block, gen, fresh, (size_t)blen);
-			if (!e)
-				continue; /* invalidated while loading: load again */
+			if (got < 0)
+				return got;
+			done += take;
+			continue;
 		}
-		data = h5m_cache_data(e, &have);
-		take = have - within < len - done ? (size_t)(have - within) : len - done;
+		e = block_get(v, n, &sn->b, block, &rc);
+		if (!e) {
+			if (rc == -ENOMEM)
+				return rc;
+			rc = narrow_read(v, ds, &sn->b, block, within, take, buf + done);
+			if (rc)
+				return rc;
+			done += take;
+			continue;
+		}
+		const char *data = h5m_cache_data(e, &have);
+
+		if (have < within + take) {
+			h5m_cache_release(v->cache, e);
+			return -EIO;
+		}
 		memcpy(buf + done, data + within, take);
 		h5m_cache_release(v->cache, e);
 		done += take;
 	}
 	return (ssize_t)done;
+}
+
+/* Reads `len` bytes at `off` of the flat data (complete rows, then held partial-row bytes). */
+static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, char *buf, size_t len, uint64_t off)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct snap sn;
+	size_t in_rows = 0;
+	ssize_t got;
+
+	if (ds->dt.kind != H5M_DT_FIXED)
+		return h5m_store_vlen_read(v->store, ds, buf, len, off);
+	snapshot(ds, &sn);
+	if (off < sn.b.total) {
+		in_rows = sn.b.total - off < len ? (size_t)(sn.b.total - off) : len;
+		got = rows_read(v, n, &sn, buf, in_rows, off);
+		if (got < 0)
+			return got;
+	}
+	if (in_rows < len) {
+		uint64_t from = off + in_rows - sn.b.total;
+		size_t more;
+
+		pthread_mutex_lock(&ds->meta);
+		/* The held bytes may have become a row meanwhile; serve what is still held. */
+		more = from < ds->tail_len && ds->blocks.total == sn.b.total ? (size_t)(ds->tail_len - from) : 0;
+		if (more > len - in_rows)
+			more = len - in_rows;
+		if (more)
+			memcpy(buf + in_rows, ds->tail + from, more);
+		pthread_mutex_unlock(&ds->meta);
+		in_rows += more;
+	}
+	return (ssize_t)in_rows;
 }
 
 /* Copies the part of `src` (srclen bytes, placed at file offset `at`) that overlaps the
@@ -258,4 +385,668 @@ ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 	}
 	}
 	return -EINVAL;
+}
+
+/* ---- writes (the caller holds ds->wlock) ---- */
+
+static void set_pending(struct h5m_dataset *ds, bool pending)
+{
+	pthread_mutex_lock(&ds->meta);
+	ds->pending = pending;
+	pthread_mutex_unlock(&ds->meta);
+}
+
+
+/* Copies src into the complete rows at raw offset `off` (within sn->b.total), marking the
+ * blocks dirty. Returns 0 or -errno. */
+static int rows_write(struct h5m_views *v, struct h5m_node *n, const struct h5m_blocks *b, const char *src,
+                      size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t block, within, bstart, blen;
+		struct h5m_cache_ent *e;
+		size_t have, take;
+		int rc;
+
+		h5m_blocks_locate(b, off + done, &block, &within);
+		h5m_blocks_extent(b, block, &bstart, &blen);
+		take = blen - within < len - done ? (size_t)(blen - within) : len - done;
+		e = block_get(v, n, b, block, &rc);
+		if (!e)
+			return rc;
+		h5m_cache_data(e, &have);
+		if (have < within + take) {
+			h5m_cache_release(v->cache, e);
+			return -EIO;
+		}
+		memcpy((char *)h5m_cache_data_mut(e) + within, src + done, take);
+		h5m_cache_set_dirty(v->cache, e, true);
+		set_pending(n->ds, true);
+		h5m_cache_release(v->cache, e);
+		done += take;
+	}
+	return 0;
+}
+
+/* The held partial-row buffer, allocated (filled with the fill value) on first use. meta held. */
+static unsigned char *tail_buffer(struct h5m_dataset *ds)
+{
+	if (!ds->tail) {
+		ds->tail = malloc(ds->row_bytes ? ds->row_bytes : 1);
+		if (ds->tail)
+			h5m_store_fill(ds, ds->tail, ds->row_bytes, 0);
+	}
+	return ds->tail;
+}
+
+/* Sets the logical row count to `rows` (growing) and keeps `tail` held bytes. meta taken here. */
+static int set_rows(struct h5m_dataset *ds, uint64_t rows, uint64_t tail)
+{
+	uint64_t dims[H5M_NPY_MAXDIMS];
+	int rc;
+
+	pthread_mutex_lock(&ds->meta);
+	memcpy(dims, ds->dims, ds->rank * sizeof(*dims));
+	dims[0] = rows;
+	rc = h5m_blocks_resize(&ds->blocks, dims);
+	if (!rc) {
+		ds->dims[0] = rows;
+		ds->tail_len = tail;
+		ds->pending = true;
+	} else {
+		h5m_blocks_resize(&ds->blocks, ds->dims);
+	}
+	pthread_mutex_unlock(&ds->meta);
+	return rc;
+}
+
+/* Grows the raw size to `end` bytes: an incomplete row that completes moves from the held
+ * buffer into the blocks; new bytes are the fill value until written. */
+static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
+{
+	struct h5m_dataset *ds = n->ds;
+	uint64_t rb = ds->row_bytes, rows, new_rows = end / rb, new_tail = end % rb;
+	struct snap sn;
+	int rc;
+
+	if (new_rows + (new_tail != 0) > ds->maxdims[0] || !ds->chunked)
+		return -EFBIG;
+	snapshot(ds, &sn);
+	rows = sn.b.rank ? sn.b.dims[0] : 1;
+	if (new_rows == rows) {
+		pthread_mutex_lock(&ds->meta);
+		rc = tail_buffer(ds) ? 0 : -ENOMEM;
+		if (!rc && new_tail > ds->tail_len)
+			ds->tail_len = new_tail;
+		pthread_mutex_unlock(&ds->meta);
+		return rc;
+	}
+	pthread_mutex_lock(&ds->meta);
+	rc = tail_buffer(ds) ? 0 : -ENOMEM;
+	pthread_mutex_unlock(&ds->meta);
+	if (rc)
+		return rc;
+	rc = set_rows(ds, new_rows, new_tail);
+	if (rc)
+		return rc;
+	if (sn.tail_len > 0) {
+		/* The held row is complete now: it goes into the blocks (the rest of it is fill). */
+		struct snap now;
+
+		snapshot(ds, &now);
+		rc = rows_write(v, n, &now.b, (const char *)ds->tail, (size_t)rb, rows * rb);
+	}
+	pthread_mutex_lock(&ds->meta);
+	h5m_store_fill(ds, ds->tail, (size_t)rb, 0);
+	pthread_mutex_unlock(&ds->meta);
+	return rc;
+}
+
+/* Takes a pending write-back error of ds (reported once). */
+static int take_wb_error(struct h5m_dataset *ds)
+{
+	int rc;
+
+	pthread_mutex_lock(&ds->meta);
+	rc = ds->wb_error;
+	ds->wb_error = 0;
+	pthread_mutex_unlock(&ds->meta);
+	return rc;
+}
+
+/* Writes raw data bytes [off, off + len); *off_io is updated for O_APPEND. Caller holds wlock. */
+static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char *buf, size_t len, uint64_t *off_io,
+                             bool append, struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct snap sn;
+	uint64_t size, off, end, rows_bytes;
+	int rc;
+
+	snapshot(ds, &sn);
+	size = sn.b.total + sn.tail_len;
+	off = append ? size : *off_io;
+	if (__builtin_add_overflow(off, (uint64_t)len, &end))
+		return -EFBIG;
+	if (end > size) {
+		if (ds->rank == 0)
+			return -EFBIG;
+		rc = grow(v, n, end);
+		if (rc)
+			return rc;
+		chg->size = true;
+		snapshot(ds, &sn);
+	}
+	rows_bytes = sn.b.total;
+	if (off < rows_bytes) {
+		size_t in_rows = rows_bytes - off < len ? (size_t)(rows_bytes - off) : len;
+
+		rc = rows_write(v, n, &sn.b, buf, in_rows, off);
+		if (rc)
+			return rc;
+	}
+	if (end > rows_bytes) {
+		uint64_t from = off > rows_bytes ? off : rows_bytes;
+
+		pthread_mutex_lock(&ds->meta);
+		memcpy(ds->tail + (from - rows_bytes), buf + (from - off), (size_t)(end - from));
+		pthread_mutex_unlock(&ds->meta);
+	}
+	*off_io = off;
+	chg->data_off = off;
+	chg->data_len = len;
+	return 0;
+}
+
+/* Bytes of written-back data held uncommitted before a flush commits a slice of it: bounds
+ * the journal driver's memory while a large write-back runs. */
+static size_t slice_bytes(struct h5m_views *v)
+{
+	size_t slice = v->dirty_limit / 8;
+
+	return slice < ((size_t)1 << 20) ? (size_t)1 << 20 : slice;
+}
+
+/* Grows the file's extent to `rows` rows if it has fewer. */
+static int extend_file(struct h5m_views *v, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t rows)
+{
+	uint64_t dims[H5M_NPY_MAXDIMS];
+
+	if (b->rank == 0 || rows <= ds->h5rows)
+		return 0;
+	memcpy(dims, b->dims, b->rank * sizeof(*dims));
+	dims[0] = rows;
+	return h5m_store_set_extent(v->store, ds, dims);
+}
+
+/* Flushes one dataset: writes dirty blocks back in row order, growing the file's extent only as
+ * far as the rows written so far and committing a slice whenever enough is held uncommitted, so a
+ * crash in the middle leaves a prefix of the appended rows, never holes. Blocks become clean once
+ * HDF5 has them. Caller holds wlock. */
+static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_row)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct h5m_cache_ent **list = NULL;
+	struct snap sn;
+	size_t cnt = 0;
+	int rc = 0;
+
+	snapshot(ds, &sn);
+	if (complete_row && sn.tail_len > 0) {
+		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value", ds->path,
+		        (unsigned long long)sn.tail_len, (unsigned long long)ds->row_bytes);
+		rc = grow(v, n, sn.b.total + ds->row_bytes);
+		if (rc)
+			return rc;
+		snapshot(ds, &sn);
+	}
+	rc = h5m_cache_dirty_list(v->cache, n->idx, &list, &cnt);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < cnt; i++) {
+		if (!rc) {
+			uint64_t block = h5m_cache_block(list[i]), start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS];
+			size_t have;
+			const void *data = h5m_cache_data(list[i], &have);
+
+			if (sn.b.rank > 0) {
+				h5m_blocks_slab(&sn.b, block, start, count);
+				rc = extend_file(v, ds, &sn.b, start[0] + (sn.b.level == 0 ? count[0] : 1));
+			}
+			if (!rc)
+				rc = h5m_store_write_block(v->store, ds, &sn.b, block, data);
+			if (!rc)
+				h5m_cache_set_dirty(v->cache, list[i], false);
+			if (!rc && h5m_store_uncommitted(v->store) > slice_bytes(v))
+				rc = h5m_store_commit(v->store, false);
+		}
+		h5m_cache_release(v->cache, list[i]);
+	}
+	free(list);
+	/* Rows that were never written (a gap, a grown truncate) are fill: extend over them too. */
+	if (!rc && sn.b.rank > 0)
+		rc = extend_file(v, ds, &sn.b, sn.b.dims[0]);
+	if (!rc)
+		set_pending(ds, false);
+	return rc;
+}
+
+/* Whether ds has anything to write back. */
+static bool needs_flush(struct h5m_dataset *ds, bool complete_row)
+{
+	bool need;
+
+	pthread_mutex_lock(&ds->meta);
+	need = ds->pending || (complete_row && ds->tail_len > 0);
+	pthread_mutex_unlock(&ds->meta);
+	return need;
+}
+
+int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
+{
+	struct h5m_node *n;
+	int rc = 0, first = 0;
+	bool any = false;
+
+	if (!h5m_store_writable(v->store))
+		return 0;
+	pthread_mutex_lock(&v->flush_lock);
+	for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++) {
+		if (n->type != H5M_NODE_DATASET || !n->ds->writable || !needs_flush(n->ds, complete_rows))
+			continue;
+		pthread_mutex_lock(&n->ds->wlock);
+		rc = flush_dataset(v, n, complete_rows);
+		pthread_mutex_unlock(&n->ds->wlock);
+		if (rc) {
+			pthread_mutex_lock(&n->ds->meta);
+			n->ds->wb_error = rc;
+			pthread_mutex_unlock(&n->ds->meta);
+			if (!first)
+				first = rc;
+		}
+		any = true;
+	}
+	(void)any;
+	rc = h5m_store_commit(v->store, durable);
+	if (rc) {
+		/* Every writable dataset may have had data in the failed commit. */
+		for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++) {
+			if (n->type != H5M_NODE_DATASET || !n->ds->writable)
+				continue;
+			pthread_mutex_lock(&n->ds->meta);
+			n->ds->wb_error = rc;
+			pthread_mutex_unlock(&n->ds->meta);
+		}
+		if (!first)
+			first = rc;
+	}
+	pthread_mutex_unlock(&v->flush_lock);
+	return first;
+}
+
+/* After a write: flush when the dirty blocks exceed the limit (the writer waits: back-pressure). */
+static void maybe_flush(struct h5m_views *v)
+{
+	if (h5m_cache_dirty_bytes(v->cache) > v->dirty_limit)
+		h5m_views_flush(v, false, false);
+}
+
+/* Sets the row count to `rows` (truncate): growth is logical; a shrink writes back first, then
+ * shrinks the file's extent at once so regrown rows read as fill, never as old data. wlock held. */
+static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows, struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	uint64_t dims[H5M_NPY_MAXDIMS];
+	struct snap sn;
+	int rc;
+
+	snapshot(ds, &sn);
+	chg->size = true;
+	chg->data_off = rows * ds->row_bytes;
+	chg->data_len = UINT64_MAX - chg->data_off;
+	if (ds->rank == 0)
+		return rows == 1 ? 0 : rows > 1 ? -EFBIG : -EINVAL;
+	if (rows > sn.b.dims[0] || (rows == sn.b.dims[0] && sn.tail_len == 0)) {
+		if (rows == sn.b.dims[0])
+			return 0;
+		return grow(v, n, rows * ds->row_bytes);
+	}
+	if (!ds->chunked)
+		return -EINVAL;
+	/* Drop held bytes, write back what is dirty, then shrink in the file. */
+	pthread_mutex_lock(&ds->meta);
+	ds->tail_len = 0;
+	if (ds->tail)
+		h5m_store_fill(ds, ds->tail, (size_t)ds->row_bytes, 0);
+	pthread_mutex_unlock(&ds->meta);
+	rc = flush_dataset(v, n, false);
+	if (rc)
+		return rc;
+	memcpy(dims, sn.b.dims, ds->rank * sizeof(*dims));
+	dims[0] = rows;
+	rc = h5m_store_set_extent(v->store, ds, dims);
+	if (rc)
+		return rc;
+	rc = set_rows(ds, rows, 0);
+	h5m_cache_invalidate(v->cache, n->idx);
+	if (!rc)
+		rc = h5m_store_commit(v->store, false);
+	return rc;
+}
+
+/* Changes every dim (a .shape write). Trailing dims change the layout: write back, set the
+ * file's extent, start a new block geometry. wlock held. */
+static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims, unsigned rank, struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct h5m_blocks nb;
+	struct snap sn;
+	uint64_t rb = ds->dt.elem_size;
+	bool trailing_same = true;
+	int rc;
+
+	if (rank != ds->rank)
+		return -EINVAL;
+	/* A shape beyond the maximum is a bad shape (EINVAL), except that a dataset that cannot
+	 * grow at all (not chunked, or already at its maximum rows) refuses growth with EFBIG as
+	 * its appends and truncates do. */
+	for (unsigned i = 1; i < rank; i++)
+		if (dims[i] > ds->maxdims[i])
+			return -EINVAL;
+	snapshot(ds, &sn);
+	if (rank > 0 && dims[0] > ds->maxdims[0])
+		return ds->chunked && ds->maxdims[0] > sn.b.dims[0] ? -EINVAL : -EFBIG;
+	for (unsigned i = 1; i < rank; i++)
+		trailing_same &= dims[i] == sn.b.dims[i];
+	if (rank == 0)
+		return 0;
+	if (trailing_same)
+		return truncate_rows(v, n, dims[0], chg);
+	if (!ds->chunked)
+		return -EINVAL;
+	for (unsigned i = 1; i < rank; i++)
+		if (__builtin_mul_overflow(rb, dims[i], &rb))
+			return -EINVAL;
+	rc = h5m_blocks_init(&nb, rank, dims, ds->chunk, ds->dt.elem_size, h5m_store_block_target(v->store));
+	if (rc)
+		return -EINVAL;
+	rc = flush_dataset(v, n, true);
+	if (!rc)
+		rc = h5m_store_set_extent(v->store, ds, dims);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&ds->meta);
+	memcpy(ds->dims, dims, rank * sizeof(*dims));
+	ds->blocks = nb;
+	ds->row_bytes = rb;
+	ds->tail_len = 0;
+	free(ds->tail);
+	ds->tail = NULL;
+	pthread_mutex_unlock(&ds->meta);
+	h5m_cache_invalidate(v->cache, n->idx);
+	chg->size = chg->all = true;
+	return h5m_store_commit(v->store, false);
+}
+
+/* Checks a complete .npy header against the dataset: same descr, C order, same trailing dims. */
+static int check_header(struct h5m_views *v, struct h5m_dataset *ds, const struct h5m_npy_header *h)
+{
+	uint64_t shape[H5M_NPY_MAXDIMS];
+	char canon[sizeof(h->descr)];
+	unsigned rank;
+
+	if (h->fortran_order || h5m_npy_descr_canon(ds->dt.descr, canon, sizeof(canon)) < 0 || strcmp(canon, h->descr))
+		return -EINVAL;
+	if (npy_shape(v, ds, shape, &rank) < 0 || h->rank != rank)
+		return -EINVAL;
+	for (unsigned i = 1; i < rank; i++)
+		if (h->shape[i] != shape[i])
+			return -EINVAL;
+	return 0;
+}
+
+/* Puts `len` bytes at `off` into the handle's staging buffer (contiguous from 0). */
+static int stage(struct h5m_view_handle *h, const void *buf, size_t len, uint64_t off)
+{
+	char *ns;
+
+	if (off > h->stage_len || off + len > STAGE_MAX)
+		return -EINVAL;
+	if (off + len > h->stage_len) {
+		ns = realloc(h->stage, (size_t)(off + len));
+		if (!ns)
+			return -ENOMEM;
+		h->stage = ns;
+		h->stage_len = (size_t)(off + len);
+	}
+	memcpy(h->stage + off, buf, len);
+	return 0;
+}
+
+/* A write into a .npy view's header region. Returns bytes consumed or -errno. wlock held. */
+static ssize_t npy_header_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, const char *buf,
+                                size_t len, uint64_t off, struct h5m_change *chg)
+{
+	struct h5m_npy_header hdr;
+	uint64_t data_off = 0, end = off + len, L;
+	size_t staged = len;
+	int rc;
+
+	if (off == 0)
+		h5m_view_handle_destroy(h);
+	else if (!h->stage)
+		return -EINVAL; /* a header is written from its first byte */
+	/* Only the header needs staging; data in the same write is taken from buf below. */
+	if (off + staged > STAGE_MAX)
+		staged = off < STAGE_MAX ? STAGE_MAX - (size_t)off : 0;
+	rc = stage(h, buf, staged, off);
+	if (rc)
+		return rc;
+	rc = h5m_npy_header_parse(h->stage, h->stage_len, &hdr);
+	if (rc == -EAGAIN && h->stage_len < STAGE_MAX)
+		return (ssize_t)len;
+	if (rc == 0)
+		rc = check_header(v, n->ds, &hdr);
+	if (rc) {
+		h5m_view_handle_destroy(h);
+		h->trunc_pending = false; /* a rejected header changes nothing */
+		return rc == -EAGAIN ? -EINVAL : rc;
+	}
+	if (h->trunc_pending) {
+		rc = truncate_rows(v, n, 0, chg);
+		if (rc) {
+			h5m_view_handle_destroy(h);
+			return rc;
+		}
+		h->trunc_pending = false;
+	}
+	L = hdr.header_len;
+	h->npy_hdr = L;
+	/* Data already staged by earlier writes ([L, off)), then the rest of this write. */
+	if (off > L) {
+		rc = data_write_locked(v, n, h->stage + L, (size_t)(off - L), &data_off, false, chg);
+		h->wrote = true;
+	}
+	if (!rc && end > L) {
+		uint64_t from = off > L ? off : L;
+
+		data_off = from - L;
+		rc = data_write_locked(v, n, buf + (from - off), (size_t)(end - from), &data_off, false, chg);
+		h->wrote = true;
+	}
+	h5m_view_handle_destroy(h);
+	if (rc)
+		return rc;
+	chg->size = true;
+	chg->data_off = 0;
+	chg->data_len = end > L ? end - L : 0;
+	if (L != n->ds->npy_header_len)
+		chg->moved = true;
+	return (ssize_t)len;
+}
+
+/* Applies staged .shape text. Returns 0 or -EINVAL. wlock held. */
+static int apply_shape(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
+{
+	uint64_t dims[H5M_NPY_MAXDIMS];
+	unsigned rank;
+	int rc;
+
+	rc = h5m_shape_parse(h->stage, h->stage_len, dims, H5M_NPY_MAXDIMS, &rank);
+	h5m_view_handle_destroy(h);
+	if (rc)
+		return -EINVAL;
+	return reshape(v, n, dims, rank, chg);
+}
+
+ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, const void *buf,
+                       size_t len, uint64_t off, struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	ssize_t ret = (ssize_t)len;
+	uint64_t data_off;
+	int rc;
+
+	memset(chg, 0, sizeof(*chg));
+	if (!h5m_view_writable(v, n, h->view))
+		return -EACCES;
+	pthread_mutex_lock(&ds->wlock);
+	rc = take_wb_error(ds);
+	if (rc) {
+		ret = rc;
+		goto out;
+	}
+	switch (h->view) {
+	case H5M_VIEW_OBJ:
+		data_off = off;
+		rc = data_write_locked(v, n, buf, len, &data_off, h->append, chg);
+		if (!rc && data_off != off)
+			chg->moved = true;
+		break;
+	case H5M_VIEW_NPY: {
+		uint64_t hl = h->npy_hdr ? h->npy_hdr : ds->npy_header_len;
+
+		if (!h->append && (off < hl || (h->stage && off == h->stage_len))) {
+			ret = npy_header_write(v, n, h, buf, len, off, chg);
+			goto out;
+		}
+		if (h->trunc_pending) {
+			rc = truncate_rows(v, n, 0, chg);
+			h->trunc_pending = false;
+			if (rc)
+				break;
+		}
+		data_off = h->append ? 0 : off - hl;
+		rc = data_write_locked(v, n, buf, len, &data_off, h->append, chg);
+		if (!rc && (h->append || hl != ds->npy_header_len))
+			chg->moved = true;
+		break;
+	}
+	case H5M_VIEW_SHAPE:
+		rc = stage(h, buf, len, off);
+		if (!rc && memchr(h->stage, '\n', h->stage_len))
+			rc = apply_shape(v, n, h, chg);
+		else if (rc)
+			h5m_view_handle_destroy(h);
+		break;
+	default:
+		rc = -EACCES;
+	}
+	if (rc)
+		ret = rc;
+	else if (h->view != H5M_VIEW_SHAPE)
+		h->wrote = true;
+out:
+	pthread_mutex_unlock(&ds->wlock);
+	if (ret > 0)
+		maybe_flush(v);
+	return ret;
+}
+
+int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t size,
+                      struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	uint64_t data;
+	int rc;
+
+	memset(chg, 0, sizeof(*chg));
+	if (!h5m_view_writable(v, n, view))
+		return -EACCES;
+	if (view == H5M_VIEW_SHAPE)
+		return 0; /* `> x.shape` empties the sidecar before the new text is written */
+	if (view == H5M_VIEW_NPY && size != 0 && size < ds->npy_header_len)
+		return -EINVAL; /* a size inside the header */
+	if (view == H5M_VIEW_NPY)
+		data = size == 0 ? 0 : size - ds->npy_header_len;
+	else
+		data = size;
+	if (ds->rank > 0 && data % ds->row_bytes)
+		return -EINVAL;
+	if (ds->rank == 0 && data != ds->dt.elem_size)
+		return data > ds->dt.elem_size ? -EFBIG : -EINVAL;
+	pthread_mutex_lock(&ds->wlock);
+	rc = take_wb_error(ds);
+	if (!rc && ds->rank > 0) {
+		uint64_t rows = data / ds->row_bytes;
+
+		if (rows > ds->maxdims[0] || (!ds->chunked && rows > ds->dims[0]))
+			rc = -EFBIG;
+		else
+			rc = truncate_rows(v, n, rows, chg);
+	}
+	pthread_mutex_unlock(&ds->wlock);
+	return rc;
+}
+
+int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	int rc = 0;
+
+	memset(chg, 0, sizeof(*chg));
+	if (n->type != H5M_NODE_DATASET || !h->write)
+		return 0;
+	pthread_mutex_lock(&ds->wlock);
+	if (h->view == H5M_VIEW_SHAPE && h->stage_len)
+		rc = apply_shape(v, n, h, chg);
+	else if (h->view == H5M_VIEW_NPY && h->stage_len)
+		rc = -EINVAL; /* a header that never completed: nothing changes */
+	else if (h->trunc_pending && ds->rank > 0)
+		rc = truncate_rows(v, n, 0, chg); /* `: > x.npy` */
+	h->trunc_pending = false;
+	h5m_view_handle_destroy(h);
+	if (!rc && h->wrote) {
+		struct snap sn;
+
+		snapshot(ds, &sn);
+		if (sn.tail_len) {
+			h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
+			        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)ds->row_bytes);
+			rc = grow(v, n, sn.b.total + ds->row_bytes);
+			chg->size = true;
+			chg->data_off = sn.b.total;
+			chg->data_len = ds->row_bytes;
+		}
+	}
+	if (!rc)
+		rc = take_wb_error(ds);
+	pthread_mutex_unlock(&ds->wlock);
+	return rc;
+}
+
+int h5m_view_open_truncate(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
+{
+	memset(chg, 0, sizeof(*chg));
+	switch (h->view) {
+	case H5M_VIEW_OBJ:
+		return h5m_view_truncate(v, n, H5M_VIEW_OBJ, 0, chg);
+	case H5M_VIEW_NPY:
+		h->trunc_pending = true;
+		return 0;
+	default:
+		return 0;
+	}
 }

@@ -3,6 +3,7 @@
 #ifndef H5MOUNT_CACHE_H
 #define H5MOUNT_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +35,8 @@ void h5m_cache_release(struct h5m_cache *c, struct h5m_cache_ent *e);
 /* The bytes of a referenced entry; valid until released. */
 const void *h5m_cache_data(const struct h5m_cache_ent *e, size_t *len);
 
-/* Forgets every block of `owner` (referenced ones are freed at their last release) and moves
+/* Forgets every block of `owner`, dirty ones included (referenced ones are freed at their last
+ * release), and moves
  * the owner to a new generation, so loads that started before cannot insert stale data.
  * Returns the new generation. */
 uint64_t h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner);
@@ -42,7 +44,24 @@ uint64_t h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner);
 /* The owner's current generation (0 until first invalidated); load with it, then put. */
 uint64_t h5m_cache_generation(struct h5m_cache *c, uint64_t owner);
 
-/* Bytes currently held (referenced or not). */
+/* Bytes currently held (referenced or not, clean or dirty). */
 size_t h5m_cache_bytes(struct h5m_cache *c);
+
+/* The bytes of a referenced entry, for a writer that holds the owner's write lock. */
+void *h5m_cache_data_mut(struct h5m_cache_ent *e);
+
+/* Marks a referenced entry dirty (pinned: never evicted, not counted against capacity) or
+ * clean again (evictable). Dirty bytes are counted in h5m_cache_dirty_bytes(). */
+void h5m_cache_set_dirty(struct h5m_cache *c, struct h5m_cache_ent *e, bool dirty);
+
+/* Total bytes of dirty entries. */
+size_t h5m_cache_dirty_bytes(struct h5m_cache *c);
+
+/* The block id of an entry. */
+uint64_t h5m_cache_block(const struct h5m_cache_ent *e);
+
+/* Collects the dirty entries of `owner`, referenced, sorted by block id, into a malloc'd array
+ * (*out, *n; release each and free the array). Returns 0 or -ENOMEM. */
+int h5m_cache_dirty_list(struct h5m_cache *c, uint64_t owner, struct h5m_cache_ent ***out, size_t *n);
 
 #endif

@@ -8,6 +8,7 @@
 #define H5MOUNT_STORE_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,19 +39,33 @@ struct h5m_dirent {
 	enum h5m_view view;
 };
 
+/* Locks of a dataset, in the order they are taken: wlock (one writer or flusher at a time),
+ * then the HDF5 lock (inside store calls), then meta (brief, never held across a call). */
 struct h5m_dataset {
 	char *path;                /* HDF5 path (the first one found), for log lines */
 	struct h5m_dtype dt;       /* immutable after creation */
 	unsigned rank;             /* dataset rank (without array-type dims) */
 	bool chunked;
+	bool writable;             /* file opened for writing and a fixed-size type */
 	uint64_t chunk[H5M_NPY_MAXDIMS];
+	uint64_t maxdims[H5M_NPY_MAXDIMS]; /* UINT64_MAX for unlimited */
+	unsigned char *fill;       /* one element of the fill value as stored (dt.elem_size bytes) */
+	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
 	size_t npy_header_len;     /* fixed .npy header length */
 	int64_t contig_offset;     /* file offset of raw contiguous data, or -1 */
-	/* Protected by the HDF5 lock (h5m_hdf5_lock) for writes; read under it too. */
-	uint64_t dims[H5M_NPY_MAXDIMS];
-	struct h5m_blocks blocks;  /* geometry of cache blocks (fixed-size types only) */
+	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
+	pthread_mutex_t meta;      /* protects the logical state below; innermost, brief */
+	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not (meta) */
+	struct h5m_blocks blocks;  /* block geometry for the logical dims (meta) */
+	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long (meta) */
+	uint64_t tail_len;         /* how many of them were written (meta) */
+	int wb_error;              /* -errno of a failed write-back not yet reported (meta) */
+	bool pending;              /* dirty blocks or rows not yet in the file (meta) */
+	int64_t mtime_sec;         /* last change through the mount, 0 if none (meta) */
+	long mtime_nsec;
+	uint64_t h5rows;           /* dims[0] in the HDF5 file (HDF5 lock) */
 	uint64_t nrows;            /* vlen: number of rows (all elements, C order) */
-	uint64_t *offsets;         /* vlen: nrows + 1 element offsets, or NULL until computed */
+	uint64_t *offsets;         /* vlen: nrows + 1 element offsets, or NULL until computed (HDF5 lock) */
 	bool read_error_logged;    /* HDF5 lock */
 	hid_t did;                 /* the open dataset, HDF5 lock */
 	hid_t ftype;               /* its stored element type, used as memory type (HDF5 lock) */
@@ -75,10 +90,18 @@ struct h5m_store;
 /* Registers Blosc, turns HDF5's automatic error printing off. Call once before any store. */
 int h5m_store_global_init(void);
 
-/* Opens `path` read-only and lists its root group. On failure returns -errno and writes a
- * one-line reason to err[cap]: "No such file or directory", "is not an HDF5 file",
- * or (-EIO) the reason HDF5 gives. `block_target` is the preferred cache block size. */
-int h5m_store_open(const char *path, size_t block_target, struct h5m_store **out, char *err, size_t cap);
+/* Opens `path` (for writing when `rw`; a file that cannot be opened for writing is refused
+ * with -EACCES/-EROFS) and lists its root group. Replays a journal left by a crash first when
+ * `rw`. On failure returns -errno and writes a one-line reason to err[cap]: "No such file or
+ * directory", "is not an HDF5 file", or (-EIO) the reason HDF5 gives. `block_target` is the
+ * preferred cache block size. */
+int h5m_store_open(const char *path, bool rw, size_t block_target, struct h5m_store **out, char *err, size_t cap);
+
+/* Whether the store was opened for writing. */
+bool h5m_store_writable(struct h5m_store *s);
+
+/* The preferred cache block size given at open. */
+size_t h5m_store_block_target(struct h5m_store *s);
 
 /* Closes every HDF5 handle and frees every node. */
 void h5m_store_close(struct h5m_store *s);
@@ -94,22 +117,44 @@ int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_d
  * -ENOTDIR, -EIO). */
 const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *dir, const char *name, int *err);
 
-/* Current dims of a dataset copied into dims (ds->rank values). */
+/* Current logical dims of a dataset copied into dims (ds->rank values). Takes meta. */
 void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims);
 
 /* Bytes of the flat data of a dataset: fixed types: nelems*elem; vlen: total base elements *
  * base size (computes the offsets on first use). Returns 0 or -EIO. */
 int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes);
 
-/* Reads block `block` of a fixed-type dataset into buf (blocks.extent bytes). Returns 0 or -EIO
- * (logged once per dataset with the reason, e.g. the missing filter). Takes the HDF5 lock. */
-int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, void *buf, size_t len);
+/* Reads block `block` of geometry `b` (a snapshot of ds->blocks) into buf of `len` bytes (at
+ * least the block's extent): rows that exist in the HDF5 file are read, every other byte of buf
+ * gets the fill value. Returns 0 or -EIO (logged once per dataset with the reason, e.g. the
+ * missing filter). Takes the HDF5 lock. */
+int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+                         void *buf, size_t len);
+
+/* Fills `len` bytes at buf with the fill value, starting at byte `phase` of an element. */
+void h5m_store_fill(const struct h5m_dataset *ds, void *buf, size_t len, uint64_t phase);
+
+/* Sets the HDF5 extent to `dims` (H5Dset_extent). Returns 0, -EFBIG beyond maxdims, -EINVAL
+ * when the layout cannot change extent, or -EIO/-ENOSPC. Takes the HDF5 lock; caller holds wlock. */
+int h5m_store_set_extent(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t *dims);
+
+/* Writes block `block` of geometry `b` from buf (the block's extent, whose rows must lie within
+ * the HDF5 extent). Returns 0, -ENOSPC or -EIO (logged). Takes the HDF5 lock; caller holds wlock. */
+int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+                          const void *buf);
+
+/* Bytes written through HDF5 but not yet committed (held by the journal driver). */
+size_t h5m_store_uncommitted(struct h5m_store *s);
+
+/* Commits everything written so far (H5Fflush; the journal driver makes it atomic), fsyncing
+ * when `durable`. Returns 0, -ENOSPC or -EIO (logged). Takes the HDF5 lock. */
+int h5m_store_commit(struct h5m_store *s, bool durable);
 
 /* Reads only indices [first, first + count) of the split dim of block `block` (relative to the
  * block's start there) into buf, for when a whole block cannot be read (a corrupted chunk must
  * not hide its neighbours). Returns 0 or -EIO. Takes the HDF5 lock. */
-int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, uint64_t block, uint64_t first,
-                              uint64_t count, void *buf);
+int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+                              uint64_t first, uint64_t count, void *buf);
 
 /* For contiguous, unfiltered, allocated datasets: reads `len` bytes at data offset `off`
  * straight from the file. Returns bytes read or -EIO. No HDF5 lock. */

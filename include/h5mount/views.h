@@ -1,8 +1,10 @@
-/* views.h: the files a dataset shows (raw bytes, .npy, .shape, .offsets): their sizes and byte
- * ranges, served from the block cache or the store. Knows nothing of FUSE or paths. */
+/* views.h: the files a dataset shows (raw bytes, .npy, .shape, .offsets): sizes, reads and
+ * writes (appends with held partial rows, overwrites, truncates, .npy headers, shape text) over
+ * a block cache with bounded write-back. Knows nothing of FUSE, paths or inode numbers. */
 #ifndef H5MOUNT_VIEWS_H
 #define H5MOUNT_VIEWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -11,18 +13,78 @@
 
 struct h5m_views;
 
-/* Creates the view layer over `store` with a block cache of `cache_bytes`. Does not own the
- * store. Returns NULL on allocation failure. */
-struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes);
+/* Creates the view layer over `store` with a block cache of `cache_bytes` (clean blocks) and
+ * at most `dirty_limit` bytes of dirty blocks before a write-back. Does not own the store.
+ * Returns NULL on allocation failure. */
+struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit);
 
-/* Frees the view layer and its cache. */
+/* Frees the view layer and its cache; dirty data not flushed before is lost. */
 void h5m_views_free(struct h5m_views *v);
+
+/* What a write, truncate or close changed, for the adapter to tell the kernel. */
+struct h5m_change {
+	bool size;           /* sizes, the .npy header and the shape text may have changed */
+	bool moved;          /* the write landed elsewhere than the caller said (O_APPEND, other header) */
+	bool all;            /* every byte may have changed (e.g. a reshape) */
+	uint64_t data_off;   /* raw data bytes [data_off, data_off + data_len) changed */
+	uint64_t data_len;
+};
+
+/* State of one open file of a view, owned by the caller (one per open(2)). */
+struct h5m_view_handle {
+	enum h5m_view view;
+	bool write;          /* opened for writing */
+	bool append;         /* O_APPEND: data writes land at the real end */
+	bool wrote;          /* wrote data: complete an incomplete row at close */
+	bool trunc_pending;  /* .npy opened with O_TRUNC: empty the dataset once a valid header
+	                      * arrives (or at close if nothing was written); a rejected header
+	                      * leaves the dataset as it was */
+	uint64_t npy_hdr;    /* .npy: header length this writer declared (0: the view's own) */
+	char *stage;         /* .npy header bytes or .shape text not yet applied (malloc) */
+	size_t stage_len;
+};
 
 /* Size in bytes of view `view` of dataset node n. Returns 0, -EINVAL (not a dataset view) or -EIO. */
 int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t *size);
 
+/* Whether view `view` of n accepts writes (fixed-size types in a writable store). */
+bool h5m_view_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view);
+
 /* Reads up to `len` bytes at `off` of a dataset view into buf. Returns the byte count (short
- * only at end of file) or -EIO/-ENOMEM. Thread-safe; cache hits take no HDF5 lock. */
+ * only at end of file) or -EIO/-ENOMEM. Thread-safe; cache hits take no HDF5 lock and never
+ * wait for a write-back. */
 ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, void *buf, size_t len, uint64_t off);
+
+/* Writes `len` bytes at `off` through handle h. Returns len or -errno: -EINVAL (a bad .npy
+ * header or shape text, nothing changed), -EFBIG (the dataset cannot grow that far), -EACCES
+ * (read-only view), -ENOSPC/-EIO (a write-back failed since the last report). Fills *chg. */
+ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, const void *buf,
+                       size_t len, uint64_t off, struct h5m_change *chg);
+
+/* Sets the size of a view (truncate): whole rows for raw and .npy (0 or exactly the header
+ * length for .npy means no rows), anything for .shape (ignored). Returns 0, -EINVAL, -EFBIG, -EACCES or
+ * -EIO/-ENOSPC. Fills *chg. */
+int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t size,
+                      struct h5m_change *chg);
+
+/* At open(2) with O_TRUNC through handle h: the raw view is emptied now, the .npy view once a
+ * valid header is written (or at close), the .shape view never. Returns 0 or -errno. */
+int h5m_view_open_truncate(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg);
+
+/* At close(2) of handle h: applies pending shape text, completes an incomplete row the handle
+ * wrote (with the fill value, logged) and reports a failed write-back. Returns 0 or -errno.
+ * Fills *chg. */
+int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg);
+
+/* Frees the staging buffers of a handle (not the handle itself). */
+void h5m_view_handle_destroy(struct h5m_view_handle *h);
+
+/* Writes every dirty block back and commits (durable: fsync'ed). With complete_rows, incomplete
+ * last rows are completed with the fill value first (logged). Returns 0 or the first -errno
+ * (also kept for the writers of the affected datasets). Serialized with other flushes. */
+int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows);
+
+/* Bytes of dirty blocks waiting for write-back. */
+size_t h5m_views_dirty_bytes(struct h5m_views *v);
 
 #endif

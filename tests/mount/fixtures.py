@@ -571,6 +571,63 @@ def make_cli_files(dirpath, source_h5):
     return {'text': text, 'truncated': truncated, 'badsuper': badsuper}
 
 
+# ---------------------------------------------------------------- files to write to
+
+WRITE_COLS = 1000          # columns of /grow: one row is 8000 bytes of float64
+WRITE_ROWS = 100           # rows of /grow
+WRITE_CHUNK_ROWS = 16      # rows per chunk of /grow (128000 bytes)
+WRITE_FILL = -7.5          # /grow's fill value: not 0, so fill cannot pass for zeroed memory
+
+
+def make_writable(path):
+    """The write tests' file (h5py, superblock v0 like PyTables'). Growable datasets:
+    /grow (100 x 1000 <f8, chunks of 16 rows, fill -7.5), /grow_1d (50 <i4, fill 99),
+    /grow_3d (4 x 5 x 6 <f4, fill 0.5), /grow_any (8 x 6 <i2, maxshape (None, None), fill -1),
+    /limited (20 x 10 <i8, maxshape (50, 10), fill 7), /g/inner (10 x 3 >i4, fill 3).
+    Datasets that cannot grow: /contiguous, /compact, /fixed_chunked (maxshape = shape).
+    Read-only by type: /vlen (vlen of <i4)."""
+    rng = np.random.default_rng(4)
+    with h5py.File(path, 'w') as f:
+        f.create_dataset('grow', data=rng.standard_normal((WRITE_ROWS, WRITE_COLS)),
+                         maxshape=(None, WRITE_COLS), chunks=(WRITE_CHUNK_ROWS, WRITE_COLS),
+                         fillvalue=WRITE_FILL)
+        f.create_dataset('grow_1d', data=np.arange(50, dtype='<i4') * 3 - 20, maxshape=(None,),
+                         chunks=(32,), fillvalue=99)
+        f.create_dataset('grow_3d', data=np.arange(120, dtype='<f4').reshape(4, 5, 6) / 4,
+                         maxshape=(None, 5, 6), chunks=(2, 5, 6), fillvalue=0.5)
+        f.create_dataset('grow_any', data=np.arange(48, dtype='<i2').reshape(8, 6),
+                         maxshape=(None, None), chunks=(4, 4), fillvalue=-1)
+        f.create_dataset('limited', data=np.arange(200, dtype='<i8').reshape(20, 10),
+                         maxshape=(50, 10), chunks=(8, 10), fillvalue=7)
+        f.create_dataset('contiguous', data=np.arange(3000, dtype='<f8').reshape(30, 100) / 8)
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        ds = create_lowlevel(f, 'compact', h5py.h5t.STD_I32LE, (10, 20), dcpl)
+        ds[...] = np.arange(200, dtype='<i4').reshape(10, 20) - 50
+        f.create_dataset('fixed_chunked', data=np.arange(120, dtype='<u2').reshape(40, 3),
+                         chunks=(8, 3))
+        f.create_dataset('vlen', data=[np.arange(i % 5, dtype='<i4') + i for i in range(12)],
+                         dtype=h5py.vlen_dtype(np.dtype('<i4')))
+        g = f.create_group('g')
+        g.create_dataset('inner', data=(np.arange(30).reshape(10, 3) * 1001).astype('>i4'),
+                         maxshape=(None, 3), chunks=(4, 3), fillvalue=3)
+    return path
+
+
+def make_growable_earrays(path, rows=100):
+    """Two PyTables EArrays of 1000 float64 columns to append to: /plain and /blosc5
+    (Blosc level 5), each with `rows` rows of fixtures' signal already in them."""
+    with tables.open_file(path, 'w', title='h5mount write fixtures') as f:
+        plain = f.create_earray('/', 'plain', tables.Float64Atom(), (0, WRITE_COLS),
+                                'plain EArray to append to')
+        append_signal(plain, rows, WRITE_COLS, seed=7)
+        blosc = f.create_earray('/', 'blosc5', tables.Float64Atom(), (0, WRITE_COLS),
+                                'Blosc EArray to append to',
+                                filters=tables.Filters(complevel=5, complib='blosc'))
+        append_signal(blosc, rows, WRITE_COLS, seed=7)
+    return path
+
+
 def make_all(dirpath):
     paths = {
         'pytables': make_pytables(os.path.join(dirpath, 'tutorial.h5')),
@@ -585,7 +642,7 @@ def make_all(dirpath):
 
 def main(argv):
     if len(argv) < 2:
-        print('usage: fixtures.py OUTDIR [all|pytables|types|missing|corrupt|cli|big]',
+        print('usage: fixtures.py OUTDIR [all|pytables|types|missing|corrupt|cli|big|writable]',
               file=sys.stderr)
         return 2
     out = argv[1]
@@ -606,6 +663,9 @@ def main(argv):
         print(make_cli_files(out, make_types(os.path.join(out, 'types.h5'))))
     elif what == 'big':
         print(make_big(os.path.join(out, 'big.h5')))
+    elif what == 'writable':
+        print(make_writable(os.path.join(out, 'writable.h5')))
+        print(make_growable_earrays(os.path.join(out, 'earrays.h5')))
     else:
         print('unknown fixture set: ' + what, file=sys.stderr)
         return 2

@@ -908,3 +908,156 @@ def mmap_bytes(path):
 
 
 ERRNO_NAMES = errno.errorcode
+
+
+# ------------------------------------------------------------------ helpers for write tests
+
+def fresh_copy(src, name):
+    """Copies src to a new file `name` (made unique) in the script's workdir; returns its path."""
+    d = tempfile.mkdtemp(prefix='copy-', dir=workdir())
+    dst = os.path.join(d, name)
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def wait_until(predicate, timeout=2.0, step=POLL):
+    """Polls predicate() every `step` s until it is true or `timeout` s have passed; returns
+    its last value. For effects the contract lets lag (existing mmaps, async release)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def expected_from_array(path, arr):
+    """Expected views of a fixed-size dataset at HDF5 path `path` holding numpy array arr
+    (its dtype is the stored type; no subarray dtypes)."""
+    arr = np.ascontiguousarray(arr)
+    return Expected(path, 'fixed', arr.tobytes(), arr.dtype, arr.shape, arr.shape)
+
+
+def npy_data_offset(path):
+    """Data offset (= header length including the preamble) of the mounted .npy `path`."""
+    with open(path, 'rb') as fp:
+        return parse_npy_header(fp.read(16384))[2]
+
+
+def npy_header_bytes(descr, fortran_order, shape, total=None):
+    """A v1.0 .npy header (preamble included) with these fields, padded with spaces and a
+    final newline to `total` bytes (default: the next multiple of 64)."""
+    text = "{'descr': %r, 'fortran_order': %r, 'shape': %r, }" % (descr, fortran_order,
+                                                                    tuple(shape))
+    if total is None:
+        total = -(-(10 + len(text) + 1) // 64) * 64
+    pad = total - 10 - len(text) - 1
+    if pad < 0:
+        raise ValueError('header %r does not fit in %d bytes' % (text, total))
+    body = (text + ' ' * pad + '\n').encode('latin1')
+    return b'\x93NUMPY\x01\x00' + len(body).to_bytes(2, 'little') + body
+
+
+def stored_dataset(h5path, name):
+    """(shape, dtype, bytes as stored) of dataset `name` read with h5py from h5path."""
+    with h5py.File(h5path, 'r') as f:
+        ds = f[name]
+        return tuple(ds.shape), npy_dtype(ds.id.get_type()), read_as_stored(ds)
+
+
+def stored_shape_unlocked(h5path, name):
+    """Shape of dataset `name` as the file on disk holds it now, opened without HDF5's file
+    lock (to look under a read-write mount); None while the file cannot be opened."""
+    try:
+        with h5py.File(h5path, 'r', locking=False) as f:
+            return tuple(f[name].shape)
+    except (OSError, KeyError):
+        return None
+
+
+def vm_hwm(pid):
+    """Peak resident set size (VmHWM) of process pid, in bytes."""
+    with open('/proc/%d/status' % pid) as fp:
+        for line in fp:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    raise AssertionError('no VmHWM in /proc/%d/status' % pid)
+
+
+def close_quietly(fd):
+    """os.close(fd), ignoring errors (cleanup of fds on mounts that may be gone)."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class Tmpfs:
+    """A tmpfs of `size` mounted (root only) at a new directory of the workdir; .cleanup()
+    unmounts it (lazily if busy). `remount_ro()` makes it read-only."""
+
+    def __init__(self, size='8m'):
+        self.size = size
+        self.path = tempfile.mkdtemp(prefix='tmpfs-', dir=workdir())
+        self._mounted = False
+
+    def start(self):
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=' + self.size, 'h5mount-test',
+                            self.path], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise OSError('mount -t tmpfs failed: ' + r.stderr.strip())
+        self._mounted = True
+        _ACTIVE.append(self)
+        return self
+
+    def remount_ro(self):
+        r = subprocess.run(['mount', '-o', 'remount,ro', self.path], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            raise OSError('remount,ro failed: ' + r.stderr.strip())
+
+    def cleanup(self):
+        if self._mounted and is_mounted(self.path):
+            r = subprocess.run(['umount', self.path], capture_output=True)
+            if r.returncode != 0:
+                subprocess.run(['umount', '-l', self.path], capture_output=True)
+        self._mounted = False
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+        return None
+
+
+class MountAs(Mount):
+    """A Mount whose daemon runs under `prefix` (e.g. setpriv to another user). Readiness is
+    read from /proc/self/mountinfo, since the test's user may not be allowed to stat the
+    mount of another user."""
+
+    def __init__(self, h5file, prefix, opts=(), mountpoint=None, exe=None):
+        super().__init__(h5file, opts, mountpoint, exe)
+        self.prefix = list(prefix)
+
+    @property
+    def argv(self):
+        return self.prefix + Mount.argv.fget(self)
+
+    def start(self):
+        fd, self._errpath = tempfile.mkstemp(prefix='h5mount-stderr-', dir=workdir())
+        self._errfile = os.fdopen(fd, 'wb')
+        _ACTIVE.append(self)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=self._errfile, stderr=self._errfile)
+        deadline = time.monotonic() + MOUNT_TIMEOUT
+        while True:
+            if is_mounted(self.path):
+                return self
+            rc = self.proc.poll()
+            if rc is not None:
+                self.returncode = rc
+                self.cleanup()
+                raise DaemonError('%r exited with status %d before mounting:\n%s'
+                                  % (self.argv, rc, self.stderr_text()))
+            if time.monotonic() > deadline:
+                self.cleanup()
+                raise DaemonError('%s did not appear as a mount within %.0f s; stderr:\n%s'
+                                  % (self.path, MOUNT_TIMEOUT, self.stderr_text()))
+            time.sleep(POLL)

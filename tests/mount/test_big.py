@@ -56,7 +56,7 @@ class BigEArrays(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.mnt = harness.Mount(FIX['big'])
+        cls.mnt = harness.Mount(FIX['big'], ['-o', 'ro'])
         cls.addClassCleanup(cls._unmount)
         cls.mnt.start()
         cls.pt = tables.open_file(FIX['big'], 'r')
@@ -146,7 +146,7 @@ class SmallCacheConcurrentRandomRows(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.mnt = harness.Mount(FIX['big'], ['-o', 'cache_size=1M'])
+        cls.mnt = harness.Mount(FIX['big'], ['-o', 'ro,cache_size=1M'])
         cls.addClassCleanup(cls._unmount)
         cls.mnt.start()
 

@@ -1,0 +1,1181 @@
+/* jvfd.c: the "h5m-journal" HDF5 file driver: holds writes in memory and commits them atomically
+ * through a journal file; it knows nothing of datasets, FUSE or the caller's locks.
+ *
+ * The file in HDF5's eyes ("the virtual file") is the file on disk, cut at `cut` and resized to
+ * `base` by the truncations since the last commit, with the held extents on top. A commit
+ * writes exactly that description to the journal, so applying it (set size to cut, write the
+ * extents, set size to eof) is idempotent and can be replayed after a crash.
+ *
+ * Journal format (all integers little-endian):
+ *   header   40 bytes: "H5MJRNL1", u32 version (1), u32 reserved (0), u64 extent count,
+ *                      u64 cut (truncate the file to this first), u64 eof (the final size)
+ *   extents  count x (u64 addr, u64 len, len bytes), ascending and disjoint, each ending <= eof
+ *   trailer  24 bytes: u64 offset of the trailer, u64 FNV-1a-64 of every byte before the
+ *                      trailer, "H5MJEND1"
+ * A journal is complete only if its size is exactly what the header and records imply and the
+ * trailer matches; anything else is a commit that never reached the HDF5 file. */
+#include "h5mount/jvfd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h5mount/log.h"
+
+#define JV_NAME "h5m-journal"
+#define JV_MAGIC "H5MJRNL1"
+#define JV_END "H5MJEND1"
+#define JV_VERSION 1u
+#define JV_HEAD 40u
+#define JV_REC 16u
+#define JV_TRAIL 24u
+#define JV_TMP ".tmp"
+#define JV_WBUF (256u * 1024u)              /* journal write buffer */
+#define JV_MAXADDR ((haddr_t)INT64_MAX)     /* file offsets are off_t */
+#define JV_FILE_MAGIC 0x6835726e6c766664ull /* marks a live struct jv_file */
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+/* One held extent: bytes [addr, addr + len) of the virtual file, stored at buf + skip. A head
+ * trimmed away by a later overlapping write only advances skip, so trimming never copies. */
+struct jv_ext {
+	uint64_t addr;
+	size_t len;
+	size_t skip;
+	size_t cap;                  /* bytes allocated at buf */
+	uint32_t prio;               /* treap priority: parents have higher ones */
+	struct jv_ext *left, *right; /* treap children, ordered by addr */
+	unsigned char *buf;
+};
+
+/* An open file. Every field is protected by HDF5's global lock (callbacks) or by the caller's
+ * lock around HDF5 (h5m_jvfd_* helpers); nothing here is touched without one of them. */
+struct jv_file {
+	H5FD_t pub;             /* HDF5's part; must come first */
+	uint64_t magic;         /* JV_FILE_MAGIC while open */
+	int fd;                 /* the HDF5 file */
+	bool writable;          /* opened with H5F_ACC_RDWR */
+	bool durable;           /* commits fsync the journal, its directory and the file */
+	bool lock_best_effort;  /* a file system without flock is not an error */
+	bool journal_ours;      /* we renamed a journal into place: remove it at close when empty */
+	int err;                /* errno of the last failed write, truncate or commit; 0 if none */
+	dev_t dev;
+	ino_t ino;
+	haddr_t eoa;
+	uint64_t disk_eof;      /* size of the file on disk after the last commit */
+	uint64_t cut;           /* lowest size the file was truncated to since: disk bytes past it are gone */
+	uint64_t base;          /* size before held bytes: the last truncation, else disk_eof */
+	uint64_t held_end;      /* >= the end of every held extent, <= the virtual EOF */
+	struct jv_ext *root;    /* held extents, disjoint */
+	uint64_t held;          /* bytes held */
+	size_t nexts;           /* extents held */
+	uint64_t rng;           /* xorshift state for treap priorities */
+	char *path;             /* the HDF5 file, made absolute at open */
+	char *jpath;            /* path + H5M_JVFD_SUFFIX */
+	char *jtmp;             /* jpath + ".tmp": journals are written here, then renamed */
+	char *dir;              /* the directory holding them, fsync'ed after a rename */
+};
+
+/* The registered driver id; the only global state (see h5m_jvfd_register). */
+static hid_t jv_id = H5I_INVALID_HID;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Small helpers */
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* Returns malloc'ed a + b, or NULL. */
+static char *concat(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *s = malloc(la + lb + 1);
+
+	if (s) {
+		memcpy(s, a, la);
+		memcpy(s + la, b, lb + 1);
+	}
+	return s;
+}
+
+/* Returns the malloc'ed directory part of path ("." when it has none), or NULL. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d;
+
+	if (!slash)
+		return concat(".", "");
+	if (slash == path)
+		return concat("/", "");
+	d = malloc((size_t)(slash - path) + 1);
+	if (d) {
+		memcpy(d, path, (size_t)(slash - path));
+		d[slash - path] = '\0';
+	}
+	return d;
+}
+
+/* Returns the malloc'ed absolute form of path (prefixed with the working directory when
+ * relative, so that a later chdir, as a daemon makes, cannot move the journal), or NULL. */
+static char *absolute(const char *path)
+{
+	char *cwd, *with_slash, *abs;
+
+	if (path[0] == '/')
+		return concat(path, "");
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	with_slash = concat(cwd, "/");
+	abs = with_slash ? concat(with_slash, path) : NULL;
+	free(with_slash);
+	free(cwd);
+	return abs;
+}
+
+/* Writes all n bytes at off. Returns 0 or -errno. */
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const unsigned char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n > (1u << 30) ? (1u << 30) : n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Fsyncs a directory. Returns 0 or -errno. */
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Removes path; a missing file is not an error. Returns 0 or -errno. */
+static int unlink_if_present(const char *path)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Pushes an HDF5 error record for a failed system call (e = errno). */
+static void push_err(const char *func, unsigned line, hid_t min, int e, const char *what, const char *path)
+{
+	H5Epush2(H5E_DEFAULT, __FILE__, func, line, H5E_ERR_CLS, H5E_VFL, min, "%s '%s': %s (errno = %d)", what,
+		 path ? path : "", strerror(e), e);
+}
+
+#define PUSH_ERR(min, e, what, path) push_err(__func__, __LINE__, (min), (e), (what), (path))
+
+/* Whether [addr, addr + size) fits below JV_MAXADDR. */
+static bool region_ok(haddr_t addr, size_t size)
+{
+	return addr != HADDR_UNDEF && addr <= JV_MAXADDR && (uint64_t)size <= JV_MAXADDR - addr;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The overlay: a treap of disjoint extents keyed by addr. Expected O(log n) per operation. */
+
+static uint32_t next_prio(struct jv_file *f)
+{
+	uint64_t x = f->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	f->rng = x;
+	return (uint32_t)(x >> 32);
+}
+
+/* Joins two treaps where every key of a is below every key of b. */
+static struct jv_ext *join(struct jv_ext *a, struct jv_ext *b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	if (a->prio > b->prio) {
+		a->right = join(a->right, b);
+		return a;
+	}
+	b->left = join(a, b->left);
+	return b;
+}
+
+/* Splits t into extents starting below key (*lt) and the others (*ge). */
+static void split(struct jv_ext *t, uint64_t key, struct jv_ext **lt, struct jv_ext **ge)
+{
+	if (!t) {
+		*lt = *ge = NULL;
+	} else if (t->addr < key) {
+		split(t->right, key, &t->right, ge);
+		*lt = t;
+	} else {
+		split(t->left, key, lt, &t->left);
+		*ge = t;
+	}
+}
+
+/* Detaches and returns the last extent of the non-empty treap *t. */
+static struct jv_ext *pop_last(struct jv_ext **t)
+{
+	struct jv_ext *n;
+
+	while ((*t)->right)
+		t = &(*t)->right;
+	n = *t;
+	*t = n->left;
+	n->left = NULL;
+	return n;
+}
+
+static void ext_free(struct jv_file *f, struct jv_ext *e)
+{
+	f->held -= e->len;
+	f->nexts--;
+	free(e->buf);
+	free(e);
+}
+
+static void free_tree(struct jv_file *f, struct jv_ext *t)
+{
+	while (t) {
+		struct jv_ext *right = t->right;
+
+		free_tree(f, t->left);
+		ext_free(f, t);
+		t = right;
+	}
+}
+
+static void drop_overlay(struct jv_file *f)
+{
+	free_tree(f, f->root);
+	f->root = NULL;
+	f->held_end = 0;
+}
+
+/* Holds len bytes of src at addr, replacing whatever was held there. Extends the extent that
+ * ends at or overlaps addr in place (with geometric growth, so appends stay linear), trims
+ * extents that stick out past the end, frees those inside. Returns 0 or -ENOMEM, with the
+ * overlay unchanged on failure. */
+static int hold(struct jv_file *f, uint64_t addr, const unsigned char *src, size_t len)
+{
+	uint64_t end = addr + len;
+	struct jv_ext *a, *m, *c, *l = NULL, *n = NULL;
+
+	split(f->root, addr, &a, &m);
+	split(m, end, &m, &c);
+	if (a)
+		l = pop_last(&a);
+	if (l && l->addr + l->len < addr) {
+		a = join(a, l); /* not touching: stays as it is */
+		l = NULL;
+	}
+	if (l && l->addr + l->len >= end) {
+		/* Inside one extent: overwrite in place (m is empty: extents are disjoint). */
+		memcpy(l->buf + l->skip + (addr - l->addr), src, len);
+		f->root = join(join(a, l), c);
+		return 0;
+	}
+	if (l) {
+		size_t need = l->skip + (size_t)(end - l->addr);
+
+		if (need > l->cap) {
+			size_t cap = need + need / 4;
+			unsigned char *buf = realloc(l->buf, cap);
+
+			if (!buf) {
+				f->root = join(join(join(a, l), m), c);
+				return -ENOMEM;
+			}
+			l->buf = buf;
+			l->cap = cap;
+		}
+		memcpy(l->buf + l->skip + (addr - l->addr), src, len);
+		f->held += end - (l->addr + l->len);
+		l->len = (size_t)(end - l->addr);
+		a = join(a, l);
+	} else {
+		n = malloc(sizeof(*n));
+		if (n)
+			n->buf = malloc(len);
+		if (!n || !n->buf) {
+			free(n);
+			f->root = join(join(a, m), c);
+			return -ENOMEM;
+		}
+		memcpy(n->buf, src, len);
+		n->addr = addr;
+		n->len = n->cap = len;
+		n->skip = 0;
+		n->prio = next_prio(f);
+		n->left = n->right = NULL;
+		f->held += len;
+		f->nexts++;
+		a = join(a, n);
+	}
+	/* Extents starting inside [addr, end): the last may stick out past end; trim its head. */
+	if (m) {
+		struct jv_ext *last = pop_last(&m);
+
+		if (last->addr + last->len > end) {
+			size_t k = (size_t)(end - last->addr);
+
+			last->skip += k;
+			last->len -= k;
+			last->addr = end;
+			f->held -= k;
+			c = join(last, c);
+		} else {
+			ext_free(f, last);
+		}
+		free_tree(f, m);
+	}
+	f->root = join(a, c);
+	if (end > f->held_end)
+		f->held_end = end;
+	return 0;
+}
+
+/* Drops held bytes at or past size. */
+static void clip(struct jv_file *f, uint64_t size)
+{
+	struct jv_ext *a, *c;
+
+	split(f->root, size, &a, &c);
+	free_tree(f, c);
+	if (a) {
+		struct jv_ext *last = pop_last(&a);
+
+		if (last->addr + last->len > size) {
+			f->held -= last->addr + last->len - size;
+			last->len = (size_t)(size - last->addr);
+		}
+		a = join(a, last);
+	}
+	f->root = a;
+	if (f->held_end > size)
+		f->held_end = size;
+}
+
+/* Copies the held bytes that fall in [lo, hi) into dst (which holds byte lo at dst[0]). */
+static void overlay(const struct jv_ext *t, uint64_t lo, uint64_t hi, unsigned char *dst)
+{
+	while (t) {
+		if (t->addr > lo)
+			overlay(t->left, lo, hi, dst);
+		if (t->addr >= hi)
+			return;
+		if (t->addr + t->len > lo) {
+			uint64_t from = t->addr > lo ? t->addr : lo;
+			uint64_t to = t->addr + t->len < hi ? t->addr + t->len : hi;
+
+			memcpy(dst + (from - lo), t->buf + t->skip + (from - t->addr), (size_t)(to - from));
+		}
+		t = t->right;
+	}
+}
+
+/* Calls fn on every extent in address order; stops at the first non-zero return. */
+static int walk(const struct jv_ext *t, int (*fn)(const struct jv_ext *, void *), void *ctx)
+{
+	while (t) {
+		int rc = walk(t->left, fn, ctx);
+
+		if (rc)
+			return rc;
+		if ((rc = fn(t, ctx)) != 0)
+			return rc;
+		t = t->right;
+	}
+	return 0;
+}
+
+static uint64_t virtual_eof(const struct jv_file *f)
+{
+	return f->held_end > f->base ? f->held_end : f->base;
+}
+
+static bool pending(const struct jv_file *f)
+{
+	return f->root || f->cut != f->disk_eof || f->base != f->disk_eof;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Commit */
+
+/* A buffered, checksummed writer of a fresh journal file. */
+struct jwriter {
+	int fd;
+	unsigned char *buf; /* JV_WBUF bytes */
+	size_t n;           /* bytes buffered */
+	uint64_t off;       /* file offset of buf[0] */
+	uint64_t sum;       /* FNV-1a of everything put so far */
+};
+
+static int jw_drain(struct jwriter *w)
+{
+	int rc = pwrite_all(w->fd, w->buf, w->n, w->off);
+
+	w->off += w->n;
+	w->n = 0;
+	return rc;
+}
+
+static int jw_put(struct jwriter *w, const void *p, size_t len)
+{
+	int rc;
+
+	w->sum = fnv1a(w->sum, p, len);
+	if (w->n + len <= JV_WBUF) {
+		memcpy(w->buf + w->n, p, len);
+		w->n += len;
+		return 0;
+	}
+	if ((rc = jw_drain(w)) != 0)
+		return rc;
+	if (len >= JV_WBUF) {
+		rc = pwrite_all(w->fd, p, len, w->off);
+		w->off += len;
+		return rc;
+	}
+	memcpy(w->buf, p, len);
+	w->n = len;
+	return 0;
+}
+
+static int jw_extent(const struct jv_ext *e, void *ctx)
+{
+	struct jwriter *w = ctx;
+	unsigned char rec[JV_REC];
+	int rc;
+
+	put64(rec, e->addr);
+	put64(rec + 8, e->len);
+	if ((rc = jw_put(w, rec, sizeof(rec))) != 0)
+		return rc;
+	return jw_put(w, e->buf + e->skip, e->len);
+}
+
+/* Writes the whole overlay as a journal to jtmp, then renames it over jpath (fsync'ing the
+ * journal before and its directory after the rename when durable). Returns the journal's fd
+ * (>= 0), or -errno with *what set. On a failure before the rename, jtmp is removed and any
+ * older journal is left as it was, so a complete journal is never destroyed before its
+ * successor is complete. */
+static int write_journal(struct jv_file *f, uint64_t eof, mode_t mode, const char **what)
+{
+	struct jwriter w = { .fd = -1, .sum = FNV_OFFSET };
+	unsigned char head[JV_HEAD], trail[JV_TRAIL];
+	int rc;
+
+	*what = "cannot write journal";
+	w.buf = malloc(JV_WBUF);
+	if (!w.buf)
+		return -ENOMEM;
+	w.fd = open(f->jtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (w.fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	memcpy(head, JV_MAGIC, 8);
+	put32(head + 8, JV_VERSION);
+	put32(head + 12, 0);
+	put64(head + 16, f->nexts);
+	put64(head + 24, f->cut);
+	put64(head + 32, eof);
+	if ((rc = jw_put(&w, head, sizeof(head))) != 0 || (rc = walk(f->root, jw_extent, &w)) != 0)
+		goto fail;
+	put64(trail, w.off + w.n);
+	put64(trail + 8, w.sum);
+	memcpy(trail + 16, JV_END, 8);
+	if ((rc = jw_put(&w, trail, sizeof(trail))) != 0 || (rc = jw_drain(&w)) != 0)
+		goto fail;
+	if ((f->durable && fsync(w.fd) < 0) || rename(f->jtmp, f->jpath) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	f->journal_ours = true;
+	free(w.buf);
+	if (f->durable && (rc = fsync_dir(f->dir)) != 0) {
+		*what = "cannot fsync the directory of";
+		close(w.fd);
+		return rc;
+	}
+	return w.fd;
+fail:
+	if (w.fd >= 0)
+		close(w.fd);
+	unlink(f->jtmp);
+	free(w.buf);
+	return rc;
+}
+
+struct apply_ctx {
+	int fd;
+	uint64_t end; /* end of the last extent written */
+};
+
+static int apply_extent(const struct jv_ext *e, void *ctx)
+{
+	struct apply_ctx *a = ctx;
+
+	a->end = e->addr + e->len;
+	return pwrite_all(a->fd, e->buf + e->skip, e->len, e->addr);
+}
+
+/* Applies the overlay to the HDF5 file, whose size is now disk_size: size to cut, extents,
+ * size to eof, fsync if durable. Returns 0 or -errno. */
+static int apply(struct jv_file *f, uint64_t disk_size, uint64_t eof)
+{
+	struct apply_ctx a = { .fd = f->fd, .end = 0 };
+	uint64_t need = eof > disk_size ? eof : disk_size;
+	int rc;
+
+	/* Reserve the space the file grows into before changing a byte of it: on a full disk the
+	 * commit then fails with the file in its previous committed state, not half applied. */
+	if (need > disk_size &&
+	    fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)disk_size, (off_t)(need - disk_size)) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS)
+		return -errno;
+	if (disk_size != f->cut && ftruncate(f->fd, (off_t)f->cut) < 0)
+		return -errno;
+	if ((rc = walk(f->root, apply_extent, &a)) != 0)
+		return rc;
+	if (eof > f->cut && eof > a.end && ftruncate(f->fd, (off_t)eof) < 0)
+		return -errno;
+	if (f->durable && fsync(f->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The driver's commit (see jvfd.h). Returns 0 or -errno (also kept in f->err) with *what
+ * naming the failed step; on failure the overlay stays, and so does the file's previous
+ * committed state or a complete journal. */
+static int commit(struct jv_file *f, const char **what)
+{
+	uint64_t eof = virtual_eof(f);
+	struct stat st;
+	int jfd = -1, rc;
+
+	if (!pending(f))
+		return 0;
+	*what = "cannot stat";
+	if (fstat(f->fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	jfd = write_journal(f, eof, st.st_mode & 0666, what);
+	if (jfd < 0) {
+		rc = jfd;
+		goto out;
+	}
+	*what = "cannot write";
+	if ((rc = apply(f, (uint64_t)st.st_size, eof)) != 0)
+		goto out;
+	*what = "cannot empty the journal of";
+	if (ftruncate(jfd, 0) < 0 || (f->durable && fsync(jfd) < 0)) {
+		rc = -errno;
+		goto out;
+	}
+	drop_overlay(f);
+	f->disk_eof = f->cut = f->base = eof;
+out:
+	if (jfd >= 0)
+		close(jfd);
+	if (rc)
+		f->err = -rc;
+	return rc;
+}
+
+/* A commit while HDF5 closes the file. Its failure is logged, never returned: HDF5 1.10.8 frees
+ * the file even when closing fails but keeps its id, and then crashes at exit closing it again
+ * (HDFGroup/hdf5#2257, CVE-2020-10812). Nothing is lost by not failing: the file keeps its last
+ * commit, or a complete journal that h5m_jvfd_recover replays. Returns 0 or -errno. */
+static int commit_closing(struct jv_file *f, bool last)
+{
+	const char *what = "cannot commit";
+	int rc = commit(f, &what);
+
+	if (rc && last)
+		h5m_log(H5M_LOG_ERR, "h5m-journal: %s '%s' at close: %s; changes since the last commit are lost",
+			what, f->path, strerror(-rc));
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* HDF5 callbacks */
+
+static herr_t jv_term(void)
+{
+	jv_id = H5I_INVALID_HID;
+	return 0;
+}
+
+static void jv_free(struct jv_file *f)
+{
+	f->magic = 0;
+	free(f->path);
+	free(f->jpath);
+	free(f->jtmp);
+	free(f->dir);
+	free(f);
+}
+
+static H5FD_t *jv_open(const char *name, unsigned flags, hid_t fapl, haddr_t maxaddr)
+{
+	struct jv_file *f = NULL;
+	struct stat st;
+	hbool_t use_locks = 1, best_effort = 1;
+	int o = (flags & H5F_ACC_RDWR) ? O_RDWR : O_RDONLY;
+
+	if (!name || !*name || maxaddr == 0 || maxaddr == HADDR_UNDEF || maxaddr > JV_MAXADDR) {
+		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_ARGS, H5E_BADVALUE,
+			 "invalid file name or maxaddr");
+		return NULL;
+	}
+	if (flags & H5F_ACC_TRUNC)
+		o |= O_TRUNC;
+	if (flags & H5F_ACC_CREAT)
+		o |= O_CREAT;
+	if (flags & H5F_ACC_EXCL)
+		o |= O_EXCL;
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = absolute(name)) || !(f->jpath = concat(f->path, H5M_JVFD_SUFFIX)) ||
+	    !(f->jtmp = concat(f->jpath, JV_TMP)) || !(f->dir = dir_of(f->path))) {
+		PUSH_ERR(H5E_CANTALLOC, ENOMEM, "cannot open", name);
+		goto fail;
+	}
+	f->fd = -1;
+	/* A journal left by a crash must be replayed (h5m_jvfd_recover) before the file is used:
+	 * the file may hold half of that commit. Truncating the file makes it moot. */
+	if (!(flags & H5F_ACC_TRUNC) && stat(f->jpath, &st) == 0 && st.st_size > 0) {
+		PUSH_ERR(H5E_CANTOPENFILE, EEXIST, "unrecovered journal (call h5m_jvfd_recover first)", f->jpath);
+		goto fail;
+	}
+	f->fd = open(name, o | O_CLOEXEC, 0666);
+	if (f->fd < 0) {
+		PUSH_ERR(H5E_CANTOPENFILE, errno, "cannot open", name);
+		goto fail;
+	}
+	if (fstat(f->fd, &st) < 0) {
+		PUSH_ERR(H5E_CANTOPENFILE, errno, "cannot stat", name);
+		goto fail;
+	}
+	if ((flags & H5F_ACC_TRUNC) && (unlink_if_present(f->jpath) < 0 || unlink_if_present(f->jtmp) < 0)) {
+		PUSH_ERR(H5E_CANTOPENFILE, errno, "cannot remove stale journal", f->jpath);
+		goto fail;
+	}
+	if (H5Pget_file_locking(fapl, &use_locks, &best_effort) < 0)
+		best_effort = 1;
+	f->magic = JV_FILE_MAGIC;
+	f->writable = (flags & H5F_ACC_RDWR) != 0;
+	f->durable = true;
+	f->lock_best_effort = best_effort;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->disk_eof = f->cut = f->base = (uint64_t)st.st_size;
+	f->rng = ((uint64_t)(uintptr_t)f * 0x9e3779b97f4a7c15ull) ^ (uint64_t)st.st_ino ^ 0x2545f4914f6cdd1dull;
+	if (!f->rng)
+		f->rng = 1;
+	return &f->pub;
+fail:
+	if (f) {
+		if (f->fd >= 0)
+			close(f->fd);
+		jv_free(f);
+	}
+	return NULL;
+}
+
+static herr_t jv_close(H5FD_t *file)
+{
+	struct jv_file *f = (struct jv_file *)file;
+	struct stat st;
+
+	if (f->writable)
+		commit_closing(f, true);
+	drop_overlay(f);
+	/* Still holding the lock: an empty journal of ours is only clutter. */
+	if (f->journal_ours && stat(f->jpath, &st) == 0 && st.st_size == 0)
+		unlink(f->jpath);
+	if (close(f->fd) < 0) /* not returned: see commit_closing */
+		h5m_log(H5M_LOG_ERR, "h5m-journal: cannot close '%s': %s", f->path, strerror(errno));
+	jv_free(f);
+	return 0;
+}
+
+static int jv_cmp(const H5FD_t *a, const H5FD_t *b)
+{
+	const struct jv_file *f = (const struct jv_file *)a, *g = (const struct jv_file *)b;
+
+	if (f->dev != g->dev)
+		return f->dev < g->dev ? -1 : 1;
+	if (f->ino != g->ino)
+		return f->ino < g->ino ? -1 : 1;
+	return 0;
+}
+
+static herr_t jv_query(const H5FD_t *file, unsigned long *flags)
+{
+	(void)file;
+	if (flags)
+		*flags = H5FD_FEAT_AGGREGATE_METADATA | H5FD_FEAT_ACCUMULATE_METADATA | H5FD_FEAT_DATA_SIEVE |
+			 H5FD_FEAT_AGGREGATE_SMALLDATA;
+	return 0;
+}
+
+static haddr_t jv_get_eoa(const H5FD_t *file, H5FD_mem_t type)
+{
+	(void)type;
+	return ((const struct jv_file *)file)->eoa;
+}
+
+static herr_t jv_set_eoa(H5FD_t *file, H5FD_mem_t type, haddr_t addr)
+{
+	(void)type;
+	((struct jv_file *)file)->eoa = addr;
+	return 0;
+}
+
+static haddr_t jv_get_eof(const H5FD_t *file, H5FD_mem_t type)
+{
+	(void)type;
+	return virtual_eof((const struct jv_file *)file);
+}
+
+static herr_t jv_get_handle(H5FD_t *file, hid_t fapl, void **handle)
+{
+	(void)fapl;
+	if (!handle) {
+		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_ARGS, H5E_BADVALUE,
+			 "file handle not valid");
+		return -1;
+	}
+	*handle = file;
+	return 0;
+}
+
+static herr_t jv_read(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, void *buf)
+{
+	struct jv_file *f = (struct jv_file *)file;
+	unsigned char *p = buf;
+	uint64_t disk_end = f->disk_eof < f->cut ? f->disk_eof : f->cut; /* disk bytes still visible */
+	uint64_t at = addr, stop;
+
+	(void)type;
+	(void)dxpl;
+	if (!region_ok(addr, size)) {
+		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_ARGS, H5E_OVERFLOW,
+			 "addr overflow, addr = %llu, size = %zu", (unsigned long long)addr, size);
+		return -1;
+	}
+	stop = addr + size < disk_end ? addr + size : disk_end;
+	while (at < stop) {
+		ssize_t r = pread(f->fd, p + (at - addr), (size_t)(stop - at), (off_t)at);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			PUSH_ERR(H5E_READERROR, errno, "cannot read", f->path);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		at += (uint64_t)r;
+	}
+	if (at < addr + size)
+		memset(p + (at - addr), 0, (size_t)(addr + size - at));
+	overlay(f->root, addr, addr + size, p);
+	return 0;
+}
+
+static herr_t jv_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, const void *buf)
+{
+	struct jv_file *f = (struct jv_file *)file;
+	int rc;
+
+	(void)type;
+	(void)dxpl;
+	if (!region_ok(addr, size)) {
+		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_ARGS, H5E_OVERFLOW,
+			 "addr overflow, addr = %llu, size = %zu", (unsigned long long)addr, size);
+		return -1;
+	}
+	if (size == 0)
+		return 0;
+	if ((rc = hold(f, addr, buf, size)) != 0) {
+		f->err = -rc;
+		PUSH_ERR(H5E_WRITEERROR, -rc, "cannot hold a write", f->path);
+		return -1;
+	}
+	return 0;
+}
+
+static herr_t jv_flush(H5FD_t *file, hid_t dxpl, hbool_t closing)
+{
+	struct jv_file *f = (struct jv_file *)file;
+	const char *what = "cannot commit";
+	int rc;
+
+	(void)dxpl;
+	if (!f->writable)
+		return 0;
+	if (closing) {
+		commit_closing(f, false); /* the close callback retries, and logs */
+		return 0;
+	}
+	if ((rc = commit(f, &what)) != 0) {
+		PUSH_ERR(H5E_WRITEERROR, -rc, what, f->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* HDF5 asks for EOF == EOA; the new size is applied at the next commit. */
+static herr_t jv_truncate(H5FD_t *file, hid_t dxpl, hbool_t closing)
+{
+	struct jv_file *f = (struct jv_file *)file;
+	uint64_t size = f->eoa;
+
+	(void)dxpl;
+	if (!f->writable || size == virtual_eof(f))
+		return 0;
+	if (size > JV_MAXADDR) {
+		f->err = EFBIG;
+		if (closing)
+			return 0; /* see commit_closing */
+		PUSH_ERR(H5E_OVERFLOW, EFBIG, "cannot truncate", f->path);
+		return -1;
+	}
+	clip(f, size);
+	f->base = size;
+	if (size < f->cut)
+		f->cut = size;
+	return 0;
+}
+
+static herr_t jv_lock(H5FD_t *file, hbool_t rw)
+{
+	struct jv_file *f = (struct jv_file *)file;
+
+	if (flock(f->fd, (rw ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+		if (errno == ENOSYS && f->lock_best_effort)
+			return 0;
+		PUSH_ERR(H5E_CANTLOCKFILE, errno, "unable to lock file", f->path);
+		return -1;
+	}
+	return 0;
+}
+
+static herr_t jv_unlock(H5FD_t *file)
+{
+	struct jv_file *f = (struct jv_file *)file;
+
+	if (flock(f->fd, LOCK_UN) < 0) {
+		if (errno == ENOSYS && f->lock_best_effort)
+			return 0;
+		PUSH_ERR(H5E_CANTLOCKFILE, errno, "unable to unlock file", f->path);
+		return -1;
+	}
+	return 0;
+}
+
+static const H5FD_class_t jv_class = {
+	.name = JV_NAME,
+	.maxaddr = JV_MAXADDR,
+	.fc_degree = H5F_CLOSE_WEAK,
+	.terminate = jv_term,
+	.open = jv_open,
+	.close = jv_close,
+	.cmp = jv_cmp,
+	.query = jv_query,
+	.get_eoa = jv_get_eoa,
+	.set_eoa = jv_set_eoa,
+	.get_eof = jv_get_eof,
+	.get_handle = jv_get_handle,
+	.read = jv_read,
+	.write = jv_write,
+	.flush = jv_flush,
+	.truncate = jv_truncate,
+	.lock = jv_lock,
+	.unlock = jv_unlock,
+	.fl_map = H5FD_FLMAP_DICHOTOMY,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public API */
+
+hid_t h5m_jvfd_register(void)
+{
+	if (jv_id < 0 || H5Iget_type(jv_id) != H5I_VFL)
+		jv_id = H5FDregister(&jv_class);
+	return jv_id < 0 ? H5I_INVALID_HID : jv_id;
+}
+
+int h5m_jvfd_set_fapl(hid_t fapl)
+{
+	hid_t id = h5m_jvfd_register();
+
+	if (id < 0 || H5Pset_driver(fapl, id, NULL) < 0)
+		return -EIO;
+	return 0;
+}
+
+/* Returns the driver's struct for fid, or NULL if fid is not an open file using the driver. */
+static struct jv_file *file_of(hid_t fid)
+{
+	hid_t fapl, drv;
+	void *h = NULL;
+	struct jv_file *f;
+
+	if (jv_id < 0 || H5Iget_type(fid) != H5I_FILE)
+		return NULL;
+	fapl = H5Fget_access_plist(fid);
+	if (fapl < 0)
+		return NULL;
+	drv = H5Pget_driver(fapl);
+	H5Pclose(fapl);
+	if (drv < 0 || drv != jv_id)
+		return NULL;
+	if (H5Fget_vfd_handle(fid, H5P_DEFAULT, &h) < 0 || !h)
+		return NULL;
+	f = h;
+	return f->magic == JV_FILE_MAGIC ? f : NULL;
+}
+
+int h5m_jvfd_set_durable(hid_t fid, bool durable)
+{
+	struct jv_file *f = file_of(fid);
+
+	if (!f)
+		return -EINVAL;
+	f->durable = durable;
+	return 0;
+}
+
+int h5m_jvfd_take_error(hid_t fid)
+{
+	struct jv_file *f = file_of(fid);
+	int e;
+
+	if (!f)
+		return -EINVAL;
+	e = f->err;
+	f->err = 0;
+	return e;
+}
+
+size_t h5m_jvfd_held_bytes(hid_t fid)
+{
+	struct jv_file *f = file_of(fid);
+
+	return f ? (size_t)f->held : 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Recovery */
+
+/* Whether the n-byte journal at j is complete; on success sets *count, *cut, *eof. Returns 1
+ * (complete), 0 (incomplete or corrupt) or -EPROTO (a version this code does not know). */
+static int journal_check(const unsigned char *j, uint64_t n, uint64_t *count, uint64_t *cut, uint64_t *eof)
+{
+	uint64_t off = JV_HEAD, body;
+
+	if (n < JV_HEAD + JV_TRAIL || memcmp(j, JV_MAGIC, 8) != 0)
+		return 0;
+	if (get32(j + 8) != JV_VERSION)
+		return -EPROTO;
+	*count = get64(j + 16);
+	*cut = get64(j + 24);
+	*eof = get64(j + 32);
+	if (*cut > *eof || *eof > JV_MAXADDR)
+		return 0;
+	body = n - JV_TRAIL;
+	for (uint64_t i = 0; i < *count; i++) {
+		uint64_t addr, len;
+
+		if (body - off < JV_REC)
+			return 0;
+		addr = get64(j + off);
+		len = get64(j + off + 8);
+		off += JV_REC;
+		if (len > body - off || addr > *eof || len > *eof - addr)
+			return 0;
+		off += len;
+	}
+	if (off != body || get64(j + body) != body || memcmp(j + body + 16, JV_END, 8) != 0)
+		return 0;
+	return get64(j + body + 8) == fnv1a(FNV_OFFSET, j, body) ? 1 : 0;
+}
+
+/* Applies a checked journal to path and fsyncs it. Returns 0 or -errno, *what saying which step. */
+static int journal_apply(const char *path, const unsigned char *j, uint64_t count, uint64_t cut, uint64_t eof,
+			 const char **what)
+{
+	uint64_t off = JV_HEAD, end = cut;
+	struct stat st;
+	int fd, rc = 0;
+
+	*what = "cannot open";
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*what = "cannot lock";
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno != ENOSYS) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno; /* open elsewhere */
+		goto out;
+	}
+	*what = "cannot write";
+	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size != cut && ftruncate(fd, (off_t)cut) < 0)) {
+		rc = -errno;
+		goto out;
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t addr = get64(j + off), len = get64(j + off + 8);
+
+		if ((rc = pwrite_all(fd, j + off + JV_REC, (size_t)len, addr)) != 0)
+			goto out;
+		off += JV_REC + len;
+		if (addr + len > end)
+			end = addr + len;
+	}
+	if ((eof != end && ftruncate(fd, (off_t)eof) < 0) || fsync(fd) < 0)
+		rc = -errno;
+out:
+	close(fd);
+	return rc;
+}
+
+int h5m_jvfd_recover(const char *path, char *err, size_t cap)
+{
+	char *jpath = concat(path, H5M_JVFD_SUFFIX), *jtmp = jpath ? concat(jpath, JV_TMP) : NULL;
+	char *dir = dir_of(path);
+	const char *what = "cannot recover", *whom = path;
+	unsigned char *map = MAP_FAILED;
+	uint64_t count = 0, cut = 0, eof = 0;
+	struct stat st;
+	int jfd = -1, rc = 0, ok = 0;
+
+	if (!jpath || !jtmp || !dir) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* A .tmp journal was never renamed into place: its commit never touched the file. */
+	what = "cannot remove";
+	whom = jtmp;
+	if ((rc = unlink_if_present(jtmp)) != 0)
+		goto out;
+	what = "cannot open";
+	whom = jpath;
+	jfd = open(jpath, O_RDONLY | O_CLOEXEC);
+	if (jfd < 0) {
+		rc = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	if (fstat(jfd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((uint64_t)st.st_size >= JV_HEAD + JV_TRAIL) {
+		what = "cannot map";
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, jfd, 0);
+		if (map == MAP_FAILED) {
+			rc = -errno;
+			goto out;
+		}
+		ok = journal_check(map, (uint64_t)st.st_size, &count, &cut, &eof);
+		if (ok < 0) {
+			rc = ok;
+			what = "unknown journal version in";
+			goto out; /* kept: it may be complete, for a newer h5mount */
+		}
+	}
+	if (ok) {
+		whom = path;
+		if ((rc = journal_apply(path, map, count, cut, eof, &what)) != 0)
+			goto out;
+	}
+	/* Replayed, or incomplete (that commit never touched the file), or empty (it finished). */
+	what = "cannot remove";
+	whom = jpath;
+	if (unlink(jpath) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	fsync_dir(dir); /* best effort: a replay that comes back is harmless */
+	rc = ok;
+out:
+	if (map != MAP_FAILED)
+		munmap(map, (size_t)st.st_size);
+	if (jfd >= 0)
+		close(jfd);
+	if (rc < 0 && err && cap)
+		snprintf(err, cap, "%s '%s': %s", what, whom, strerror(-rc));
+	free(dir);
+	free(jtmp);
+	free(jpath);
+	return rc;
+}

@@ -1,0 +1,395 @@
+/* test_views.c: the write state machine of the views over a real HDF5 file (no mount): held
+ * partial rows, gap fill, overwrites, truncates, .npy headers, shape text, write-back. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "h5mount/npy.h"
+#include "h5mount/store.h"
+#include "h5mount/views.h"
+
+#define COLS 4
+#define ROW (COLS * sizeof(double))
+
+struct fixture {
+	char dir[64], path[128];
+	struct h5m_store *store;
+	struct h5m_views *views;
+	struct h5m_node *ear;    /* chunked, unlimited rows, fill -1 */
+	struct h5m_node *fixed;  /* contiguous 3 x 4 */
+};
+
+/* Writes a file with /ear: 10 rows of 4 doubles (value = row * 10 + col), chunks of 3 rows,
+ * unlimited rows, fill value -1; and /fixed: contiguous 3 x 4. */
+static void make_file(const char *path)
+{
+	hsize_t dims[2] = { 10, COLS }, maxdims[2] = { H5S_UNLIMITED, COLS }, chunk[2] = { 3, COLS };
+	hsize_t fdims[2] = { 3, COLS };
+	double data[10 * COLS], fill = -1;
+	hid_t f, sp, dcpl, d;
+
+	for (int i = 0; i < 10 * COLS; i++)
+		data[i] = (i / COLS) * 10 + i % COLS;
+	f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	sp = H5Screate_simple(2, dims, maxdims);
+	dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	H5Pset_chunk(dcpl, 2, chunk);
+	H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &fill);
+	d = H5Dcreate2(f, "ear", H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+	H5Dclose(d);
+	H5Sclose(sp);
+	H5Pclose(dcpl);
+	sp = H5Screate_simple(2, fdims, NULL);
+	d = H5Dcreate2(f, "fixed", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+	H5Dclose(d);
+	H5Sclose(sp);
+	H5Fclose(f);
+}
+
+static struct h5m_node *find(struct h5m_store *s, const char *name)
+{
+	const struct h5m_dirent *d;
+	int err;
+
+	d = h5m_store_lookup(s, h5m_store_node(s, 0), name, &err);
+	assert_non_null(d);
+	return h5m_store_node(s, d->node);
+}
+
+static void open_views(struct fixture *fx)
+{
+	char err[256];
+
+	assert_int_equal(h5m_store_open(fx->path, true, 4096, &fx->store, err, sizeof(err)), 0);
+	fx->views = h5m_views_new(fx->store, 1 << 20, 1 << 20);
+	assert_non_null(fx->views);
+	fx->ear = find(fx->store, "ear");
+	fx->fixed = find(fx->store, "fixed");
+}
+
+static void close_views(struct fixture *fx)
+{
+	h5m_views_free(fx->views);
+	h5m_store_close(fx->store);
+	fx->views = NULL;
+	fx->store = NULL;
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	strcpy(fx->dir, "/tmp/h5m-views-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->path, sizeof(fx->path), "%s/t.h5", fx->dir);
+	make_file(fx->path);
+	open_views(fx);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+
+	close_views(fx);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+static uint64_t size_of(struct fixture *fx, struct h5m_node *n, enum h5m_view v)
+{
+	uint64_t size = 0;
+
+	assert_int_equal(h5m_view_size(fx->views, n, v, &size), 0);
+	return size;
+}
+
+static void shape_is(struct fixture *fx, struct h5m_node *n, const char *want)
+{
+	char text[64] = "";
+	ssize_t got = h5m_view_read(fx->views, n, H5M_VIEW_SHAPE, text, sizeof(text) - 1, 0);
+
+	assert_true(got > 0);
+	text[got] = 0;
+	assert_string_equal(text, want);
+}
+
+static double cell(struct fixture *fx, uint64_t row, unsigned col)
+{
+	double d = 0;
+
+	assert_int_equal(h5m_view_read(fx->views, fx->ear, H5M_VIEW_OBJ, &d, sizeof(d), row * ROW + col * 8), 8);
+	return d;
+}
+
+static ssize_t put(struct fixture *fx, struct h5m_node *n, struct h5m_view_handle *h, const void *buf, size_t len,
+                   uint64_t off)
+{
+	struct h5m_change chg;
+
+	return h5m_view_write(fx->views, n, h, buf, len, off, &chg);
+}
+
+/* Reads /ear straight through HDF5 after the views are closed. */
+static void file_rows(struct fixture *fx, hsize_t *rows, double *out, size_t cap)
+{
+	hid_t f = H5Fopen(fx->path, H5F_ACC_RDONLY, H5P_DEFAULT), d, sp;
+	hsize_t dims[2];
+
+	assert_true(f >= 0);
+	d = H5Dopen2(f, "ear", H5P_DEFAULT);
+	sp = H5Dget_space(d);
+	H5Sget_simple_extent_dims(sp, dims, NULL);
+	*rows = dims[0];
+	assert_true(dims[0] * COLS <= cap);
+	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0);
+	H5Sclose(sp);
+	H5Dclose(d);
+	H5Fclose(f);
+}
+
+static void test_partial_row_is_held_and_shows_in_size_only(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_OBJ, .write = true };
+	double half[2] = { 100, 101 };
+
+	assert_int_equal(put(fx, fx->ear, &h, half, sizeof(half), 10 * ROW), sizeof(half));
+	assert_int_equal(size_of(fx, fx->ear, H5M_VIEW_OBJ), 10 * ROW + 16);
+	shape_is(fx, fx->ear, "10 4\n");
+	assert_true(cell(fx, 10, 1) == 101);
+	/* The rest of the row completes it. */
+	assert_int_equal(put(fx, fx->ear, &h, half, sizeof(half), 10 * ROW + 16), sizeof(half));
+	shape_is(fx, fx->ear, "11 4\n");
+	assert_true(cell(fx, 10, 3) == 101);
+	assert_true(cell(fx, 9, 3) == 93);
+	h5m_view_handle_destroy(&h);
+}
+
+static void test_close_completes_a_held_row_with_the_fill_value(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_OBJ, .write = true };
+	struct h5m_change chg;
+	double one = 5, rows[12 * COLS];
+	hsize_t n;
+
+	assert_int_equal(put(fx, fx->ear, &h, &one, 8, 10 * ROW), 8);
+	assert_int_equal(h5m_view_close(fx->views, fx->ear, &h, &chg), 0);
+	shape_is(fx, fx->ear, "11 4\n");
+	assert_true(cell(fx, 10, 0) == 5);
+	assert_true(cell(fx, 10, 1) == -1);
+	assert_int_equal(h5m_views_flush(fx->views, true, true), 0);
+	close_views(fx);
+	file_rows(fx, &n, rows, sizeof(rows) / sizeof(*rows));
+	assert_int_equal(n, 11);
+	assert_true(rows[10 * COLS] == 5);
+	assert_true(rows[10 * COLS + 3] == -1);
+	assert_true(rows[9 * COLS + 2] == 92);
+	open_views(fx);
+}
+
+static void test_write_past_the_end_fills_the_gap(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_OBJ, .write = true };
+	double row[COLS] = { 1, 2, 3, 4 };
+
+	assert_int_equal(put(fx, fx->ear, &h, row, ROW, 13 * ROW), ROW);
+	shape_is(fx, fx->ear, "14 4\n");
+	assert_true(cell(fx, 10, 0) == -1);
+	assert_true(cell(fx, 12, 3) == -1);
+	assert_true(cell(fx, 13, 3) == 4);
+}
+
+static void test_overwrite_inside_the_extent_is_read_modify_write(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_OBJ, .write = true };
+	double v[3] = { 7, 8, 9 }, rows[10 * COLS];
+	hsize_t n;
+
+	/* Unaligned: the last cell of row 2 and the first two of row 3. */
+	assert_int_equal(put(fx, fx->ear, &h, v, sizeof(v), 2 * ROW + 24), sizeof(v));
+	assert_true(cell(fx, 2, 2) == 22);
+	assert_true(cell(fx, 2, 3) == 7);
+	assert_true(cell(fx, 3, 1) == 9);
+	assert_true(cell(fx, 3, 2) == 32);
+	assert_int_equal(h5m_views_flush(fx->views, false, false), 0);
+	close_views(fx);
+	file_rows(fx, &n, rows, sizeof(rows) / sizeof(*rows));
+	assert_int_equal(n, 10);
+	assert_true(rows[2 * COLS + 3] == 7);
+	assert_true(rows[3 * COLS + 0] == 8);
+	assert_true(rows[3 * COLS + 2] == 32);
+	open_views(fx);
+}
+
+static void test_truncate_needs_whole_rows_and_regrowth_shows_fill(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_change chg;
+
+	assert_int_equal(h5m_view_truncate(fx->views, fx->ear, H5M_VIEW_OBJ, 5 * ROW + 1, &chg), -EINVAL);
+	assert_int_equal(h5m_view_truncate(fx->views, fx->ear, H5M_VIEW_OBJ, 4 * ROW, &chg), 0);
+	shape_is(fx, fx->ear, "4 4\n");
+	assert_int_equal(h5m_view_truncate(fx->views, fx->ear, H5M_VIEW_OBJ, 10 * ROW, &chg), 0);
+	shape_is(fx, fx->ear, "10 4\n");
+	assert_true(cell(fx, 3, 3) == 33);
+	assert_true(cell(fx, 4, 0) == -1);   /* never the old 40 */
+	assert_true(cell(fx, 9, 3) == -1);
+	/* .npy sizes: 0 or the header length means no rows; inside the header is refused. */
+	assert_int_equal(h5m_view_truncate(fx->views, fx->ear, H5M_VIEW_NPY, fx->ear->ds->npy_header_len - 1, &chg), -EINVAL);
+	assert_int_equal(h5m_view_truncate(fx->views, fx->ear, H5M_VIEW_NPY, fx->ear->ds->npy_header_len + 2 * ROW, &chg), 0);
+	shape_is(fx, fx->ear, "2 4\n");
+	assert_int_equal(h5m_view_truncate(fx->views, fx->ear, H5M_VIEW_NPY, 0, &chg), 0);
+	shape_is(fx, fx->ear, "0 4\n");
+}
+
+static void test_fixed_datasets_cannot_grow(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_OBJ, .write = true };
+	struct h5m_change chg;
+	double v = 3;
+
+	assert_int_equal(put(fx, fx->fixed, &h, &v, 8, 3 * ROW), -EFBIG);
+	assert_int_equal(put(fx, fx->fixed, &h, &v, 8, 2 * ROW), 8);
+	assert_int_equal(h5m_view_truncate(fx->views, fx->fixed, H5M_VIEW_OBJ, 4 * ROW, &chg), -EFBIG);
+	assert_int_equal(h5m_view_truncate(fx->views, fx->fixed, H5M_VIEW_OBJ, 2 * ROW, &chg), -EINVAL);
+	assert_int_equal(size_of(fx, fx->fixed, H5M_VIEW_OBJ), 3 * ROW);
+}
+
+static void npy_header(const char *descr, uint64_t rows, uint64_t cols, char *buf, size_t *len)
+{
+	uint64_t shape[2] = { rows, cols };
+	int version;
+
+	assert_int_equal(h5m_npy_header_size(descr, 2, len, &version), 0);
+	assert_int_equal(h5m_npy_header_write(descr, 2, shape, buf, *len), 0);
+}
+
+static void test_npy_header_must_match_dtype_and_trailing_dims(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_NPY, .write = true };
+	char hdr[256];
+	size_t len;
+	double row[COLS] = { 1, 1, 1, 1 };
+
+	npy_header("'<f4'", 3, COLS, hdr, &len);
+	assert_int_equal(put(fx, fx->ear, &h, hdr, len, 0), -EINVAL);
+	npy_header("'<f8'", 3, COLS + 1, hdr, &len);
+	assert_int_equal(put(fx, fx->ear, &h, hdr, len, 0), -EINVAL);
+	shape_is(fx, fx->ear, "10 4\n");
+	/* A matching header with any leading dim is accepted; then data follows it. */
+	npy_header("'<f8'", 999, COLS, hdr, &len);
+	assert_int_equal(put(fx, fx->ear, &h, hdr, len, 0), (ssize_t)len);
+	assert_int_equal(put(fx, fx->ear, &h, row, ROW, len + 10 * ROW), ROW);
+	shape_is(fx, fx->ear, "11 4\n");
+	h5m_view_handle_destroy(&h);
+}
+
+static void test_npy_truncating_open_waits_for_a_valid_header(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_NPY, .write = true };
+	struct h5m_change chg;
+	char hdr[256];
+	size_t len;
+	double rows[2 * COLS] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	assert_int_equal(h5m_view_open_truncate(fx->views, fx->ear, &h, &chg), 0);
+	npy_header("'>f8'", 2, COLS, hdr, &len);
+	assert_int_equal(put(fx, fx->ear, &h, hdr, len, 0), -EINVAL);
+	shape_is(fx, fx->ear, "10 4\n");        /* a rejected header changed nothing */
+	assert_int_equal(h5m_view_close(fx->views, fx->ear, &h, &chg), 0);
+	shape_is(fx, fx->ear, "10 4\n");
+
+	memset(&h, 0, sizeof(h));
+	h.view = H5M_VIEW_NPY;
+	h.write = true;
+	assert_int_equal(h5m_view_open_truncate(fx->views, fx->ear, &h, &chg), 0);
+	npy_header("'<f8'", 2, COLS, hdr, &len);
+	memcpy(hdr + len, rows, sizeof(rows));  /* header and data in one write, like cp */
+	assert_int_equal(put(fx, fx->ear, &h, hdr, len + sizeof(rows), 0), (ssize_t)(len + sizeof(rows)));
+	assert_int_equal(h5m_view_close(fx->views, fx->ear, &h, &chg), 0);
+	shape_is(fx, fx->ear, "2 4\n");
+	assert_true(cell(fx, 1, 3) == 8);
+}
+
+static void test_shape_text_resizes_or_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_SHAPE, .write = true };
+
+	assert_int_equal(put(fx, fx->ear, &h, "12 4\n", 5, 0), 5);
+	shape_is(fx, fx->ear, "12 4\n");
+	assert_true(cell(fx, 11, 0) == -1);
+	assert_int_equal(put(fx, fx->ear, &h, "12 5\n", 5, 0), -EINVAL);   /* beyond maxdims */
+	assert_int_equal(put(fx, fx->ear, &h, "12\n", 3, 0), -EINVAL);     /* other rank */
+	assert_int_equal(put(fx, fx->ear, &h, "1x 4\n", 5, 0), -EINVAL);
+	shape_is(fx, fx->ear, "12 4\n");
+	assert_int_equal(put(fx, fx->fixed, &h, "4 4\n", 4, 0), -EFBIG);   /* cannot grow */
+	assert_int_equal(put(fx, fx->fixed, &h, "3 5\n", 4, 0), -EINVAL);  /* beyond maxdims */
+	h5m_view_handle_destroy(&h);
+}
+
+static void test_appends_survive_write_back_and_reopen(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h = { .view = H5M_VIEW_OBJ, .write = true, .append = true };
+	double block[50 * COLS], rows[60 * COLS];
+	hsize_t n;
+
+	for (int i = 0; i < 50 * COLS; i++)
+		block[i] = 1000 + i;
+	/* O_APPEND: the offset given is ignored. */
+	assert_int_equal(put(fx, fx->ear, &h, block, sizeof(block), 0), sizeof(block));
+	shape_is(fx, fx->ear, "60 4\n");
+	assert_true(h5m_views_dirty_bytes(fx->views) > 0);
+	assert_int_equal(h5m_views_flush(fx->views, true, true), 0);
+	assert_int_equal(h5m_views_dirty_bytes(fx->views), 0);
+	close_views(fx);
+	file_rows(fx, &n, rows, sizeof(rows) / sizeof(*rows));
+	assert_int_equal(n, 60);
+	assert_true(rows[0] == 0);
+	assert_true(rows[10 * COLS] == 1000);
+	assert_true(rows[60 * COLS - 1] == 1000 + 50 * COLS - 1);
+	open_views(fx);
+	shape_is(fx, fx->ear, "60 4\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_partial_row_is_held_and_shows_in_size_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_completes_a_held_row_with_the_fill_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_past_the_end_fills_the_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overwrite_inside_the_extent_is_read_modify_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_needs_whole_rows_and_regrowth_shows_fill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixed_datasets_cannot_grow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_npy_header_must_match_dtype_and_trailing_dims, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_npy_truncating_open_waits_for_a_valid_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shape_text_resizes_or_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_appends_survive_write_back_and_reopen, setup, teardown),
+	};
+
+	if (h5m_store_global_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
