@@ -405,10 +405,41 @@ static void h5m_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	free(buf);
 }
 
+/* An open file: the view handle (first, so fi->fh points at both) on the list of open files. */
+struct h5m_fs_file {
+	struct h5m_view_handle h;
+	struct h5m_fs_file *prev, *next;   /* fs->handles_lock */
+};
+
+static void file_link(struct h5m_fs *fs, struct h5m_fs_file *f)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	f->prev = NULL;
+	f->next = fs->handles;
+	if (fs->handles)
+		fs->handles->prev = f;
+	fs->handles = f;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void file_unlink(struct h5m_fs *fs, struct h5m_fs_file *f)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (fs->handles == f)
+		fs->handles = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
 static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
 	struct h5m_view_handle *h;
+	struct h5m_fs_file *file;
 	struct h5m_node *n;
 	enum h5m_view view;
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
@@ -430,11 +461,12 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	h = calloc(1, sizeof(*h));
-	if (!h) {
+	file = calloc(1, sizeof(*file));
+	if (!file) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	h = &file->h;
 	h->view = view;
 	h->write = write;
 	h->append = (fi->flags & O_APPEND) != 0;
@@ -447,17 +479,21 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			notify(fs, n, view, &chg, writer_alone(fs, n));
 		writer_leave(fs, n);
 		if (rc) {
-			free(h);
+			free(file);
 			reply_err(req, rc);
 			return;
 		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
+	file_link(fs, file);
 	/* Keep the kernel's page cache across opens: every change made through the mount is
 	 * invalidated explicitly (see notify()). */
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) != 0) {
-		free(h);
+		/* The opener is gone (interrupted): no release will come for this handle. */
+		file_unlink(fs, file);
+		h5m_view_handle_destroy(h);
+		free(file);
 	}
 }
 
@@ -472,10 +508,26 @@ static void h5m_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 
 	(void)ino;
 	if (h) {
+		struct h5m_fs_file *file = (struct h5m_fs_file *)h; /* h is the first member */
+
+		file_unlink(fs_of(req), file);
 		h5m_view_handle_destroy(h);
-		free(h);
+		free(file);
 	}
 	fuse_reply_err(req, 0);
+}
+
+void h5m_fs_release_all(struct h5m_fs *fs)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	while (fs->handles) {
+		struct h5m_fs_file *f = fs->handles;
+
+		fs->handles = f->next;
+		h5m_view_handle_destroy(&f->h);
+		free(f);
+	}
+	pthread_mutex_unlock(&fs->handles_lock);
 }
 
 /* Each loop thread keeps one reply buffer: a fresh malloc of 128 KiB..1 MiB per request costs

@@ -5,6 +5,7 @@
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -15,6 +16,7 @@
 #define H5M_FS_STRIPES 1024
 
 struct h5m_notifier;
+struct h5m_fs_file;
 
 /* All state of a mount, reached through fuse_req_userdata(). */
 struct h5m_fs {
@@ -29,7 +31,12 @@ struct h5m_fs {
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */
 	struct h5m_notifier *notifier; /* queue of kernel cache invalidations (own lock) */
+	pthread_mutex_t handles_lock;  /* protects handles */
+	struct h5m_fs_file *handles;   /* open files, freed at release or at shutdown */
 };
+
+/* Frees the open-file state of files still open when the loop ended (SIGTERM with writers). */
+void h5m_fs_release_all(struct h5m_fs *fs);
 
 /* The operations table for fuse_session_new(). */
 const struct fuse_lowlevel_ops *h5m_fs_ops(void);

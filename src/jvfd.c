@@ -732,7 +732,7 @@ static H5FD_t *jv_open(const char *name, unsigned flags, hid_t fapl, haddr_t max
 		best_effort = 1;
 	f->magic = JV_FILE_MAGIC;
 	f->writable = (flags & H5F_ACC_RDWR) != 0;
-	f->durable = true;
+	f->durable = true; /* the safe default; h5m_jvfd_set_durable(fid, false) to only order writes */
 	f->lock_best_effort = best_effort;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;

@@ -163,7 +163,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
 	struct h5m_config cfg;
-	struct h5m_fs fs = { 0 };
+	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct flusher flusher;
 	char err[512], *file = NULL;
 	bool mounted = false, handlers = false, flushing = false, rw = false;
@@ -283,6 +283,7 @@ out:
 		ret = 1;
 	}
 	h5m_fs_notifier_stop(&fs);
+	h5m_fs_release_all(&fs);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (handlers)
