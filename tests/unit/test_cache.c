@@ -170,6 +170,62 @@ static void test_concurrent_readers_always_see_their_block(void **state)
 	h5m_cache_free(c);
 }
 
+static void test_dirty_blocks_are_pinned_and_not_counted_against_capacity(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(1000);
+	struct h5m_cache_ent *e;
+
+	(void)state;
+	e = h5m_cache_put(c, 1, 0, 0, filled(600, 1), 600);
+	h5m_cache_set_dirty(c, e, true);
+	h5m_cache_release(c, e);
+	/* 1800 bytes held, 600 of them dirty: the clean 1200 exceed 1000, so a clean one goes. */
+	h5m_cache_release(c, h5m_cache_put(c, 1, 1, 0, filled(600, 2), 600));
+	h5m_cache_release(c, h5m_cache_put(c, 1, 2, 0, filled(600, 3), 600));
+	assert_int_equal(h5m_cache_dirty_bytes(c), 600);
+	assert_int_equal(h5m_cache_bytes(c), 1200);
+	e = h5m_cache_get(c, 1, 0);
+	assert_non_null(e);                            /* the dirty, least recent one stayed */
+	assert_int_equal(((const unsigned char *)h5m_cache_data(e, &(size_t){ 0 }))[0], 1);
+	h5m_cache_set_dirty(c, e, false);
+	h5m_cache_release(c, e);
+	assert_int_equal(h5m_cache_dirty_bytes(c), 0);
+	assert_int_equal(h5m_cache_bytes(c), 600);     /* clean again, so evictable */
+	h5m_cache_free(c);
+}
+
+static void test_dirty_list_returns_an_owners_dirty_blocks_in_block_order(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(1 << 20);
+	struct h5m_cache_ent **list;
+	size_t n;
+
+	(void)state;
+	for (uint64_t b = 5; b > 0; b--) {
+		struct h5m_cache_ent *e = h5m_cache_put(c, 7, b * 10, 0, filled(8, (int)b), 8);
+
+		if (b != 3)
+			h5m_cache_set_dirty(c, e, true);
+		h5m_cache_release(c, e);
+	}
+	h5m_cache_set_dirty(c, h5m_cache_put(c, 8, 1, 0, filled(8, 9), 8), true); /* other owner, kept referenced */
+	assert_int_equal(h5m_cache_dirty_list(c, 7, &list, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(h5m_cache_block(list[0]), 10);
+	assert_int_equal(h5m_cache_block(list[1]), 20);
+	assert_int_equal(h5m_cache_block(list[2]), 40);
+	assert_int_equal(h5m_cache_block(list[3]), 50);
+	for (size_t i = 0; i < n; i++)
+		h5m_cache_release(c, list[i]);
+	free(list);
+	/* Invalidating an owner drops its dirty bytes too. */
+	h5m_cache_invalidate(c, 7);
+	assert_int_equal(h5m_cache_dirty_bytes(c), 8);
+	h5m_cache_release(c, h5m_cache_get(c, 8, 1));
+	h5m_cache_release(c, h5m_cache_get(c, 8, 1));
+	h5m_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +235,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_put_keeps_the_first_copy),
 		cmocka_unit_test(test_invalidate_drops_owner_blocks_and_refuses_stale_loads),
 		cmocka_unit_test(test_concurrent_readers_always_see_their_block),
+		cmocka_unit_test(test_dirty_blocks_are_pinned_and_not_counted_against_capacity),
+		cmocka_unit_test(test_dirty_list_returns_an_owners_dirty_blocks_in_block_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
