@@ -31,6 +31,8 @@ struct h5m_fs {
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */
 	struct h5m_notifier *notifier; /* queue of kernel cache invalidations (own lock) */
+	char bdi[64];              /* "major:minor" of the mount, to raise its readahead (root) */
+	int readahead_done;        /* set once by the first request (atomic) */
 	pthread_mutex_t handles_lock;  /* protects handles */
 	struct h5m_fs_file *handles;   /* open files, freed at release or at shutdown */
 };

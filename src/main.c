@@ -19,7 +19,7 @@
 #include "h5mount/log.h"
 #include "opts.h"
 
-#define BLOCK_TARGET ((size_t)256 << 10)
+#define BLOCK_TARGET ((size_t)128 << 10)
 
 /* libfuse's own messages, gathered into one line so a failure prints as one "h5mount:" line.
  * Only used from the main thread before the loop starts. */
@@ -77,6 +77,29 @@ static int check_mountpoint(const char *mp)
 		return -1;
 	}
 	return 0;
+}
+
+/* Finds the "major:minor" of the mount at `mp` in /proc/self/mountinfo (no stat of our own
+ * mount, which would need the loop running). Writes it to out[cap]; returns 0 or -ENOENT. */
+static int mount_bdi(const char *mp, char *out, size_t cap)
+{
+	char *real = realpath(mp, NULL), line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int rc = -ENOENT;
+
+	while (real && f && fgets(line, sizeof(line), f)) {
+		char dev[64], point[4096];
+
+		/* id parent major:minor root mountpoint ... */
+		if (sscanf(line, "%*d %*d %63s %*s %4095s", dev, point) == 2 && !strcmp(point, real)) {
+			snprintf(out, cap, "%s", dev);
+			rc = 0; /* keep going: the last one mounted there is ours */
+		}
+	}
+	if (f)
+		fclose(f);
+	free(real);
+	return rc;
 }
 
 /* Opens the store, for writing unless `ro`; a file the user cannot write is opened read-only
@@ -243,6 +266,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	mounted = true;
+	if (geteuid() == 0 && mount_bdi(cfg.mountpoint, fs.bdi, sizeof(fs.bdi)) < 0)
+		fs.bdi[0] = 0;
 	fuse_msg_capture = false;
 	h5m_log_setup(!fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
 	if (fuse_daemonize(fopts.foreground) != 0)

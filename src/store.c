@@ -20,6 +20,8 @@
 #define MAX_PAGES 65536u
 #define NAME_MAX_BYTES 255
 #define VLEN_BATCH 16384u
+/* Chunks up to this size may be decoded outside the HDF5 lock. */
+#define DIRECT_MAX_CHUNK ((size_t)64 << 20)
 
 /* The HDF5 library is thread-safe but has one global lock; ours serializes sequences of calls
  * (open + describe, select + read) and guards the node table's growth and dataset state. */
@@ -292,6 +294,17 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		}
 		for (int i = 0; i < rank; i++)
 			ds->chunk[i] = chunk[i];
+		ds->chunk_bytes = H5Tget_size(ds->ftype);
+		for (int i = 0; i < rank; i++)
+			if (__builtin_mul_overflow(ds->chunk_bytes, (size_t)chunk[i], &ds->chunk_bytes))
+				ds->chunk_bytes = SIZE_MAX;
+		if (H5Pget_nfilters(dcpl) == 1 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
+			unsigned flags, cd[16];
+			size_t ncd = 16;
+
+			ds->blosc_direct = H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5M_BLOSC_FILTER_ID;
+			H5Eclear2(H5E_DEFAULT);
+		}
 	} else if (H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0 &&
 	           H5Pget_nfilters(dcpl) == 0) {
 		haddr_t off = H5Dget_offset(did);
@@ -960,6 +973,169 @@ static int select_slab(hid_t did, unsigned rank, const uint64_t *start, const ui
 	return 0;
 }
 
+/* Per-thread scratch buffers for raw and decoded chunks: reused, freed at thread exit. */
+struct scratch {
+	void *raw, *chunk;
+	size_t raw_cap, chunk_cap;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	struct scratch *sc = p;
+
+	free(sc->raw);
+	free(sc->chunk);
+	free(sc);
+}
+
+static void scratch_key_init(void)
+{
+	pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* Grows *buf to hold n bytes. Returns it or NULL. */
+static void *grow_buf(void **buf, size_t *cap, size_t n)
+{
+	if (*cap < n) {
+		void *nb = malloc(n);
+
+		if (!nb)
+			return NULL;
+		free(*buf);
+		*buf = nb;
+		*cap = n;
+	}
+	return *buf;
+}
+
+static struct scratch *scratch_get(void)
+{
+	struct scratch *sc;
+
+	pthread_once(&scratch_once, scratch_key_init);
+	sc = pthread_getspecific(scratch_key);
+	if (!sc) {
+		sc = calloc(1, sizeof(*sc));
+		if (sc)
+			pthread_setspecific(scratch_key, sc);
+	}
+	return sc;
+}
+
+/* Copies the part of a decoded chunk at chunk coords `origin` (elements) that lies inside the
+ * block's rows [row0, row0 + rows) and the dataset's dims into the block buffer (C order,
+ * full trailing dims). */
+static void scatter(const struct h5m_dataset *ds, const struct h5m_blocks *b, const uint64_t *origin, uint64_t row0,
+                    uint64_t rows, const unsigned char *chunk, unsigned char *block)
+{
+	unsigned rank = b->rank;
+	uint64_t ext[H5M_NPY_MAXDIMS], idx[H5M_NPY_MAXDIMS] = { 0 };
+	size_t es = b->elem;
+
+	for (unsigned i = 0; i < rank; i++) {
+		uint64_t lim = i == 0 ? row0 + rows : b->dims[i];
+
+		ext[i] = origin[i] + ds->chunk[i] <= lim ? ds->chunk[i] : lim - origin[i];
+	}
+	/* One contiguous run per index of the dims before the last. */
+	for (;;) {
+		uint64_t coff = 0, boff = 0;
+
+		for (unsigned i = 0; i < rank; i++) {
+			uint64_t c = idx[i], d = origin[i] + idx[i] - (i == 0 ? row0 : 0);
+
+			coff = coff * ds->chunk[i] + c;
+			boff = boff * (i == 0 ? rows : b->dims[i]) + d;
+		}
+		memcpy(block + boff * es, chunk + coff * es, (size_t)ext[rank - 1] * es);
+		if (rank == 1)
+			return;
+		for (int i = (int)rank - 2;; i--) {
+			if (++idx[i] < ext[i])
+				break;
+			idx[i] = 0;
+			if (i == 0)
+				return;
+		}
+	}
+}
+
+/* Reads the rows [row0, row0 + rows) (all in the file) of a Blosc dataset chunk by chunk: raw
+ * bytes under the HDF5 lock, decoding outside it, so threads decode in parallel. Fills buf
+ * (rows x full trailing dims). Returns 0 or -EIO. */
+static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t row0, uint64_t rows,
+                            unsigned char *buf)
+{
+	struct scratch *sc = scratch_get();
+	uint64_t grid[H5M_NPY_MAXDIMS], pos[H5M_NPY_MAXDIMS] = { 0 };
+	unsigned rank = b->rank;
+	char why[256];
+
+	if (!sc || !grow_buf(&sc->chunk, &sc->chunk_cap, ds->chunk_bytes))
+		return -ENOMEM;
+	for (unsigned i = 0; i < rank; i++)
+		grid[i] = i == 0 ? (row0 + rows - 1) / ds->chunk[0] - row0 / ds->chunk[0] + 1
+		                 : (b->dims[i] + ds->chunk[i] - 1) / ds->chunk[i];
+	if (rank > 1)
+		for (unsigned i = 1; i < rank; i++)
+			if (grid[i] == 0)
+				return 0;
+	for (;;) {
+		hsize_t off[H5S_MAX_RANK], nbytes = 0;
+		uint64_t origin[H5M_NPY_MAXDIMS];
+		uint32_t mask = 0;
+		bool have;
+		const unsigned char *src;
+
+		for (unsigned i = 0; i < rank; i++) {
+			origin[i] = ((i == 0 ? row0 / ds->chunk[0] : 0) + pos[i]) * ds->chunk[i];
+			off[i] = origin[i];
+		}
+		hdf5_lock();
+		have = H5Dget_chunk_storage_size(ds->did, off, &nbytes) >= 0 && nbytes > 0;
+		H5Eclear2(H5E_DEFAULT);
+		if (have && (!grow_buf(&sc->raw, &sc->raw_cap, (size_t)nbytes) ||
+		             H5Dread_chunk(ds->did, H5P_DEFAULT, off, &mask, sc->raw) < 0)) {
+			h5err(why, sizeof(why));
+			log_read_error(ds, why);
+			hdf5_unlock();
+			return -EIO;
+		}
+		hdf5_unlock();
+		if (!have) {
+			h5m_store_fill(ds, sc->chunk, ds->chunk_bytes, 0); /* never written */
+			src = sc->chunk;
+		} else if (mask & 1) {
+			if (nbytes != ds->chunk_bytes) /* stored raw (incompressible): must be whole */
+				return -EIO;
+			src = sc->raw;
+		} else if (h5m_blosc_decode(sc->raw, (size_t)nbytes, sc->chunk, ds->chunk_bytes, 1) !=
+		           (long)ds->chunk_bytes) {
+			hdf5_lock();
+			if (!ds->read_error_logged) {
+				ds->read_error_logged = true;
+				h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): corrupt Blosc chunk at row %llu", ds->path,
+				        (unsigned long long)origin[0]);
+			}
+			hdf5_unlock();
+			return -EIO;
+		} else {
+			src = sc->chunk;
+		}
+		scatter(ds, b, origin, row0, rows, src, buf);
+		for (int i = (int)rank - 1;; i--) {
+			if (++pos[i] < grid[i])
+				break;
+			pos[i] = 0;
+			if (i == 0)
+				return 0;
+		}
+	}
+}
+
 int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
                          void *buf, size_t len)
 {
@@ -990,7 +1166,16 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 			count[0] = 0;
 		else if (b->level == 0 && start[0] + count[0] > ds->h5rows)
 			count[0] = ds->h5rows - start[0];
-		if (count[0] > 0) {
+		if (count[0] > 0 && ds->blosc_direct && b->level == 0) {
+			uint64_t rows = count[0];
+
+			got = rows * b->inner * b->elem;
+			hdf5_unlock();
+			rc = read_rows_direct(ds, b, start[0], rows, buf);
+			hdf5_lock();
+			if (rc)
+				goto out;
+		} else if (count[0] > 0) {
 			got = count[0] * (b->level == 0 ? b->inner * b->elem : blen);
 			if (select_slab(ds->did, b->rank, start, count, &fs, &ms) < 0 ||
 			    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)

@@ -251,7 +251,26 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 			done += take;
 			continue;
 		}
-		e = block_get(v, n, &sn->b, block, &rc);
+		if (within == 0 && take == blen) {
+			/* The whole block is wanted: decode it straight into the caller's buffer unless a
+			 * (possibly dirty) copy is cached. Not caching it keeps fresh memory out of
+			 * sequential reads; the kernel's page cache keeps these bytes anyway. */
+			e = h5m_cache_get(v->cache, n->idx, block);
+			if (!e) {
+				rc = h5m_store_read_block(v->store, ds, &sn->b, block, buf + done, take);
+				if (rc == 0) {
+					done += take;
+					continue;
+				}
+				rc = narrow_read(v, ds, &sn->b, block, within, take, buf + done);
+				if (rc)
+					return rc;
+				done += take;
+				continue;
+			}
+		} else {
+			e = block_get(v, n, &sn->b, block, &rc);
+		}
 		if (!e) {
 			if (rc == -ENOMEM)
 				return rc;
