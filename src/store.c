@@ -302,8 +302,11 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			unsigned flags, cd[16];
 			size_t ncd = 16;
 
-			ds->blosc_direct = H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5M_BLOSC_FILTER_ID;
+			ds->blosc = H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5M_BLOSC_FILTER_ID;
+			ds->direct = ds->blosc;
 			H5Eclear2(H5E_DEFAULT);
+		} else if (H5Pget_nfilters(dcpl) == 0 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
+			ds->direct = true;
 		}
 	} else if (H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0 &&
 	           H5Pget_nfilters(dcpl) == 0) {
@@ -1063,9 +1066,21 @@ static void scatter(const struct h5m_dataset *ds, const struct h5m_blocks *b, co
 	}
 }
 
-/* Reads the rows [row0, row0 + rows) (all in the file) of a Blosc dataset chunk by chunk: raw
- * bytes under the HDF5 lock, decoding outside it, so threads decode in parallel. Fills buf
- * (rows x full trailing dims). Returns 0 or -EIO. */
+/* Whether a chunk at `origin` is one contiguous run of whole rows of the block: it spans the
+ * full trailing dims and all its rows lie in [row0, row0 + rows). Then it can be read or
+ * decoded straight into place. */
+static bool chunk_in_place(const struct h5m_dataset *ds, const struct h5m_blocks *b, const uint64_t *origin,
+                           uint64_t row0, uint64_t rows)
+{
+	for (unsigned i = 1; i < b->rank; i++)
+		if (ds->chunk[i] != b->dims[i])
+			return false;
+	return origin[0] + ds->chunk[0] <= row0 + rows;
+}
+
+/* Reads the rows [row0, row0 + rows) (all in the file) of an unfiltered or Blosc dataset chunk
+ * by chunk: raw bytes under the HDF5 lock, decoding outside it, so threads decode in parallel.
+ * Fills buf (rows x full trailing dims). Returns 0 or -EIO. */
 static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t row0, uint64_t rows,
                             unsigned char *buf)
 {
@@ -1079,14 +1094,14 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 	for (unsigned i = 0; i < rank; i++)
 		grid[i] = i == 0 ? (row0 + rows - 1) / ds->chunk[0] - row0 / ds->chunk[0] + 1
 		                 : (b->dims[i] + ds->chunk[i] - 1) / ds->chunk[i];
-	if (rank > 1)
-		for (unsigned i = 1; i < rank; i++)
-			if (grid[i] == 0)
-				return 0;
+	for (unsigned i = 1; i < rank; i++)
+		if (grid[i] == 0)
+			return 0;
 	for (;;) {
 		hsize_t off[H5S_MAX_RANK], nbytes = 0;
 		uint64_t origin[H5M_NPY_MAXDIMS];
 		uint32_t mask = 0;
+		unsigned char *place = NULL, *raw;
 		bool have;
 		const unsigned char *src;
 
@@ -1094,11 +1109,15 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 			origin[i] = ((i == 0 ? row0 / ds->chunk[0] : 0) + pos[i]) * ds->chunk[i];
 			off[i] = origin[i];
 		}
+		if (chunk_in_place(ds, b, origin, row0, rows))
+			place = buf + (origin[0] - row0) * b->inner * b->elem;
 		hdf5_lock();
 		have = H5Dget_chunk_storage_size(ds->did, off, &nbytes) >= 0 && nbytes > 0;
 		H5Eclear2(H5E_DEFAULT);
-		if (have && (!grow_buf(&sc->raw, &sc->raw_cap, (size_t)nbytes) ||
-		             H5Dread_chunk(ds->did, H5P_DEFAULT, off, &mask, sc->raw) < 0)) {
+		/* An unfiltered chunk that is a run of whole rows is read into place. */
+		raw = !ds->blosc && place && nbytes == ds->chunk_bytes ? place
+		                                                       : grow_buf(&sc->raw, &sc->raw_cap, (size_t)nbytes);
+		if (have && (!raw || H5Dread_chunk(ds->did, H5P_DEFAULT, off, &mask, raw) < 0)) {
 			h5err(why, sizeof(why));
 			log_read_error(ds, why);
 			hdf5_unlock();
@@ -1108,24 +1127,27 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 		if (!have) {
 			h5m_store_fill(ds, sc->chunk, ds->chunk_bytes, 0); /* never written */
 			src = sc->chunk;
-		} else if (mask & 1) {
-			if (nbytes != ds->chunk_bytes) /* stored raw (incompressible): must be whole */
+		} else if (!ds->blosc || (mask & 1)) {
+			if (nbytes != ds->chunk_bytes) /* unfiltered or stored raw: must be whole */
 				return -EIO;
-			src = sc->raw;
-		} else if (h5m_blosc_decode(sc->raw, (size_t)nbytes, sc->chunk, ds->chunk_bytes, 1) !=
-		           (long)ds->chunk_bytes) {
-			hdf5_lock();
-			if (!ds->read_error_logged) {
-				ds->read_error_logged = true;
-				h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): corrupt Blosc chunk at row %llu", ds->path,
-				        (unsigned long long)origin[0]);
-			}
-			hdf5_unlock();
-			return -EIO;
+			src = raw;
 		} else {
-			src = sc->chunk;
+			unsigned char *dst = place ? place : sc->chunk;
+
+			if (h5m_blosc_decode(raw, (size_t)nbytes, dst, ds->chunk_bytes, 1) != (long)ds->chunk_bytes) {
+				hdf5_lock();
+				if (!ds->read_error_logged) {
+					ds->read_error_logged = true;
+					h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): corrupt Blosc chunk at row %llu", ds->path,
+					        (unsigned long long)origin[0]);
+				}
+				hdf5_unlock();
+				return -EIO;
+			}
+			src = dst;
 		}
-		scatter(ds, b, origin, row0, rows, src, buf);
+		if (src != place)
+			scatter(ds, b, origin, row0, rows, src, buf);
 		for (int i = (int)rank - 1;; i--) {
 			if (++pos[i] < grid[i])
 				break;
@@ -1166,7 +1188,7 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 			count[0] = 0;
 		else if (b->level == 0 && start[0] + count[0] > ds->h5rows)
 			count[0] = ds->h5rows - start[0];
-		if (count[0] > 0 && ds->blosc_direct && b->level == 0) {
+		if (count[0] > 0 && ds->direct && b->level == 0) {
 			uint64_t rows = count[0];
 
 			got = rows * b->inner * b->elem;

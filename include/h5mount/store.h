@@ -46,8 +46,9 @@ struct h5m_dataset {
 	struct h5m_dtype dt;       /* immutable after creation */
 	unsigned rank;             /* dataset rank (without array-type dims) */
 	bool chunked;
-	bool blosc_direct;         /* Blosc is the only filter: chunks are read raw and decoded
+	bool direct;               /* no filter, or only Blosc: chunks are read raw and decoded
 	                            * outside the HDF5 lock, in parallel */
+	bool blosc;                /* Blosc is the (only) filter */
 	size_t chunk_bytes;        /* bytes of one whole chunk (chunked datasets) */
 	bool writable;             /* file opened for writing and a fixed-size type */
 	uint64_t chunk[H5M_NPY_MAXDIMS];
