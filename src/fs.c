@@ -39,6 +39,22 @@ static void tune_readahead(struct h5m_fs *fs)
 	h5m_log(H5M_LOG_DEBUG, "readahead of the mount raised to %d KiB", READ_AHEAD_KB);
 }
 
+static unsigned char *known_slot(struct h5m_fs *fs, fuse_ino_t ino)
+{
+	return &fs->known[(ino * 0x9E3779B97F4A7C15ull >> 40) % H5M_FS_KNOWN_SLOTS];
+}
+
+/* The kernel has (or may have) an inode for ino: it answered a lookup of it. */
+static void mark_known(struct h5m_fs *fs, fuse_ino_t ino)
+{
+	__atomic_store_n(known_slot(fs, ino), 1, __ATOMIC_RELAXED);
+}
+
+static bool is_known(struct h5m_fs *fs, fuse_ino_t ino)
+{
+	return __atomic_load_n(known_slot(fs, ino), __ATOMIC_RELAXED) != 0;
+}
+
 static struct h5m_fs *fs_of(fuse_req_t req)
 {
 	struct h5m_fs *fs = fuse_req_userdata(req);
@@ -252,7 +268,13 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		fuse_ino_t ino = ino_of(n->idx, v);
 		bool own = v == from;
 
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		/* An inode the kernel never looked up has nothing cached. */
+		if (!is_known(fs, ino))
+			continue;
+		/* The written file's own size the kernel updates itself, unless the write landed
+		 * elsewhere or changed more than the bytes written. */
+		if (!own || c->moved || c->all || c->data_len == 0 || !c->size)
+			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 		if (c->all) {
 			inval(fs, ino, 0, 0, inline_ok && !own);
 			continue;
@@ -322,6 +344,7 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.ino = e.attr.st_ino;
 	e.attr_timeout = fs->timeout;
 	e.entry_timeout = fs->timeout;
+	mark_known(fs, e.ino);
 	fuse_reply_entry(req, &e);
 	return;
 fail:

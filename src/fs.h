@@ -14,6 +14,7 @@
 #include "h5mount/views.h"
 
 #define H5M_FS_STRIPES 1024
+#define H5M_FS_KNOWN_SLOTS 65536
 
 struct h5m_notifier;
 struct h5m_fs_file;
@@ -31,6 +32,9 @@ struct h5m_fs {
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */
 	struct h5m_notifier *notifier; /* queue of kernel cache invalidations (own lock) */
+	/* Inodes the kernel may know (looked up since mount), hashed: a collision only costs a
+	 * needless invalidation. Bytes set with relaxed atomics, never cleared. */
+	unsigned char known[H5M_FS_KNOWN_SLOTS];
 	char bdi[64];              /* "major:minor" of the mount, to raise its readahead (root) */
 	int readahead_done;        /* set once by the first request (atomic) */
 	pthread_mutex_t handles_lock;  /* protects handles */

@@ -1046,6 +1046,7 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 			        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)ds->row_bytes);
 			rc = grow(v, n, sn.b.total + ds->row_bytes);
 			chg->size = true;
+			chg->moved = true; /* the file grew beyond what was written to it */
 			chg->data_off = sn.b.total;
 			chg->data_len = ds->row_bytes;
 		}
