@@ -321,6 +321,19 @@ static void writer_leave(struct h5m_fs *fs, struct h5m_node *n)
 	__atomic_sub_fetch(writers_of(fs, n), 1, __ATOMIC_SEQ_CST);
 }
 
+/* Replies with the attributes of (n, view), or with rc when it is an error. */
+static void reply_attr(fuse_req_t req, struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, int rc)
+{
+	struct stat st;
+
+	if (!rc)
+		rc = fill_stat(fs, n, view, &st);
+	if (rc)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
 static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct h5m_fs *fs = fs_of(req);
@@ -356,17 +369,11 @@ static void h5m_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	struct h5m_fs *fs = fs_of(req);
 	struct h5m_node *n;
 	enum h5m_view view;
-	struct stat st;
 	int rc;
 
 	(void)fi;
 	rc = resolve(fs, ino, &n, &view);
-	if (!rc)
-		rc = fill_stat(fs, n, view, &st);
-	if (rc)
-		reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, fs->timeout);
+	reply_attr(req, fs, n, view, rc);
 }
 
 static void h5m_fs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -735,7 +742,6 @@ static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 	struct h5m_change chg;
 	struct h5m_node *n;
 	enum h5m_view view;
-	struct stat st;
 	int rc = resolve(fs, ino, &n, &view);
 
 	(void)fi;
@@ -755,12 +761,7 @@ static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 		}
 	}
 	/* Modes, owners and times are not stored: HDF5 has no place for them. */
-	if (!rc)
-		rc = fill_stat(fs, n, view, &st);
-	if (rc)
-		reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, fs->timeout);
+	reply_attr(req, fs, n, view, rc);
 }
 
 static void h5m_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -960,20 +960,33 @@ static void log_read_error(struct h5m_dataset *ds, const char *why)
 	h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): %s", ds->path, why);
 }
 
-/* Selects slab start/count on a fresh file space and a matching memory space. HDF5 lock. */
-static int select_slab(hid_t did, unsigned rank, const uint64_t *start, const uint64_t *count, hid_t *fs, hid_t *ms)
+/* Reads (or writes) the hyperslab start/count of dataset did, as memory type mt, from (into)
+ * a buffer holding exactly that slab in C order; rank 0 means the whole (scalar) dataset.
+ * Returns 0 or -EIO, leaving HDF5's error stack for the caller. HDF5 lock. */
+static int slab_io(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
+                   bool write)
 {
 	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK];
+	hid_t fs = H5S_ALL, ms = H5S_ALL;
+	int rc = 0;
 
-	for (unsigned i = 0; i < rank; i++) {
-		st[i] = start[i];
-		ct[i] = count[i];
+	if (rank > 0) {
+		for (unsigned i = 0; i < rank; i++) {
+			st[i] = start[i];
+			ct[i] = count[i];
+		}
+		fs = H5Dget_space(did);
+		ms = H5Screate_simple((int)rank, ct, NULL);
+		if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL) < 0)
+			rc = -EIO;
 	}
-	*fs = H5Dget_space(did);
-	*ms = H5Screate_simple((int)rank, ct, NULL);
-	if (*fs < 0 || *ms < 0 || H5Sselect_hyperslab(*fs, H5S_SELECT_SET, st, NULL, ct, NULL) < 0)
-		return -EIO;
-	return 0;
+	if (!rc && (write ? H5Dwrite(did, mt, ms, fs, H5P_DEFAULT, buf) : H5Dread(did, mt, ms, fs, H5P_DEFAULT, buf)) < 0)
+		rc = -EIO;
+	if (fs > 0 && fs != H5S_ALL)
+		H5Sclose(fs);
+	if (ms > 0 && ms != H5S_ALL)
+		H5Sclose(ms);
+	return rc;
 }
 
 /* Per-thread scratch buffers for raw and decoded chunks: reused, freed at thread exit. */
@@ -1162,7 +1175,6 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
                          void *buf, size_t len)
 {
 	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], bstart, blen, got = 0;
-	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
 	char why[256];
 	int rc = 0;
 
@@ -1178,8 +1190,7 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 		goto out;
 	}
 	if (b->rank == 0) {
-		if (H5Dread(ds->did, ds->ftype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-			rc = -EIO;
+		rc = slab_io(ds->did, ds->ftype, 0, NULL, NULL, buf, false);
 		got = blen;
 	} else {
 		h5m_blocks_slab(b, block, start, count);
@@ -1199,9 +1210,7 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 				goto out;
 		} else if (count[0] > 0) {
 			got = count[0] * (b->level == 0 ? b->inner * b->elem : blen);
-			if (select_slab(ds->did, b->rank, start, count, &fs, &ms) < 0 ||
-			    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)
-				rc = -EIO;
+			rc = slab_io(ds->did, ds->ftype, b->rank, start, count, buf, false);
 		}
 	}
 	if (rc) {
@@ -1211,10 +1220,6 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 		h5m_store_fill(ds, (char *)buf + got, len - got, 0);
 	}
 out:
-	if (fs >= 0)
-		H5Sclose(fs);
-	if (ms >= 0)
-		H5Sclose(ms);
 	hdf5_unlock();
 	return rc;
 }
@@ -1223,7 +1228,6 @@ int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const
                               uint64_t first, uint64_t count, void *buf)
 {
 	uint64_t start[H5M_NPY_MAXDIMS], cnt[H5M_NPY_MAXDIMS];
-	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
 	unsigned lv = b->level;
 	int rc = 0;
 
@@ -1244,15 +1248,9 @@ int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const
 		rc = -EIO; /* only reached after a failed full read, for rows in the file */
 		goto out;
 	}
-	if (select_slab(ds->did, b->rank, start, cnt, &fs, &ms) < 0 ||
-	    H5Dread(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0)
-		rc = -EIO;
+	rc = slab_io(ds->did, ds->ftype, b->rank, start, cnt, buf, false);
 	H5Eclear2(H5E_DEFAULT);
 out:
-	if (fs >= 0)
-		H5Sclose(fs);
-	if (ms >= 0)
-		H5Sclose(ms);
 	hdf5_unlock();
 	return rc;
 }
@@ -1287,21 +1285,7 @@ static hid_t vlen_memtype(struct h5m_dataset *ds)
 /* Reads rows [r0, r0+n) of a vlen dataset into rows (hvl_t or char*). HDF5 lock. */
 static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, uint64_t r0, uint64_t n, void *rows)
 {
-	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
-	int rc = 0;
-
-	if (ds->rank == 0) {
-		rc = H5Dread(ds->did, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0 ? -EIO : 0;
-	} else {
-		rc = select_slab(ds->did, 1, &r0, &n, &fs, &ms);
-		if (!rc && H5Dread(ds->did, mt, ms, fs, H5P_DEFAULT, rows) < 0)
-			rc = -EIO;
-	}
-	if (fs >= 0)
-		H5Sclose(fs);
-	if (ms >= 0)
-		H5Sclose(ms);
-	return rc;
+	return slab_io(ds->did, mt, ds->rank ? 1 : 0, &r0, &n, rows, false);
 }
 
 /* Length in base elements of row i of a read batch. */
@@ -1680,29 +1664,19 @@ int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const str
                           const void *buf)
 {
 	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS];
-	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
 	int rc = 0;
 
 	if (!s->rw)
 		return -EROFS;
 	hdf5_lock();
-	if (b->rank == 0) {
-		if (H5Dwrite(ds->did, ds->ftype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-			rc = write_failure(s, ds, "writing");
-	} else {
+	if (b->rank > 0)
 		h5m_blocks_slab(b, block, start, count);
-		if (start[0] + (b->level == 0 ? count[0] : 1) > ds->h5rows) {
-			h5m_log(H5M_LOG_ERR, "%s: write-back of rows beyond the file's extent", ds->path);
-			rc = -EIO;
-		} else if (select_slab(ds->did, b->rank, start, count, &fs, &ms) < 0 ||
-		           H5Dwrite(ds->did, ds->ftype, ms, fs, H5P_DEFAULT, buf) < 0) {
-			rc = write_failure(s, ds, "writing");
-		}
+	if (b->rank > 0 && start[0] + (b->level == 0 ? count[0] : 1) > ds->h5rows) {
+		h5m_log(H5M_LOG_ERR, "%s: write-back of rows beyond the file's extent", ds->path);
+		rc = -EIO;
+	} else if (slab_io(ds->did, ds->ftype, b->rank, start, count, (void *)buf, true) < 0) {
+		rc = write_failure(s, ds, "writing");
 	}
-	if (fs >= 0)
-		H5Sclose(fs);
-	if (ms >= 0)
-		H5Sclose(ms);
 	hdf5_unlock();
 	return rc;
 }

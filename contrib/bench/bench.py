@@ -194,16 +194,23 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
-def vm_hwm(pid):
-    """Peak resident set (VmHWM) of pid in bytes; raises Broken if the process is gone."""
+def proc_memory(pid):
+    """The memory lines of /proc/pid/status (VmHWM, VmRSS, RssAnon, RssFile, ...) in bytes,
+    plus Threads; raises Broken if the process is gone."""
+    out = {}
     try:
         with open('/proc/%d/status' % pid) as fp:
             for line in fp:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) * 1024
+                key, _, value = line.partition(':')
+                if key.startswith(('Vm', 'Rss')) and value.strip().endswith('kB'):
+                    out[key] = int(value.split()[0]) * 1024
+                elif key == 'Threads':
+                    out[key] = int(value)
     except OSError as e:
         raise Broken('cannot read the memory of h5mount (pid %d): %s' % (pid, e))
-    raise Broken('no VmHWM in /proc/%d/status' % pid)
+    if 'VmHWM' not in out:
+        raise Broken('no VmHWM in /proc/%d/status' % pid)
+    return out
 
 
 class Meter:
@@ -340,9 +347,10 @@ class Mount:
             raise Broken('h5mount died (status %d) while mounted:\n%s'
                          % (self.proc.returncode, self.log_tail()))
 
-    def peak_rss(self):
+    def memory(self):
+        """proc_memory() of the daemon; raises Broken if it died."""
         self.check_alive()
-        return vm_hwm(self.pid)
+        return proc_memory(self.pid)
 
     def stop(self):
         """Unmounts and waits for the daemon; idempotent. Sets unmount_seconds (the time the
@@ -522,9 +530,12 @@ class Bench:
         return Mount(self, h5, opts, tag)
 
     def mount_record(self, m, rec):
-        """Adds what the mount itself says to a run record: options, peak memory, read-ahead."""
+        """Adds what the mount itself says to a run record: options, peak memory (and what is
+        resident now, anonymous or file-backed), read-ahead."""
+        mem = m.memory()
         rec['mount_opts'] = ','.join(m.opts)
-        rec['peak_rss'] = m.peak_rss()
+        rec['peak_rss'] = mem['VmHWM']
+        rec['memory_at_end'] = {k: mem.get(k) for k in ('VmRSS', 'RssAnon', 'RssFile', 'Threads')}
         ra = m.read_ahead_kb()
         rec['read_ahead_kb'] = ra
         self.read_ahead.add(ra)
@@ -653,13 +664,14 @@ class Bench:
                 with Meter([m]) as t:
                     for piece in pieces:
                         write_all(fd, piece)
+                    t_data = time.perf_counter() - t.t0
                     os.fsync(fd)
                     os.close(fd)
                     fd = None
             finally:
                 if fd is not None:
                     os.close(fd)
-            mnt = self.mount_record(m, t.result(self.nbytes / MB))
+            mnt = self.mount_record(m, t.result(self.nbytes / MB, write_seconds=t_data))
         mnt['unmount_seconds'] = m.unmount_seconds
         del pieces
         with Meter() as t:
@@ -667,9 +679,10 @@ class Bench:
                 x = f.root.x
                 for b in blocks:
                     x.append(b)
+                t_data = time.perf_counter() - t.t0
                 f.flush()
             fsync_path(pd)
-        direct = t.result(self.nbytes / MB)
+        direct = t.result(self.nbytes / MB, write_seconds=t_data)
         self._finish_append('bulk append %s' % kind, (pm, pd), self.rows)
         return mnt, direct
 
@@ -689,22 +702,24 @@ class Bench:
                     for r in rows_b:
                         if os.write(fd, r) != ROW_BYTES:
                             raise Broken('short write of a row to %s' % m.p('x'))
+                    t_data = time.perf_counter() - t.t0
                     os.fsync(fd)
                     os.close(fd)
                     fd = None
             finally:
                 if fd is not None:
                     os.close(fd)
-            mnt = self.mount_record(m, t.result(n))
+            mnt = self.mount_record(m, t.result(n, write_seconds=t_data))
         mnt['unmount_seconds'] = m.unmount_seconds
         with Meter() as t:
             with tables.open_file(pd, 'a') as f:
                 x = f.root.x
                 for r in rows_a:
                     x.append(r[None])
+                t_data = time.perf_counter() - t.t0
                 f.flush()
             fsync_path(pd)
-        direct = t.result(n)
+        direct = t.result(n, write_seconds=t_data)
         self._finish_append('row-by-row append %s' % kind, (pm, pd), n)
         return mnt, direct
 
@@ -773,9 +788,12 @@ class Bench:
                     os.close(fd)
             gc.collect()
             mnt = t.result(self.nbytes / MB, parts={k: round(v, 3) for k, v in parts.items()})
-            rss = [self.mount_record(m, {})['peak_rss'] for m in (mi, mo)]
-            mnt.update(mount_opts='in: ro; out: (defaults)', peak_rss=max(rss),
-                       peak_rss_in=rss[0], peak_rss_out=rss[1], read_ahead_kb=mi.read_ahead_kb())
+            recs = [self.mount_record(m, {}) for m in (mi, mo)]
+            mnt.update(mount_opts='in: ro; out: (defaults)',
+                       peak_rss=max(r['peak_rss'] for r in recs),
+                       peak_rss_in=recs[0]['peak_rss'], peak_rss_out=recs[1]['peak_rss'],
+                       memory_at_end={'in': recs[0]['memory_at_end'], 'out': recs[1]['memory_at_end']},
+                       read_ahead_kb=recs[0]['read_ahead_kb'])
         mnt['unmount_seconds'] = max(mi.unmount_seconds, mo.unmount_seconds)
         drop_cache(h5)
         with Meter() as t:
@@ -883,21 +901,22 @@ def print_table(res, out=sys.stdout):
     print(file=out)
     print('h5mount vs PyTables, %s per array (%d rows x %d float64), %d run(s), medians'
           % (fmt_size(res['size']), res['setup']['rows'], COLS, res['runs']), file=out)
-    head = '%-38s %10s %10s %-6s %7s %7s %5s  %17s %5s' % (
-        'workload', 'h5mount', 'PyTables', 'unit', 'ratio', 'target', '', 'daemon peak/bound', '')
+    head = '%-38s %10s %10s %-6s %7s %7s %-6s %17s %s' % (
+        'workload', 'h5mount', 'PyTables', 'unit', 'ratio', 'target', 'result',
+        'daemon peak/bound', 'memory')
     print(head, file=out)
     print('-' * len(head), file=out)
     for key, s in wl.items():
-        print('%-38s %10.1f %10.1f %-6s %6.2fx %6.1fx %5s  %7.0f/%4.0f MiB %5s' % (
+        print('%-38s %10.1f %10.1f %-6s %6.2fx %6.1fx %-6s %8.0f/%4.0f MiB %s' % (
             s['title'], s['median']['mount'], s['median']['direct'], s['unit'], s['ratio'],
             s['target'], 'PASS' if s['pass'] else 'MISS', s['peak_rss'] / MiB,
             s['rss_bound'] / MiB, 'PASS' if s['rss_pass'] else 'MISS'), file=out)
     refs = res.get('references')
     if refs:
-        print('%-38s %10.1f %10s %-6s' % ('ceiling: dd of plain.h5, page cache',
-                                          refs['median']['page_cache'], '', 'MB/s'), file=out)
-        print('%-38s %10.1f %10s %-6s' % ('reference: dd of plain.h5, cold',
-                                          refs['median']['disk'], '', 'MB/s'), file=out)
+        print('%-38s %10.1f %10s %s' % ('ceiling: dd of plain.h5, page cache',
+                                        refs['median']['page_cache'], '', 'MB/s'), file=out)
+        print('%-38s %10.1f %10s %s' % ('reference: dd of plain.h5, cold',
+                                        refs['median']['disk'], '', 'MB/s'), file=out)
     print(file=out)
     print('CPU seconds per run (medians): h5mount client + daemon | PyTables', file=out)
     for key, s in wl.items():
@@ -905,8 +924,8 @@ def print_table(res, out=sys.stdout):
         print('  %-36s %7.2f + %6.2f | %7.2f   (wall %6.2f s | %6.2f s)' % (
             s['title'], c['mount_client'], c['mount_daemon'], c['direct'],
             s['median']['mount_seconds'], s['median']['direct_seconds']), file=out)
-    misses = [s['title'] for s in wl.values() if not s['pass']]
-    mem = [s['title'] for s in wl.values() if not s['rss_pass']]
+    misses = [key for key, s in wl.items() if not s['pass']]
+    mem = [key for key, s in wl.items() if not s['rss_pass']]
     print(file=out)
     print('targets missed: %s' % (', '.join(misses) or 'none'), file=out)
     print('memory bound exceeded: %s' % (', '.join(mem) or 'none'), file=out)
