@@ -85,6 +85,7 @@ struct jv_file {
 
 /* The registered driver id; the only global state (see h5m_jvfd_register). */
 static hid_t jv_id = H5I_INVALID_HID;
+static bool crash_after_journal; /* fault injection for tests, see jvfd.h */
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers */
@@ -119,12 +120,43 @@ static uint32_t get32(const unsigned char *p)
 	return v;
 }
 
-static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
+/* The journal checksum: FNV-1a over little-endian 64-bit words (eight times fewer steps than
+ * bytes), then over the 0..7 trailing bytes. Streaming: the result does not depend on how the
+ * input is split between calls. */
+struct jsum {
+	uint64_t h;
+	unsigned char carry[8];
+	unsigned nc;
+};
+
+static void jsum_init(struct jsum *s)
 {
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= FNV_PRIME;
+	s->h = FNV_OFFSET;
+	s->nc = 0;
+}
+
+static void jsum_update(struct jsum *s, const unsigned char *p, size_t n)
+{
+	while (n && s->nc) {
+		s->carry[s->nc++] = *p++;
+		n--;
+		if (s->nc == 8) {
+			s->h = (s->h ^ get64(s->carry)) * FNV_PRIME;
+			s->nc = 0;
+		}
 	}
+	for (; n >= 8; p += 8, n -= 8)
+		s->h = (s->h ^ get64(p)) * FNV_PRIME;
+	while (n--)
+		s->carry[s->nc++] = *p++;
+}
+
+static uint64_t jsum_final(const struct jsum *s)
+{
+	uint64_t h = s->h;
+
+	for (unsigned i = 0; i < s->nc; i++)
+		h = (h ^ s->carry[i]) * FNV_PRIME;
 	return h;
 }
 
@@ -473,7 +505,8 @@ struct jwriter {
 	unsigned char *buf; /* JV_WBUF bytes */
 	size_t n;           /* bytes buffered */
 	uint64_t off;       /* file offset of buf[0] */
-	uint64_t sum;       /* FNV-1a of everything put so far */
+	struct jsum sum;    /* checksum of everything put so far */
+	uint64_t limit;     /* extents are journaled only below this address */
 };
 
 static int jw_drain(struct jwriter *w)
@@ -489,7 +522,7 @@ static int jw_put(struct jwriter *w, const void *p, size_t len)
 {
 	int rc;
 
-	w->sum = fnv1a(w->sum, p, len);
+	jsum_update(&w->sum, p, len);
 	if (w->n + len <= JV_WBUF) {
 		memcpy(w->buf + w->n, p, len);
 		w->n += len;
@@ -507,17 +540,56 @@ static int jw_put(struct jwriter *w, const void *p, size_t len)
 	return 0;
 }
 
+/* Bytes of extent e below `limit` (the part that goes through the journal). */
+static size_t below(const struct jv_ext *e, uint64_t limit)
+{
+	if (e->addr >= limit)
+		return 0;
+	return e->addr + e->len <= limit ? e->len : (size_t)(limit - e->addr);
+}
+
 static int jw_extent(const struct jv_ext *e, void *ctx)
 {
 	struct jwriter *w = ctx;
 	unsigned char rec[JV_REC];
+	size_t len = below(e, w->limit);
 	int rc;
 
+	if (len == 0)
+		return 0;
 	put64(rec, e->addr);
-	put64(rec + 8, e->len);
+	put64(rec + 8, len);
 	if ((rc = jw_put(w, rec, sizeof(rec))) != 0)
 		return rc;
-	return jw_put(w, e->buf + e->skip, e->len);
+	return jw_put(w, e->buf + e->skip, len);
+}
+
+struct count_ctx {
+	uint64_t limit, n;
+};
+
+static int count_below(const struct jv_ext *e, void *ctx)
+{
+	struct count_ctx *c = ctx;
+
+	c->n += below(e, c->limit) > 0;
+	return 0;
+}
+
+struct direct_ctx {
+	int fd;
+	uint64_t limit;
+};
+
+/* Writes the part of e at or above the limit straight into the file. */
+static int direct_extent(const struct jv_ext *e, void *ctx)
+{
+	struct direct_ctx *d = ctx;
+	size_t skip = below(e, d->limit);
+
+	if (skip == e->len)
+		return 0;
+	return pwrite_all(d->fd, e->buf + e->skip + skip, e->len - skip, e->addr + skip);
 }
 
 /* Writes the whole overlay as a journal to jtmp, then renames it over jpath (fsync'ing the
@@ -525,13 +597,14 @@ static int jw_extent(const struct jv_ext *e, void *ctx)
  * (>= 0), or -errno with *what set. On a failure before the rename, jtmp is removed and any
  * older journal is left as it was, so a complete journal is never destroyed before its
  * successor is complete. */
-static int write_journal(struct jv_file *f, uint64_t eof, mode_t mode, const char **what)
+static int write_journal(struct jv_file *f, uint64_t eof, uint64_t limit, mode_t mode, const char **what)
 {
-	struct jwriter w = { .fd = -1, .sum = FNV_OFFSET };
+	struct jwriter w = { .fd = -1, .limit = limit };
 	unsigned char head[JV_HEAD], trail[JV_TRAIL];
 	int rc;
 
 	*what = "cannot write journal";
+	jsum_init(&w.sum);
 	w.buf = malloc(JV_WBUF);
 	if (!w.buf)
 		return -ENOMEM;
@@ -543,13 +616,19 @@ static int write_journal(struct jv_file *f, uint64_t eof, mode_t mode, const cha
 	memcpy(head, JV_MAGIC, 8);
 	put32(head + 8, JV_VERSION);
 	put32(head + 12, 0);
-	put64(head + 16, f->nexts);
-	put64(head + 24, f->cut);
+	{
+		struct count_ctx c = { .limit = limit };
+
+		walk(f->root, count_below, &c);
+		put64(head + 16, c.n);
+	}
+	/* With direct bytes past the old end, a replay must not cut the file below the end. */
+	put64(head + 24, limit == UINT64_MAX ? f->cut : eof);
 	put64(head + 32, eof);
 	if ((rc = jw_put(&w, head, sizeof(head))) != 0 || (rc = walk(f->root, jw_extent, &w)) != 0)
 		goto fail;
 	put64(trail, w.off + w.n);
-	put64(trail + 8, w.sum);
+	put64(trail + 8, jsum_final(&w.sum));
 	memcpy(trail + 16, JV_END, 8);
 	if ((rc = jw_put(&w, trail, sizeof(trail))) != 0 || (rc = jw_drain(&w)) != 0)
 		goto fail;
@@ -575,37 +654,41 @@ fail:
 
 struct apply_ctx {
 	int fd;
-	uint64_t end; /* end of the last extent written */
+	uint64_t limit; /* parts at or above it were written directly before the journal */
+	uint64_t end;   /* end of the last extent */
 };
 
 static int apply_extent(const struct jv_ext *e, void *ctx)
 {
 	struct apply_ctx *a = ctx;
+	size_t len = below(e, a->limit);
 
 	a->end = e->addr + e->len;
-	return pwrite_all(a->fd, e->buf + e->skip, e->len, e->addr);
+	return len ? pwrite_all(a->fd, e->buf + e->skip, len, e->addr) : 0;
 }
 
-/* Applies the overlay to the HDF5 file, whose size is now disk_size: size to cut, extents,
- * size to eof, fsync if durable. Returns 0 or -errno. */
-static int apply(struct jv_file *f, uint64_t disk_size, uint64_t eof)
+/* Applies the journaled part of the overlay (below `limit`) to the HDF5 file, whose size is now
+ * disk_size: size to cut, extents, size to eof, fsync if durable. Returns 0 or -errno. */
+static int apply(struct jv_file *f, uint64_t disk_size, uint64_t eof, uint64_t limit)
 {
-	struct apply_ctx a = { .fd = f->fd, .end = 0 };
-	uint64_t need = eof > disk_size ? eof : disk_size;
+	struct apply_ctx a = { .fd = f->fd, .limit = limit, .end = 0 };
 	int rc;
 
-	/* Reserve the space the file grows into before changing a byte of it: on a full disk the
-	 * commit then fails with the file in its previous committed state, not half applied. */
-	if (need > disk_size &&
-	    fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)disk_size, (off_t)(need - disk_size)) < 0 &&
-	    errno != EOPNOTSUPP && errno != ENOSYS)
-		return -errno;
-	if (disk_size != f->cut && ftruncate(f->fd, (off_t)f->cut) < 0)
-		return -errno;
-	if ((rc = walk(f->root, apply_extent, &a)) != 0)
-		return rc;
-	if (eof > f->cut && eof > a.end && ftruncate(f->fd, (off_t)eof) < 0)
-		return -errno;
+	if (limit == UINT64_MAX) {
+		if (disk_size != f->cut && ftruncate(f->fd, (off_t)f->cut) < 0)
+			return -errno;
+		if ((rc = walk(f->root, apply_extent, &a)) != 0)
+			return rc;
+		if (eof > f->cut && eof > a.end && ftruncate(f->fd, (off_t)eof) < 0)
+			return -errno;
+	} else {
+		/* Direct bytes are in place already: nothing may be cut, only the final size set
+		 * (dropping what a failed earlier attempt may have left past it). */
+		if ((rc = walk(f->root, apply_extent, &a)) != 0)
+			return rc;
+		if (ftruncate(f->fd, (off_t)eof) < 0)
+			return -errno;
+	}
 	if (f->durable && fsync(f->fd) < 0)
 		return -errno;
 	return 0;
@@ -613,10 +696,14 @@ static int apply(struct jv_file *f, uint64_t disk_size, uint64_t eof)
 
 /* The driver's commit (see jvfd.h). Returns 0 or -errno (also kept in f->err) with *what
  * naming the failed step; on failure the overlay stays, and so does the file's previous
- * committed state or a complete journal. */
+ * committed state or a complete journal.
+ *
+ * Bytes past the committed end of file are referenced by no committed metadata, so unless the
+ * commit shrinks the file they are written straight into it first (appended chunks, mostly)
+ * and only the rest goes through the journal: appends are written once, not twice. */
 static int commit(struct jv_file *f, const char **what)
 {
-	uint64_t eof = virtual_eof(f);
+	uint64_t eof = virtual_eof(f), need, limit;
 	struct stat st;
 	int jfd = -1, rc;
 
@@ -627,13 +714,38 @@ static int commit(struct jv_file *f, const char **what)
 		rc = -errno;
 		goto out;
 	}
-	jfd = write_journal(f, eof, st.st_mode & 0666, what);
+	/* Reserve the space the file grows into before changing a byte of it: on a full disk the
+	 * commit then fails with the file in its previous committed state, not half applied. */
+	*what = "cannot reserve space in";
+	need = eof > (uint64_t)st.st_size ? eof : (uint64_t)st.st_size;
+	if (need > (uint64_t)st.st_size &&
+	    fallocate(f->fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)(need - (uint64_t)st.st_size)) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS) {
+		rc = -errno;
+		goto out;
+	}
+	limit = f->cut >= f->disk_eof ? f->disk_eof : UINT64_MAX;
+	if (limit != UINT64_MAX) {
+		struct direct_ctx d = { .fd = f->fd, .limit = limit };
+
+		*what = "cannot write";
+		if ((rc = walk(f->root, direct_extent, &d)) != 0)
+			goto out;
+		/* Durable: the direct bytes are on disk before the journal that points at them. */
+		if (f->durable && fsync(f->fd) < 0) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	jfd = write_journal(f, eof, limit, st.st_mode & 0666, what);
 	if (jfd < 0) {
 		rc = jfd;
 		goto out;
 	}
+	if (crash_after_journal)
+		_exit(86);
 	*what = "cannot write";
-	if ((rc = apply(f, (uint64_t)st.st_size, eof)) != 0)
+	if ((rc = apply(f, (uint64_t)st.st_size, eof, limit)) != 0)
 		goto out;
 	*what = "cannot empty the journal of";
 	if (ftruncate(jfd, 0) < 0 || (f->durable && fsync(jfd) < 0)) {
@@ -1042,6 +1154,7 @@ size_t h5m_jvfd_held_bytes(hid_t fid)
  * (complete), 0 (incomplete or corrupt) or -EPROTO (a version this code does not know). */
 static int journal_check(const unsigned char *j, uint64_t n, uint64_t *count, uint64_t *cut, uint64_t *eof)
 {
+	struct jsum sum;
 	uint64_t off = JV_HEAD, body;
 
 	if (n < JV_HEAD + JV_TRAIL || memcmp(j, JV_MAGIC, 8) != 0)
@@ -1068,7 +1181,9 @@ static int journal_check(const unsigned char *j, uint64_t n, uint64_t *count, ui
 	}
 	if (off != body || get64(j + body) != body || memcmp(j + body + 16, JV_END, 8) != 0)
 		return 0;
-	return get64(j + body + 8) == fnv1a(FNV_OFFSET, j, body) ? 1 : 0;
+	jsum_init(&sum);
+	jsum_update(&sum, j, body);
+	return get64(j + body + 8) == jsum_final(&sum) ? 1 : 0;
 }
 
 /* Applies a checked journal to path and fsyncs it. Returns 0 or -errno, *what saying which step. */
@@ -1178,4 +1293,9 @@ out:
 	free(jtmp);
 	free(jpath);
 	return rc;
+}
+
+void h5m_jvfd_crash_after_journal(bool on)
+{
+	crash_after_journal = on;
 }

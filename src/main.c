@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,11 @@ int main(int argc, char *argv[])
 	bool mounted = false, handlers = false, flushing = false, rw = false;
 	int ret = 1;
 
+	/* Blocks and write-back buffers of 128 KiB to a few MiB come and go all the time: keep them
+	 * in the heap for reuse instead of returning them to the kernel and faulting fresh pages
+	 * in again (page faults dominated streaming in profiles). Peak memory is unchanged. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	fuse_set_log_func(fuse_log_sink);
 	if (h5m_opts_parse(&args, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "h5mount: %s\n", err);

@@ -338,6 +338,9 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		}
 		if (fill_value(dcpl, ds) < 0)
 			h5m_log(H5M_LOG_WARN, "%s: unreadable fill value; zeros are used", path);
+		ds->zero_fill = true;
+		for (size_t i = 0; i < ds->dt.elem_size; i++)
+			ds->zero_fill &= ds->fill[i] == 0;
 		ds->writable = s->rw;
 	} else {
 		if (ds->rank > 1) {
@@ -1172,7 +1175,7 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 }
 
 int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
-                         void *buf, size_t len)
+                         void *buf, size_t len, bool zeroed)
 {
 	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], bstart, blen, got = 0;
 	char why[256];
@@ -1216,7 +1219,7 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 	if (rc) {
 		h5err(why, sizeof(why));
 		log_read_error(ds, why);
-	} else if (got < len) {
+	} else if (got < len && !(zeroed && ds->zero_fill)) {
 		h5m_store_fill(ds, (char *)buf + got, len - got, 0);
 	}
 out:

@@ -164,12 +164,13 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 			return e;
 		gen = h5m_cache_generation(v->cache, n->idx);
 		alloc = block_alloc(v, ds, b, block);
-		fresh = malloc(alloc ? alloc : 1);
+		/* Zeroed memory from calloc is free for fresh pages: no fill pass for new rows. */
+		fresh = ds->zero_fill ? calloc(1, alloc ? alloc : 1) : malloc(alloc ? alloc : 1);
 		if (!fresh) {
 			*err = -ENOMEM;
 			return NULL;
 		}
-		*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc);
+		*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc, ds->zero_fill);
 		if (*err) {
 			free(fresh);
 			return NULL;
@@ -257,7 +258,7 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 			 * sequential reads; the kernel's page cache keeps these bytes anyway. */
 			e = h5m_cache_get(v->cache, n->idx, block);
 			if (!e) {
-				rc = h5m_store_read_block(v->store, ds, &sn->b, block, buf + done, take);
+				rc = h5m_store_read_block(v->store, ds, &sn->b, block, buf + done, take, false);
 				if (rc == 0) {
 					done += take;
 					continue;

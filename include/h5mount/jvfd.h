@@ -44,4 +44,9 @@ int h5m_jvfd_take_error(hid_t fid);
 /* Bytes currently held in memory (not yet committed) for `fid`; 0 when fid does not use the driver. */
 size_t h5m_jvfd_held_bytes(hid_t fid);
 
+/* Fault injection for tests: when set, the next commit of any file ends the process with
+ * _exit(86) right after its journal is complete and before the HDF5 file is touched, exactly
+ * like a daemon killed at that moment. */
+void h5m_jvfd_crash_after_journal(bool on);
+
 #endif
