@@ -199,6 +199,7 @@ int main(int argc, char *argv[])
 	 * threshold keep what the heap retains small: peak memory stays near cache + dirty limit. */
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 8 << 20);
+	mallopt(M_ARENA_MAX, 2);
 	fuse_set_log_func(fuse_log_sink);
 	if (h5m_opts_parse(&args, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "h5mount: %s\n", err);

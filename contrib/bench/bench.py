@@ -185,13 +185,14 @@ def dd(path, expect):
 
 
 def proc_cpu(pid):
-    """CPU seconds (user + system) used so far by process pid; 0.0 once it is gone."""
+    """(CPU seconds (user + system), minor page faults) of process pid so far; zeros once it
+    is gone."""
     try:
         with open('/proc/%d/stat' % pid) as fp:
             fields = fp.read().rsplit(')', 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+        return 0.0, 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'), int(fields[7])
 
 
 def proc_memory(pid):
@@ -214,9 +215,9 @@ def proc_memory(pid):
 
 
 class Meter:
-    """`with Meter(daemons, children) as m:` times its body: wall seconds, the CPU seconds of
-    each daemon (Mount) and of the client (this process, or its waited-for children such as
-    dd when children=True). Read m.result(amount) afterwards."""
+    """`with Meter(daemons, children) as m:` times its body: wall seconds, the CPU seconds and
+    minor page faults of the daemons (Mounts) and of the client (this process, or its
+    waited-for children such as dd when children=True). Read m.result(amount) afterwards."""
 
     def __init__(self, daemons=(), children=False):
         self.daemons = list(daemons)
@@ -232,16 +233,20 @@ class Meter:
         self.seconds = time.perf_counter() - self.t0
         ru = resource.getrusage(self.who)
         self.client_cpu = (ru.ru_utime - self.ru0.ru_utime) + (ru.ru_stime - self.ru0.ru_stime)
-        self.daemon_cpu = sum(proc_cpu(d.pid) - c for d, c in zip(self.daemons, self.cpu0))
+        self.client_minflt = ru.ru_minflt - self.ru0.ru_minflt
+        now = [proc_cpu(d.pid) for d in self.daemons]
+        self.daemon_cpu = sum(n[0] - c[0] for n, c in zip(now, self.cpu0))
+        self.daemon_minflt = sum(n[1] - c[1] for n, c in zip(now, self.cpu0))
         return False
 
     def result(self, amount, **extra):
         """The run's record: seconds, amount (MB or operations), value (amount per second)
         and the CPU seconds of the client and of the daemons."""
         r = {'seconds': self.seconds, 'amount': amount, 'value': amount / self.seconds,
-             'client_cpu': round(self.client_cpu, 3)}
+             'client_cpu': round(self.client_cpu, 3), 'client_minflt': self.client_minflt}
         if self.daemons:
             r['daemon_cpu'] = round(self.daemon_cpu, 3)
+            r['daemon_minflt'] = self.daemon_minflt
         r.update(extra)
         return r
 
@@ -291,15 +296,26 @@ class Mount:
         return os.path.join(self.path, name)
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            try:
+                self.stop()
+            except Broken:
+                pass                           # start()'s error says more
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
         try:
             self.stop()
-        except Broken:
+        except Broken as e:
             if exc_type is None:
-                raise                          # else the body's error is the one to report
+                raise
+            if issubclass(exc_type, Broken) or not issubclass(exc_type, Exception):
+                return False                   # the body's own failure, or an interrupt
+            # The daemon's fate explains the body's error (ENOTCONN after a crash, say).
+            raise Broken('%s\nthe workload got: %s: %s' % (e, exc_type.__name__, exc)) from exc
         return False
 
     def log_tail(self, n=3000):
@@ -891,7 +907,9 @@ def summarize(w, runs):
             'median': {'mount': mv, 'direct': dv, 'mount_seconds': ms, 'direct_seconds': ds},
             'median_cpu': {'mount_client': statistics.median(r['mount']['client_cpu'] for r in runs),
                            'mount_daemon': statistics.median(r['mount']['daemon_cpu'] for r in runs),
-                           'direct': statistics.median(r['direct']['client_cpu'] for r in runs)},
+                           'direct': statistics.median(r['direct']['client_cpu'] for r in runs),
+                           'mount_daemon_minflt': statistics.median(r['mount']['daemon_minflt'] for r in runs),
+                           'direct_minflt': statistics.median(r['direct']['client_minflt'] for r in runs)},
             'ratio': ratio, 'pass': ratio >= w.target,
             'peak_rss': peak, 'rss_bound': bound, 'rss_pass': peak <= bound, 'runs': runs}
 
@@ -918,12 +936,14 @@ def print_table(res, out=sys.stdout):
         print('%-38s %10.1f %10s %s' % ('reference: dd of plain.h5, cold',
                                         refs['median']['disk'], '', 'MB/s'), file=out)
     print(file=out)
-    print('CPU seconds per run (medians): h5mount client + daemon | PyTables', file=out)
+    print('per run (medians)                      wall s: h5mount | PyTables;  CPU s: h5mount client '
+          '+ daemon | PyTables;  minor faults: daemon | PyTables', file=out)
     for key, s in wl.items():
-        c = s['median_cpu']
-        print('  %-36s %7.2f + %6.2f | %7.2f   (wall %6.2f s | %6.2f s)' % (
-            s['title'], c['mount_client'], c['mount_daemon'], c['direct'],
-            s['median']['mount_seconds'], s['median']['direct_seconds']), file=out)
+        c, m = s['median_cpu'], s['median']
+        print('  %-36s %7.2f | %7.2f;  %6.2f + %6.2f | %6.2f;  %8d | %8d' % (
+            s['title'], m['mount_seconds'], m['direct_seconds'], c['mount_client'],
+            c['mount_daemon'], c['direct'], c.get('mount_daemon_minflt', -1),
+            c.get('direct_minflt', -1)), file=out)
     misses = [key for key, s in wl.items() if not s['pass']]
     mem = [key for key, s in wl.items() if not s['rss_pass']]
     print(file=out)
@@ -968,6 +988,16 @@ def chart(res, path):
         ax.hlines(s['target'], x - 0.4, x + 0.4, colors='black', linestyles='dashed')
         ax.text(x, s['ratio'], '%.2fx' % s['ratio'], ha='center', va='bottom', fontsize=8)
     ax.axhline(1.0, color='grey', linewidth=0.8)
+    # Ratios span from a few hundredths to several times: a log scale shows both ends.
+    ax.set_yscale('log')
+    lo = min([s['ratio'] for s in wl] + [s['target'] for s in wl])
+    hi = max([s['ratio'] for s in wl] + [s['target'] for s in wl])
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+             if lo / 2 <= t <= hi * 2]
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(['%gx' % t for t in ticks])
+    ax.minorticks_off()
+    ax.set_ylim(lo / 1.6, hi * 1.6)
     ax.set_ylabel('h5mount / PyTables (higher is better)')
     ax.set_title('h5mount vs PyTables, %s per array, median of %d; dashed: target'
                  % (fmt_size(res['size']), res['runs']))
@@ -1110,6 +1140,12 @@ def main(argv):
         try:
             res = run(args)
         except Broken as e:
+            log('BROKEN: %s' % e)
+            return 1
+        except OSError as e:
+            # A failing read, write or fsync through the mount is a broken mount too.
+            import traceback
+            traceback.print_exc()
             log('BROKEN: %s' % e)
             return 1
         except KeyboardInterrupt:
