@@ -54,7 +54,8 @@ int h5m_blocks_init(struct h5m_blocks *b, unsigned rank, const uint64_t *dims, c
 		return derive(b);
 	if (target < elem)
 		target = elem;
-	/* Go down the dims until a chunk-thick slab of the remaining dims fits the target. */
+	/* Go down the dims until a chunk-thick slab of the remaining dims fits the target (or, for
+	 * chunks, H5M_BLOCKS_SLAB_MAX). */
 	for (b->level = 0;; b->level++) {
 		uint64_t inner = elem;
 		int overflow = 0;
@@ -63,13 +64,13 @@ int h5m_blocks_init(struct h5m_blocks *b, unsigned rank, const uint64_t *dims, c
 		for (unsigned i = b->level + 1; i < rank; i++)
 			overflow |= __builtin_mul_overflow(inner, dims[i], &inner);
 		overflow |= __builtin_mul_overflow(inner, step, &unit);
-		if ((!overflow && unit <= target) || b->level == rank - 1)
+		if ((!overflow && (unit <= target || (chunk && unit <= H5M_BLOCKS_SLAB_MAX))) || b->level == rank - 1)
 			break;
 	}
 	if (unit == 0) {
 		b->len = step;                                     /* empty trailing dims: any len */
-	} else if (unit <= target) {
-		b->len = step * (target / unit);                   /* several whole chunks */
+	} else if (unit <= target || (chunk && unit <= H5M_BLOCKS_SLAB_MAX)) {
+		b->len = step * (unit <= target ? target / unit : 1); /* whole chunks */
 	} else {
 		b->len = target / elem;                            /* one chunk is bigger than target */
 		if (b->len == 0)

@@ -342,6 +342,10 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		for (size_t i = 0; i < ds->dt.elem_size; i++)
 			ds->zero_fill &= ds->fill[i] == 0;
 		ds->writable = s->rw;
+		/* Read-only, unfiltered chunks of whole rows: every byte range is a file range. */
+		ds->raw_rows = !s->rw && ds->direct && !ds->blosc && ds->rank > 0;
+		for (unsigned i = 1; i < ds->rank; i++)
+			ds->raw_rows &= ds->chunk[i] == ds->dims[i];
 	} else {
 		if (ds->rank > 1) {
 			snprintf(why, cap, "multi-dimensional variable-length datasets");
@@ -1273,6 +1277,55 @@ ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, 
 			return -EIO;
 		}
 		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	char why[256];
+
+	while (done < len) {
+		uint64_t pos = off + done, within = pos % ds->chunk_bytes;
+		size_t take = ds->chunk_bytes - within < len - done ? (size_t)(ds->chunk_bytes - within) : len - done;
+		hsize_t coord[H5S_MAX_RANK] = { 0 }, size = 0;
+		haddr_t addr = HADDR_UNDEF;
+		unsigned mask = 0;
+		herr_t rc;
+
+		coord[0] = pos / ds->chunk_bytes * ds->chunk[0];
+		hdf5_lock();
+		rc = H5Dget_chunk_info_by_coord(ds->did, coord, &mask, &addr, &size);
+		if (rc < 0) {
+			h5err(why, sizeof(why));
+			log_read_error(ds, why);
+		}
+		hdf5_unlock();
+		if (rc < 0)
+			return -EIO;
+		if (addr == HADDR_UNDEF) {
+			h5m_store_fill(ds, (char *)buf + done, take, within);   /* never written */
+		} else if (size != ds->chunk_bytes || addr > (haddr_t)INT64_MAX - ds->chunk_bytes) {
+			hdf5_lock();
+			log_read_error(ds, "a chunk's stored size differs from its data size");
+			hdf5_unlock();
+			return -EIO;
+		} else {
+			for (size_t got = 0; got < take;) {
+				ssize_t n = pread(s->fd, (char *)buf + done + got, take - got, (off_t)(addr + within + got));
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					h5m_log(H5M_LOG_ERR, "%s: read of a chunk failed: %s", ds->path,
+					        n < 0 ? strerror(errno) : "the file ends inside it");
+					return -EIO;
+				}
+				got += (size_t)n;
+			}
+		}
+		done += take;
 	}
 	return (ssize_t)done;
 }

@@ -31,6 +31,8 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
 	v->dirty_limit = dirty_limit;
 	pthread_mutex_init(&v->flush_lock, NULL);
 	v->cache = h5m_cache_new(cache_bytes);
+	if (v->cache)
+		h5m_cache_set_spare(v->cache, dirty_limit);
 	if (!v->cache) {
 		pthread_mutex_destroy(&v->flush_lock);
 		free(v);
@@ -164,15 +166,15 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 			return e;
 		gen = h5m_cache_generation(v->cache, n->idx);
 		alloc = block_alloc(v, ds, b, block);
-		/* Zeroed memory from calloc is free for fresh pages: no fill pass for new rows. */
-		fresh = ds->zero_fill ? calloc(1, alloc ? alloc : 1) : malloc(alloc ? alloc : 1);
+		/* Zeroed memory is free for fresh pages: no fill pass for new rows. */
+		fresh = h5m_cache_alloc(v->cache, alloc, ds->zero_fill);
 		if (!fresh) {
 			*err = -ENOMEM;
 			return NULL;
 		}
 		*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc, ds->zero_fill);
 		if (*err) {
-			free(fresh);
+			h5m_cache_discard(v->cache, fresh, alloc);
 			return NULL;
 		}
 		e = h5m_cache_put(v->cache, n->idx, block, gen, fresh, alloc);
@@ -243,9 +245,10 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 		h5m_blocks_locate(&sn->b, off + done, &block, &within);
 		h5m_blocks_extent(&sn->b, block, &bstart, &blen);
 		take = blen - within < len - done ? (size_t)(blen - within) : len - done;
-		if (ds->contig_offset >= 0 && !ds->writable) {
-			/* Contiguous data that nothing writes: straight from the file's page cache. */
-			ssize_t got = h5m_store_pread(v->store, ds, buf + done, take, off + done);
+		if ((ds->contig_offset >= 0 && !ds->writable) || ds->raw_rows) {
+			/* Unfiltered data that nothing writes: straight from the file's page cache. */
+			ssize_t got = ds->raw_rows ? h5m_store_pread_rows(v->store, ds, buf + done, take, off + done)
+			                           : h5m_store_pread(v->store, ds, buf + done, take, off + done);
 
 			if (got < 0)
 				return got;

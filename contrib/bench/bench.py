@@ -73,12 +73,20 @@ def log(msg):
 # ---------------------------------------------------------------------------- sizes and data
 
 def parse_size(text):
-    """Bytes for '50M', '4G', '1.5G', '123456' (binary suffixes K, M, G, T, like h5mount's)."""
+    """Bytes for '50M', '4G', '1.5G', '123456' (binary suffixes K, M, G, T, like h5mount's
+    options); raises ValueError for anything else."""
     m = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*', text, re.I)
     if not m:
-        raise argparse.ArgumentTypeError('bad size %r (use e.g. 50M, 1G, 4G)' % text)
-    scale = 1 << (10 * ' KMGT'.index(m.group(2).upper() or ' '))
-    value = int(float(m.group(1)) * scale)
+        raise ValueError('bad size %r (use e.g. 50M, 1G, 4G)' % text)
+    return int(float(m.group(1)) * (1 << (10 * ' KMGT'.index(m.group(2).upper() or ' '))))
+
+
+def size_arg(text):
+    """--size: parse_size() of at least 100 rows."""
+    try:
+        value = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
     if value < 100 * ROW_BYTES:
         raise argparse.ArgumentTypeError('size %r is below 100 rows (%d bytes)' % (text, 100 * ROW_BYTES))
     return value
@@ -184,15 +192,22 @@ def dd(path, expect):
     return seconds
 
 
-def proc_cpu(pid):
-    """(CPU seconds (user + system), minor page faults) of process pid so far; zeros once it
-    is gone."""
+PROC_COUNTERS = ('cpu', 'minflt', 'rchar', 'wchar')
+
+
+def proc_counters(pid):
+    """Counters of process pid so far, in PROC_COUNTERS order: CPU seconds (user + system),
+    minor page faults, and bytes passed to read-like and write-like system calls (rchar and
+    wchar of /proc/pid/io). Zeros once the process is gone."""
     try:
         with open('/proc/%d/stat' % pid) as fp:
             fields = fp.read().rsplit(')', 1)[1].split()
+        with open('/proc/%d/io' % pid) as fp:
+            io = dict(line.split(': ') for line in fp.read().splitlines())
     except OSError:
-        return 0.0, 0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'), int(fields[7])
+        return (0.0, 0, 0, 0)
+    return ((int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'), int(fields[7]),
+            int(io['rchar']), int(io['wchar']))
 
 
 def proc_memory(pid):
@@ -216,15 +231,16 @@ def proc_memory(pid):
 
 class Meter:
     """`with Meter(daemons, children) as m:` times its body: wall seconds, the CPU seconds and
-    minor page faults of the daemons (Mounts) and of the client (this process, or its
-    waited-for children such as dd when children=True). Read m.result(amount) afterwards."""
+    minor page faults of the client (this process, or its waited-for children such as dd when
+    children=True), and proc_counters() of the daemons (Mounts), summed over them. Read
+    m.result(amount) afterwards."""
 
     def __init__(self, daemons=(), children=False):
         self.daemons = list(daemons)
         self.who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
 
     def __enter__(self):
-        self.cpu0 = [proc_cpu(d.pid) for d in self.daemons]
+        self.before = [proc_counters(d.pid) for d in self.daemons]
         self.ru0 = resource.getrusage(self.who)
         self.t0 = time.perf_counter()
         return self
@@ -234,19 +250,21 @@ class Meter:
         ru = resource.getrusage(self.who)
         self.client_cpu = (ru.ru_utime - self.ru0.ru_utime) + (ru.ru_stime - self.ru0.ru_stime)
         self.client_minflt = ru.ru_minflt - self.ru0.ru_minflt
-        now = [proc_cpu(d.pid) for d in self.daemons]
-        self.daemon_cpu = sum(n[0] - c[0] for n, c in zip(now, self.cpu0))
-        self.daemon_minflt = sum(n[1] - c[1] for n, c in zip(now, self.cpu0))
+        now = [proc_counters(d.pid) for d in self.daemons]
+        self.daemon = {name: sum(n[i] - b[i] for n, b in zip(now, self.before))
+                       for i, name in enumerate(PROC_COUNTERS)}
         return False
 
     def result(self, amount, **extra):
-        """The run's record: seconds, amount (MB or operations), value (amount per second)
-        and the CPU seconds of the client and of the daemons."""
+        """The run's record: seconds, amount (MB or operations), value (amount per second),
+        the client's CPU seconds and minor faults, the daemons' counters, and `extra`."""
         r = {'seconds': self.seconds, 'amount': amount, 'value': amount / self.seconds,
              'client_cpu': round(self.client_cpu, 3), 'client_minflt': self.client_minflt}
         if self.daemons:
-            r['daemon_cpu'] = round(self.daemon_cpu, 3)
-            r['daemon_minflt'] = self.daemon_minflt
+            r['daemon_cpu'] = round(self.daemon['cpu'], 3)
+            r['daemon_minflt'] = self.daemon['minflt']
+            r['daemon_rchar'] = self.daemon['rchar']
+            r['daemon_wchar'] = self.daemon['wchar']
         r.update(extra)
         return r
 
@@ -644,7 +662,7 @@ class Bench:
                 dd(m.p('x'), self.nbytes)
             got = self.pread_rows(m.p('x'), rows)
             mnt = self.mount_record(m, t.result(self.nbytes / MB, first_seconds=first.seconds,
-                                                first_daemon_cpu=round(first.daemon_cpu, 3)))
+                                                first_daemon_cpu=round(first.daemon['cpu'], 3)))
         mnt['unmount_seconds'] = m.unmount_seconds
         t0 = time.perf_counter()
         self.pytables_read_all(h5)
@@ -893,6 +911,15 @@ def rss_bound(opts):
     return cache + dirty + RSS_SLACK
 
 
+# (name in the summary, side, field of the run record) of the counters whose medians are kept.
+MEDIAN_COUNTERS = [
+    ('mount_client', 'mount', 'client_cpu'), ('mount_daemon', 'mount', 'daemon_cpu'),
+    ('direct', 'direct', 'client_cpu'), ('mount_daemon_minflt', 'mount', 'daemon_minflt'),
+    ('direct_minflt', 'direct', 'client_minflt'), ('mount_daemon_rchar', 'mount', 'daemon_rchar'),
+    ('mount_daemon_wchar', 'mount', 'daemon_wchar'),
+]
+
+
 def summarize(w, runs):
     """Medians, ratio and PASS/MISS of one workload from its runs."""
     mv = statistics.median(r['mount']['value'] for r in runs)
@@ -905,11 +932,8 @@ def summarize(w, runs):
     return {'title': w.title, 'unit': w.unit, 'target': w.target,
             'mount_opts': runs[0]['mount']['mount_opts'] or '(defaults)',
             'median': {'mount': mv, 'direct': dv, 'mount_seconds': ms, 'direct_seconds': ds},
-            'median_cpu': {'mount_client': statistics.median(r['mount']['client_cpu'] for r in runs),
-                           'mount_daemon': statistics.median(r['mount']['daemon_cpu'] for r in runs),
-                           'direct': statistics.median(r['direct']['client_cpu'] for r in runs),
-                           'mount_daemon_minflt': statistics.median(r['mount']['daemon_minflt'] for r in runs),
-                           'direct_minflt': statistics.median(r['direct']['client_minflt'] for r in runs)},
+            'median_cpu': {name: statistics.median(r[side][field] for r in runs)
+                           for name, side, field in MEDIAN_COUNTERS},
             'ratio': ratio, 'pass': ratio >= w.target,
             'peak_rss': peak, 'rss_bound': bound, 'rss_pass': peak <= bound, 'runs': runs}
 
@@ -936,14 +960,21 @@ def print_table(res, out=sys.stdout):
         print('%-38s %10.1f %10s %s' % ('reference: dd of plain.h5, cold',
                                         refs['median']['disk'], '', 'MB/s'), file=out)
     print(file=out)
-    print('per run (medians)                      wall s: h5mount | PyTables;  CPU s: h5mount client '
-          '+ daemon | PyTables;  minor faults: daemon | PyTables', file=out)
+    print('Where the time goes (medians per run). wall: seconds; CPU: seconds of the h5mount client '
+          '+ the daemon, and of PyTables;', file=out)
+    print('faults: minor page faults of the daemon and of PyTables; daemon I/O: MB the daemon '
+          'read and wrote with system calls (rchar, wchar: the .h5 file and /dev/fuse)', file=out)
+    head = '%-38s %15s %22s %19s %17s' % ('workload', 'wall h5m|PyT', 'CPU client+daemon|PyT',
+                                          'faults daemon|PyT', 'daemon I/O r|w')
+    print(head, file=out)
+    print('-' * len(head), file=out)
     for key, s in wl.items():
         c, m = s['median_cpu'], s['median']
-        print('  %-36s %7.2f | %7.2f;  %6.2f + %6.2f | %6.2f;  %8d | %8d' % (
+        print('%-38s %7.2f|%7.2f %6.2f+%6.2f|%6.2f %9d|%9d %8.0f|%8.0f' % (
             s['title'], m['mount_seconds'], m['direct_seconds'], c['mount_client'],
             c['mount_daemon'], c['direct'], c.get('mount_daemon_minflt', -1),
-            c.get('direct_minflt', -1)), file=out)
+            c.get('direct_minflt', -1), c.get('mount_daemon_rchar', 0) / MB,
+            c.get('mount_daemon_wchar', 0) / MB), file=out)
     misses = [key for key, s in wl.items() if not s['pass']]
     mem = [key for key, s in wl.items() if not s['rss_pass']]
     print(file=out)
@@ -967,7 +998,8 @@ def print_compare(old, new, out=sys.stdout):
         print('%-38s %10.1f %10.1f %+7.1f%% %7.2fx %7.2fx' % (
             s['title'], ov, nv, 100.0 * (nv / ov - 1.0), o['ratio'], s['ratio']), file=out)
     if old.get('size') != new.get('size'):
-        print('(sizes differ: %s then, %s now)' % (fmt_size(old.get('size', 0)), fmt_size(new['size'])), file=out)
+        print('(sizes differ: %s then, %s now)'
+              % (fmt_size(old.get('size', 0)), fmt_size(new['size'])), file=out)
 
 
 def chart(res, path):
@@ -1012,9 +1044,11 @@ def chart(res, path):
     bx.set_xticks(xs)
     bx.set_xticklabels(labels, fontsize=7)
     m = res['machine']
-    fig.text(0.01, 0.005, '%s, %d CPUs, %.0f GiB, Linux %s; %s' % (
-        m.get('cpu', '?'), m['nproc'], m['memory_bytes'] / (1 << 30), m['kernel'],
-        res['versions']['h5mount']), fontsize=7)
+    v = res['versions']
+    fig.text(0.01, 0.005, '%s, %d CPUs, %.0f GiB, Linux %s; %s%s; PyTables %s; %s' % (
+        m.get('cpu', '?'), m['nproc'], m['memory_bytes'] / (1 << 30), m['kernel'], v['h5mount'],
+        ' at ' + v['h5mount_git'] if v.get('h5mount_git') else '', v['pytables'], res['date']),
+        fontsize=7)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1027,11 +1061,11 @@ def parse_args(argv):
         prog='contrib/bench/run',
         description='Benchmark h5mount against PyTables on the same data, in the same run. '
                     'Exits 0 whether or not targets are met; 1 when something is broken.')
-    p.add_argument('--size', type=parse_size, default=parse_size('1G'),
+    p.add_argument('--size', type=size_arg, default=parse_size('1G'),
                    help='bytes per array, suffix K/M/G (default 1G; CI uses 50M)')
-    p.add_argument('--runs', type=int, default=3, help='runs per workload; medians reported (default 3)')
-    p.add_argument('--dir', help='where to make the temporary directory (default /var/tmp)')
-    p.add_argument('--out', default=os.path.join(ROOT, 'build', 'bench'),
+    p.add_argument('--runs', type=int, default=3, metavar='N', help='runs per workload; medians reported (default 3)')
+    p.add_argument('--dir', metavar='DIR', help='where to make the temporary directory (default /var/tmp)')
+    p.add_argument('--out', metavar='DIR', default=os.path.join(ROOT, 'build', 'bench'),
                    help='directory for the JSON and PNG results (default build/bench)')
     p.add_argument('--keep', action='store_true', help='keep the temporary data')
     p.add_argument('--compare', metavar='OLD.json', help='also print the change against a previous result')
@@ -1039,10 +1073,11 @@ def parse_args(argv):
                    help='print the table of a saved result (and --compare) without running')
     p.add_argument('--only', metavar='KEYS',
                    help='comma-separated workloads to run: ' + ','.join(BY_KEY))
-    p.add_argument('--h5mount', default=os.path.join(ROOT, 'build', 'h5mount'),
+    p.add_argument('--h5mount', metavar='PATH', default=os.path.join(ROOT, 'build', 'h5mount'),
                    help='the h5mount binary (default build/h5mount)')
-    p.add_argument('--read-ahead-kb', type=int,
-                   help='set each mount\'s read_ahead_kb (root; default: leave the kernel\'s)')
+    p.add_argument('--read-ahead-kb', type=int, metavar='N',
+                   help='set each mount\'s read_ahead_kb after mounting (root; default: leave it '
+                        'as the kernel and h5mount set it, which is recorded)')
     p.add_argument('--trace', action='store_true',
                    help='mount with -d and record FUSE request counts and sizes (slows everything; '
                         'timings are not comparable)')

@@ -24,9 +24,15 @@ struct h5m_blocks {
 	uint64_t total;                   /* bytes of the whole dataset */
 };
 
+/* A chunked dataset's block is at least one chunk thick along the first dim whose chunk-thick
+ * slab (all the dims after it whole) has at most this many bytes, even when that is more than
+ * the target: a block split inside a chunk costs a decode of the whole chunk per block. */
+#define H5M_BLOCKS_SLAB_MAX ((size_t)16 << 20)
+
 /* Chooses the block shape for a dataset of `rank` dims `dims`, element size `elem`, chunk dims
- * `chunk` (NULL when not chunked) aiming at blocks of about `target` bytes but never splitting
- * a chunk unless one chunk row alone is bigger than target at the last dim.
+ * `chunk` (NULL when not chunked): whole chunk-thick slabs along the first dim where such a
+ * slab fits H5M_BLOCKS_SLAB_MAX (as many as fit `target` bytes, at least one), otherwise along
+ * a later dim; without chunks, about `target` bytes.
  * Returns 0, or -EOVERFLOW when the dataset's byte size does not fit in 64 bits, or -EINVAL. */
 int h5m_blocks_init(struct h5m_blocks *b, unsigned rank, const uint64_t *dims, const uint64_t *chunk,
                     size_t elem, size_t target);

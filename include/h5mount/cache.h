@@ -17,14 +17,33 @@ struct h5m_cache *h5m_cache_new(size_t capacity);
 /* Frees the cache and every block. No entry may still be referenced. */
 void h5m_cache_free(struct h5m_cache *c);
 
+/* Returns `len` bytes for a block to put into c (zeroed when `zero`), or NULL when out of
+ * memory. Blocks of 64 KiB and more are pages of their own: freed ones are kept for reuse (see
+ * h5m_cache_set_spare) and the rest go back to the system. Hand the memory to h5m_cache_put,
+ * which takes it over, or back with h5m_cache_discard. Takes the cache lock briefly. */
+void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool zero);
+
+/* Frees memory from h5m_cache_alloc(c, len, ...) that was not put. Takes the cache lock. */
+void h5m_cache_discard(struct h5m_cache *c, void *data, size_t len);
+
+/* Lets the cache keep freed block memory for reuse while its blocks (clean and dirty) and the
+ * kept memory together stay within capacity + spare; 8 MiB may be kept in any case. The views
+ * pass the dirty limit, so streaming writes reuse the blocks that write-back made clean and
+ * eviction freed. Default 0. */
+void h5m_cache_set_spare(struct h5m_cache *c, size_t spare);
+
+/* Bytes of freed block memory kept for reuse. */
+size_t h5m_cache_pooled(struct h5m_cache *c);
+
 /* Finds block (owner, block) and returns it referenced (release with h5m_cache_release), or
  * NULL. Takes the cache lock briefly; never blocks on I/O. */
 struct h5m_cache_ent *h5m_cache_get(struct h5m_cache *c, uint64_t owner, uint64_t block);
 
-/* Inserts `data` (malloc'd, `len` bytes; ownership passes to the cache, even on failure) as
+/* Inserts `data` (from h5m_cache_alloc(c, len, ...); ownership passes to the cache, even on failure) as
  * block (owner, block) of generation `gen` and returns it referenced. If the block is already
  * present, `data` is freed and the present entry is returned. Returns NULL only when `gen` is
- * older than the owner's current generation (the data is stale), after freeing `data`.
+ * older than the owner's current generation (the data is stale) or when out of memory, after
+ * freeing `data`.
  * Evicts least recently used unreferenced blocks to stay within capacity. */
 struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_t block, uint64_t gen,
                                     void *data, size_t len);

@@ -377,6 +377,12 @@ def make_types(path, ext_name='ext.h5'):
         g.create_dataset('unwritten_contiguous', shape=(50,), dtype='>i2', fillvalue=9)
         g.create_dataset('unwritten_chunked', shape=(40, 3), dtype='<f8', chunks=(8, 3),
                          fillvalue=2.5)
+        # Unfiltered chunks of whole rows, some never written: read-only mounts read these
+        # straight from the file, chunk by chunk.
+        rows = g.create_dataset('sparse_rows', shape=(50, 4), dtype='<i2', chunks=(6, 4),
+                                maxshape=(None, 4), fillvalue=3)
+        rows[10:20] = np.arange(40, dtype='<i2').reshape(10, 4)
+        rows[49] = -1
         if h5py.h5z.filter_avail(h5py.h5z.FILTER_SZIP):
             g.create_dataset('szip', data=(np.arange(20000) % 777).astype('<i4').reshape(200, 100),
                              chunks=(64, 50), compression='szip')

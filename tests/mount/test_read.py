@@ -279,8 +279,16 @@ class TypesFile(MountedCase):
                          np.full(50, 9, dtype='>i2').tobytes())
         self.assertEqual(read_file(self.mnt.p('layout/unwritten_chunked')),
                          np.full((40, 3), 2.5, dtype='<f8').tobytes())
+        want = np.full((50, 4), 3, dtype='<i2')
+        want[10:20] = np.arange(40).reshape(10, 4)
+        want[49] = -1
+        self.assertEqual(read_file(self.mnt.p('layout/sparse_rows')), want.tobytes())
+        with open(self.mnt.p('layout/sparse_rows'), 'rb') as fp:   # ranges across chunk edges
+            for off, n in ((0, 400), (47, 1), (95, 50), (150, 250), (390, 10), (392, 100)):
+                fp.seek(off)
+                self.assertEqual(fp.read(n), want.tobytes()[off:off + n], (off, n))
         self.check('/layout/sparse_gzip_fill', '/layout/unwritten_contiguous',
-                   '/layout/unwritten_chunked')
+                   '/layout/unwritten_chunked', '/layout/sparse_rows')
 
     def test_one_byte_big_endian_integers_are_i1_and_u1(self):
         self.assertEqual(self.npy_descr('numeric/int8_be'), '|i1')

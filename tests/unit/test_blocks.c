@@ -37,30 +37,50 @@ static void test_earray_blocks_are_whole_chunk_rows_near_target(void **state)
 	assert_int_equal(ct[1], 1000);
 }
 
-static void test_wide_rows_split_at_a_later_dim(void **state)
+static void test_chunk_rows_above_target_stay_whole(void **state)
 {
-	uint64_t dims[2] = { 4, 1000000 }, chunk[2] = { 1, 100000 }, block, within, st[2], ct[2];
+	/* PyTables' chunks for a 1 GB EArray of 1000 float64 columns: 65 rows, 520 KB. */
+	uint64_t dims[2] = { 134217, 1000 }, chunk[2] = { 65, 1000 }, block, within, st[2], ct[2];
 	struct h5m_blocks b;
 
 	(void)state;
+	assert_int_equal(h5m_blocks_init(&b, 2, dims, chunk, 8, 128 * KIB), 0);
+	assert_int_equal(b.level, 0);
+	assert_int_equal(b.len, 65);
+	h5m_blocks_locate(&b, 100ull * 8000 + 5, &block, &within);
+	assert_int_equal(block, 1);
+	assert_int_equal(within, 35 * 8000 + 5);
+	h5m_blocks_slab(&b, block, st, ct);
+	assert_int_equal(st[0], 65);
+	assert_int_equal(ct[0], 65);
+	assert_int_equal(ct[1], 1000);
+}
+
+static void test_wide_rows_split_at_a_later_dim(void **state)
+{
+	/* One chunk row is 32 MB, above H5M_BLOCKS_SLAB_MAX: cut inside it. */
+	uint64_t dims[2] = { 4, 4000000 }, chunk[2] = { 1, 4000000 }, block, within, st[2], ct[2];
+	struct h5m_blocks b;
+
+	(void)state;
+	assert_true(4000000 * 8 > H5M_BLOCKS_SLAB_MAX);
 	assert_int_equal(h5m_blocks_init(&b, 2, dims, chunk, 8, 256 * KIB), 0);
 	assert_int_equal(b.level, 1);
-	assert_int_equal(b.len, 32768); /* one chunk row (800 KB) is above target: cut inside it */
-	assert_int_equal(b.per_outer, 31);
-	h5m_blocks_locate(&b, (2 * 1000000 + 500000) * 8ull + 3, &block, &within);
-	assert_int_equal(block, 2 * 31 + 500000 / 32768);
+	assert_int_equal(b.len, 32768);
+	assert_int_equal(b.per_outer, 123);
+	h5m_blocks_locate(&b, (2 * 4000000 + 500000) * 8ull + 3, &block, &within);
+	assert_int_equal(block, 2 * 123 + 500000 / 32768);
 	assert_int_equal(within, (500000 % 32768) * 8 + 3);
 	h5m_blocks_slab(&b, block, st, ct);
 	assert_int_equal(st[0], 2);
 	assert_int_equal(ct[0], 1);
 	assert_int_equal(st[1], 15 * 32768);
 	assert_int_equal(ct[1], 32768);
-	h5m_blocks_slab(&b, 2 * 31 + 30, st, ct);
-	assert_int_equal(st[1], 30 * 32768);
-	assert_int_equal(ct[1], 1000000 - 30 * 32768);
+	h5m_blocks_slab(&b, 2 * 123 + 122, st, ct);
+	assert_int_equal(st[1], 122 * 32768);
+	assert_int_equal(ct[1], 4000000 - 122 * 32768);
 }
 
-/* Every block's extent starts where the previous ended, covers total, and locate() agrees. */
 static void check_tiling(unsigned rank, const uint64_t *dims, const uint64_t *chunk, size_t elem, size_t target)
 {
 	struct h5m_blocks b;
@@ -103,6 +123,7 @@ static void test_blocks_tile_the_dataset_exactly(void **state)
 	(void)state;
 	check_tiling(1, d1, c1, 8, 256 * KIB);
 	check_tiling(1, d1, c1, 8, 1000);      /* a chunk above target on a 1-D dataset */
+	check_tiling(2, (uint64_t[]){ 7, 5000000 }, (uint64_t[]){ 2, 3000000 }, 8, 4 * KIB); /* slab > max */
 	check_tiling(2, d2, c2, 4, 1 * KIB);
 	check_tiling(3, d3, c3, 2, 64 * KIB);
 	check_tiling(3, d3, c3, 16, 4 * KIB);
@@ -168,6 +189,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_earray_blocks_are_whole_chunk_rows_near_target),
+		cmocka_unit_test(test_chunk_rows_above_target_stay_whole),
 		cmocka_unit_test(test_wide_rows_split_at_a_later_dim),
 		cmocka_unit_test(test_blocks_tile_the_dataset_exactly),
 		cmocka_unit_test(test_scalar_is_one_block_of_one_element),

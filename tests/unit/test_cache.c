@@ -226,6 +226,66 @@ static void test_dirty_list_returns_an_owners_dirty_blocks_in_block_order(void *
 	h5m_cache_free(c);
 }
 
+/* Large blocks are mappings of their own: evicted ones are kept (8 MiB, or more within capacity
+ * + spare) and handed out again, zeroed when asked, instead of growing the heap. */
+static void test_evicted_large_blocks_are_reused_and_the_pool_is_bounded(void **state)
+{
+	const size_t big = 300000, page = 4096, rounded = (big + page - 1) / page * page;
+	struct h5m_cache *c = h5m_cache_new(2 * big);
+	struct h5m_cache_ent *e;
+	unsigned char *p;
+
+	(void)state;
+	for (uint64_t b = 0; b < 40; b++) {
+		p = h5m_cache_alloc(c, big, b % 2);
+		assert_non_null(p);
+		for (size_t i = 0; b % 2 && i < big; i += 4093)
+			assert_int_equal(p[i], 0);                /* zeroed when asked, even when reused */
+		memset(p, 0xa0 + (int)(b % 16), big);
+		h5m_cache_release(c, h5m_cache_put(c, 1, b, 0, p, big));
+		assert_true(h5m_cache_bytes(c) <= 2 * big);
+	}
+	/* The two newest blocks are cached and intact; the pool holds whole evicted mappings. */
+	e = h5m_cache_get(c, 1, 39);
+	assert_non_null(e);
+	p = (unsigned char *)h5m_cache_data(e, &(size_t){ 0 });
+	assert_int_equal(p[0], 0xa0 + 39 % 16);
+	assert_int_equal(p[big - 1], 0xa0 + 39 % 16);
+	h5m_cache_release(c, e);
+	e = h5m_cache_get(c, 1, 38);
+	assert_non_null(e);
+	h5m_cache_release(c, e);
+	assert_null(h5m_cache_get(c, 1, 37));
+#if defined(__SANITIZE_ADDRESS__)
+	assert_int_equal(h5m_cache_pooled(c), 0);    /* from malloc under ASan */
+#else
+	assert_int_equal(h5m_cache_pooled(c), rounded); /* each eviction's mapping was reused */
+	/* Invalidation frees 2 blocks into the pool. Any size is served from it (resized). */
+	h5m_cache_invalidate(c, 1);
+	assert_int_equal(h5m_cache_pooled(c), 3 * rounded);
+	p = h5m_cache_alloc(c, 5 * big, true);
+	assert_non_null(p);
+	assert_int_equal(p[5 * big - 1], 0);
+	assert_int_equal(h5m_cache_pooled(c), 2 * rounded);
+	h5m_cache_discard(c, p, 5 * big);
+	/* Without spare, at most 8 MiB (or what capacity leaves) is kept; with spare, more. */
+	for (size_t spare = 0; spare <= ((size_t)16 << 20); spare += (size_t)16 << 20) {
+		void *many[60];
+
+		h5m_cache_set_spare(c, spare);
+		for (int i = 0; i < 60; i++)
+			many[i] = h5m_cache_alloc(c, big, false);
+		for (int i = 0; i < 60; i++)
+			h5m_cache_discard(c, many[i], big);
+		size_t limit = spare ? 2 * big + spare : (size_t)8 << 20;   /* no blocks are held */
+
+		assert_true(h5m_cache_pooled(c) <= limit);
+		assert_true(h5m_cache_pooled(c) > limit - rounded);
+	}
+#endif
+	h5m_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_readers_always_see_their_block),
 		cmocka_unit_test(test_dirty_blocks_are_pinned_and_not_counted_against_capacity),
 		cmocka_unit_test(test_dirty_list_returns_an_owners_dirty_blocks_in_block_order),
+		cmocka_unit_test(test_evicted_large_blocks_are_reused_and_the_pool_is_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
