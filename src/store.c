@@ -1262,23 +1262,32 @@ out:
 	return rc;
 }
 
-ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
+/* Reads len bytes of ds's data at file offset `at` from the plain descriptor. Returns 0, or -EIO
+ * after a log line naming `what`. No HDF5 lock. */
+static int pread_all(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t at, const char *what)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(ds->contig_offset + (int64_t)(off + done)));
+		ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(at + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			h5m_log(H5M_LOG_ERR, "%s: read of the contiguous data failed: %s", ds->path,
-			        n < 0 ? strerror(errno) : "file is shorter than the dataset");
+			h5m_log(H5M_LOG_ERR, "%s: read of %s failed: %s", ds->path, what,
+			        n < 0 ? strerror(errno) : "the file ends inside it");
 			return -EIO;
 		}
 		done += (size_t)n;
 	}
-	return (ssize_t)done;
+	return 0;
+}
+
+ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
+{
+	int rc = pread_all(s, ds, buf, len, (uint64_t)ds->contig_offset + off, "the contiguous data");
+
+	return rc ? rc : (ssize_t)len;
 }
 
 ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
@@ -1311,19 +1320,8 @@ ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *
 			log_read_error(ds, "a chunk's stored size differs from its data size");
 			hdf5_unlock();
 			return -EIO;
-		} else {
-			for (size_t got = 0; got < take;) {
-				ssize_t n = pread(s->fd, (char *)buf + done + got, take - got, (off_t)(addr + within + got));
-
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					h5m_log(H5M_LOG_ERR, "%s: read of a chunk failed: %s", ds->path,
-					        n < 0 ? strerror(errno) : "the file ends inside it");
-					return -EIO;
-				}
-				got += (size_t)n;
-			}
+		} else if (pread_all(s, ds, (char *)buf + done, take, addr + within, "a chunk")) {
+			return -EIO;
 		}
 		done += take;
 	}
