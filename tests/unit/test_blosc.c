@@ -1,6 +1,5 @@
 /* test_blosc.c: unit tests of the Blosc codec helpers and the HDF5 filter 32001, including files PyTables wrote; no FUSE. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +16,7 @@
 #include <blosc.h>
 #include <hdf5.h>
 
+#include "tmptree.h"
 #include "h5mount/blosc.h"
 
 /* Per-process fixture, set up in main() before the first HDF5 call. */
@@ -748,14 +748,6 @@ static void test_pytables_incompressible_chunk_is_raw_with_mask_1(void **state)
 
 /* ---- fixture ----------------------------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -791,6 +783,6 @@ int main(void)
 	avail_before_register = H5Zfilter_avail(H5M_BLOSC_FILTER_ID);
 
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmptree_remove(tmpdir);
 	return failed;
 }

@@ -1,7 +1,6 @@
 /* test_jvfd.c: the journaling file driver: held writes, atomic commits, crash recovery, ENOSPC; no FUSE. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +22,7 @@
 
 #include <hdf5.h>
 
+#include "tmptree.h"
 #include "h5mount/jvfd.h"
 
 /* Per-process fixture, created in main() before the first test. */
@@ -1072,14 +1072,6 @@ static void test_commit_on_a_full_disk_fails_with_enospc_and_keeps_the_old_state
 
 /* ---- fixture ----------------------------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -1111,6 +1103,6 @@ int main(void)
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
 	if (mounted)
 		umount2(mnt, MNT_DETACH);
-	nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmptree_remove(tmpdir);
 	return failed;
 }

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "tmptree.h"
 #include "h5mount/npy.h"
 #include "h5mount/store.h"
 #include "h5mount/views.h"
@@ -101,11 +102,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
 	close_views(fx);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tmptree_remove(fx->dir), 0);
 	free(fx);
 	return 0;
 }
