@@ -2,6 +2,7 @@
 #include "h5mount/blocks.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static uint64_t ceil_div(uint64_t a, uint64_t b)
@@ -41,6 +42,7 @@ int h5m_blocks_init(struct h5m_blocks *b, unsigned rank, const uint64_t *dims, c
                     size_t elem, size_t target)
 {
 	uint64_t unit = 0, step = 1;
+	bool whole = false;                    /* blocks are whole chunk-thick slabs at b->level */
 
 	if (rank > H5M_NPY_MAXDIMS || elem == 0)
 		return -EINVAL;
@@ -64,12 +66,13 @@ int h5m_blocks_init(struct h5m_blocks *b, unsigned rank, const uint64_t *dims, c
 		for (unsigned i = b->level + 1; i < rank; i++)
 			overflow |= __builtin_mul_overflow(inner, dims[i], &inner);
 		overflow |= __builtin_mul_overflow(inner, step, &unit);
-		if ((!overflow && (unit <= target || (chunk && unit <= H5M_BLOCKS_SLAB_MAX))) || b->level == rank - 1)
+		whole = !overflow && (unit <= target || (chunk && unit <= H5M_BLOCKS_SLAB_MAX));
+		if (whole || b->level == rank - 1)
 			break;
 	}
 	if (unit == 0) {
 		b->len = step;                                     /* empty trailing dims: any len */
-	} else if (unit <= target || (chunk && unit <= H5M_BLOCKS_SLAB_MAX)) {
+	} else if (whole) {
 		b->len = step * (unit <= target ? target / unit : 1); /* whole chunks */
 	} else {
 		b->len = target / elem;                            /* one chunk is bigger than target */

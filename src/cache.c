@@ -121,6 +121,17 @@ struct h5m_cache *h5m_cache_new(size_t capacity)
 	return c;
 }
 
+/* Reads one counter of c under its lock. */
+static size_t locked_read(struct h5m_cache *c, const size_t *counter)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = *counter;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static size_t page_round(size_t len)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -237,12 +248,7 @@ void h5m_cache_set_spare(struct h5m_cache *c, size_t spare)
 
 size_t h5m_cache_pooled(struct h5m_cache *c)
 {
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = c->pool_bytes;
-	pthread_mutex_unlock(&c->lock);
-	return n;
+	return locked_read(c, &c->pool_bytes);
 }
 
 static void lru_unlink(struct h5m_cache *c, struct h5m_cache_ent *e)
@@ -441,12 +447,7 @@ uint64_t h5m_cache_generation(struct h5m_cache *c, uint64_t owner)
 
 size_t h5m_cache_bytes(struct h5m_cache *c)
 {
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = c->bytes;
-	pthread_mutex_unlock(&c->lock);
-	return n;
+	return locked_read(c, &c->bytes);
 }
 
 void *h5m_cache_data_mut(struct h5m_cache_ent *e)
@@ -474,12 +475,7 @@ void h5m_cache_set_dirty(struct h5m_cache *c, struct h5m_cache_ent *e, bool dirt
 
 size_t h5m_cache_dirty_bytes(struct h5m_cache *c)
 {
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = c->dirty_bytes;
-	pthread_mutex_unlock(&c->lock);
-	return n;
+	return locked_read(c, &c->dirty_bytes);
 }
 
 static int by_block(const void *a, const void *b)

@@ -261,10 +261,14 @@ static void push_err(const char *func, unsigned line, hid_t min, int e, const ch
 
 #define PUSH_ERR(min, e, what, path) push_err(__func__, __LINE__, (min), (e), (what), (path))
 
-/* Whether [addr, addr + size) fits below JV_MAXADDR. */
+/* Whether [addr, addr + size) fits below JV_MAXADDR; pushes an HDF5 error when it does not. */
 static bool region_ok(haddr_t addr, size_t size)
 {
-	return addr != HADDR_UNDEF && addr <= JV_MAXADDR && (uint64_t)size <= JV_MAXADDR - addr;
+	if (addr != HADDR_UNDEF && addr <= JV_MAXADDR && (uint64_t)size <= JV_MAXADDR - addr)
+		return true;
+	H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_ARGS, H5E_OVERFLOW,
+		 "addr overflow, addr = %llu, size = %zu", (unsigned long long)addr, size);
+	return false;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -939,11 +943,8 @@ static herr_t jv_read(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, s
 
 	(void)type;
 	(void)dxpl;
-	if (!region_ok(addr, size)) {
-		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_ARGS, H5E_OVERFLOW,
-			 "addr overflow, addr = %llu, size = %zu", (unsigned long long)addr, size);
+	if (!region_ok(addr, size))
 		return -1;
-	}
 	stop = addr + size < disk_end ? addr + size : disk_end;
 	while (at < stop) {
 		ssize_t r = pread(f->fd, p + (at - addr), (size_t)(stop - at), (off_t)at);
@@ -971,11 +972,8 @@ static herr_t jv_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, 
 
 	(void)type;
 	(void)dxpl;
-	if (!region_ok(addr, size)) {
-		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_ARGS, H5E_OVERFLOW,
-			 "addr overflow, addr = %llu, size = %zu", (unsigned long long)addr, size);
+	if (!region_ok(addr, size))
 		return -1;
-	}
 	if (size == 0)
 		return 0;
 	if ((rc = hold(f, addr, buf, size)) != 0) {

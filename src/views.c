@@ -236,6 +236,11 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 	struct h5m_dataset *ds = n->ds;
 	size_t done = 0;
 
+	/* Unfiltered data that nothing writes: straight from the file's page cache, no blocks. */
+	if (ds->raw_rows)
+		return h5m_store_pread_rows(v->store, ds, buf, len, off);
+	if (ds->contig_offset >= 0 && !ds->writable)
+		return h5m_store_pread(v->store, ds, buf, len, off);
 	while (done < len) {
 		uint64_t block, within, bstart, blen;
 		struct h5m_cache_ent *e;
@@ -245,16 +250,6 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 		h5m_blocks_locate(&sn->b, off + done, &block, &within);
 		h5m_blocks_extent(&sn->b, block, &bstart, &blen);
 		take = blen - within < len - done ? (size_t)(blen - within) : len - done;
-		if ((ds->contig_offset >= 0 && !ds->writable) || ds->raw_rows) {
-			/* Unfiltered data that nothing writes: straight from the file's page cache. */
-			ssize_t got = ds->raw_rows ? h5m_store_pread_rows(v->store, ds, buf + done, take, off + done)
-			                           : h5m_store_pread(v->store, ds, buf + done, take, off + done);
-
-			if (got < 0)
-				return got;
-			done += take;
-			continue;
-		}
 		if (within == 0 && take == blen) {
 			/* The whole block is wanted: decode it straight into the caller's buffer unless a
 			 * (possibly dirty) copy is cached. Not caching it keeps fresh memory out of
