@@ -6,6 +6,12 @@
  * writes exactly that description to the journal, so applying it (set size to cut, write the
  * extents, set size to eof) is idempotent and can be replayed after a crash.
  *
+ * Bytes past the committed end of file (`disk_eof`) belong to no committed object, so while
+ * nothing was cut below that end, a write there goes straight into the file instead of being
+ * held (appended chunks, mostly: they are written once and cost no memory). The file on disk
+ * past disk_eof is then part of the virtual file up to `direct_end`; a crash before the next
+ * commit leaves unreferenced bytes past the committed end, which HDF5 ignores.
+ *
  * Journal format (all integers little-endian):
  *   header   40 bytes: "H5MJRNL1", u32 version (1), u32 reserved (0), u64 extent count,
  *                      u64 cut (truncate the file to this first), u64 eof (the final size)
@@ -73,6 +79,9 @@ struct jv_file {
 	uint64_t cut;           /* lowest size the file was truncated to since: disk bytes past it are gone */
 	uint64_t base;          /* size before held bytes: the last truncation, else disk_eof */
 	uint64_t held_end;      /* >= the end of every held extent, <= the virtual EOF */
+	uint64_t direct_end;    /* 0, or the end of the bytes written straight into the file past
+				 * disk_eof since the last commit: the disk is current up to it.
+				 * Outside held extents, the file holds only zeros past it. */
 	struct jv_ext *root;    /* held extents, disjoint */
 	uint64_t held;          /* bytes held */
 	size_t nexts;           /* extents held */
@@ -492,12 +501,22 @@ static int walk(const struct jv_ext *t, int (*fn)(const struct jv_ext *, void *)
 
 static uint64_t virtual_eof(const struct jv_file *f)
 {
-	return f->held_end > f->base ? f->held_end : f->base;
+	uint64_t end = f->held_end > f->base ? f->held_end : f->base;
+
+	return f->direct_end > end ? f->direct_end : end;
 }
 
 static bool pending(const struct jv_file *f)
 {
-	return f->root || f->cut != f->disk_eof || f->base != f->disk_eof;
+	return f->root || f->cut != f->disk_eof || f->base != f->disk_eof || f->direct_end;
+}
+
+/* Whether a write at addr can go straight into the file: it lies past the committed end, no
+ * truncation below that end is pending (a replay cuts the file there first), and no held
+ * extent reaches it (held bytes would shadow it). */
+static bool direct_ok(const struct jv_file *f, uint64_t addr)
+{
+	return f->cut == f->disk_eof && addr >= f->disk_eof && addr >= f->held_end;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -758,6 +777,7 @@ static int commit(struct jv_file *f, const char **what)
 	}
 	drop_overlay(f);
 	f->disk_eof = f->cut = f->base = eof;
+	f->direct_end = 0;
 out:
 	if (jfd >= 0)
 		close(jfd);
@@ -938,13 +958,17 @@ static herr_t jv_read(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, s
 {
 	struct jv_file *f = (struct jv_file *)file;
 	unsigned char *p = buf;
-	uint64_t disk_end = f->disk_eof < f->cut ? f->disk_eof : f->cut; /* disk bytes still visible */
-	uint64_t at = addr, stop;
+	uint64_t disk_end, at = addr, stop;
 
 	(void)type;
 	(void)dxpl;
 	if (!region_ok(addr, size))
 		return -1;
+	/* Disk bytes still visible: those below a pending cut, else also the direct ones. */
+	if (f->cut < f->disk_eof)
+		disk_end = f->cut;
+	else
+		disk_end = f->direct_end > f->disk_eof ? f->direct_end : f->disk_eof;
 	stop = addr + size < disk_end ? addr + size : disk_end;
 	while (at < stop) {
 		ssize_t r = pread(f->fd, p + (at - addr), (size_t)(stop - at), (off_t)at);
@@ -976,6 +1000,15 @@ static herr_t jv_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, 
 		return -1;
 	if (size == 0)
 		return 0;
+	if (direct_ok(f, addr)) {
+		/* On failure (a full disk, say) the bytes are held instead: the commit then fails
+		 * cleanly before touching the file, rather than HDF5 failing midway through a write. */
+		if (pwrite_all(f->fd, buf, size, addr) == 0) {
+			if (addr + size > f->direct_end)
+				f->direct_end = addr + size;
+			return 0;
+		}
+	}
 	if ((rc = hold(f, addr, buf, size)) != 0) {
 		f->err = -rc;
 		PUSH_ERR(H5E_WRITEERROR, -rc, "cannot hold a write", f->path);
@@ -1019,6 +1052,25 @@ static herr_t jv_truncate(H5FD_t *file, hid_t dxpl, hbool_t closing)
 			return 0; /* see commit_closing */
 		PUSH_ERR(H5E_OVERFLOW, EFBIG, "cannot truncate", f->path);
 		return -1;
+	}
+	if (f->cut == f->disk_eof && size >= f->disk_eof) {
+		/* Uncommitted bytes past the new end are in the file, held or direct: cut them off
+		 * so that growing again reads zeros. Below disk_eof nothing changes until the commit. */
+		struct stat st;
+
+		if (fstat(f->fd, &st) < 0 || ((uint64_t)st.st_size > size && ftruncate(f->fd, (off_t)size) < 0)) {
+			int e = errno;
+
+			f->err = e;
+			if (closing)
+				return 0; /* the commit sets the final size anyway */
+			PUSH_ERR(H5E_WRITEERROR, e, "cannot truncate", f->path);
+			return -1;
+		}
+		if (f->direct_end > size)
+			f->direct_end = size > f->disk_eof ? size : 0;
+	} else {
+		f->direct_end = 0; /* a replay cuts the file below them: they are gone */
 	}
 	clip(f, size);
 	f->base = size;

@@ -373,10 +373,10 @@ static void test_file_written_through_the_driver_reads_back_identically_with_sec
 	free(flatback);
 }
 
-static void test_file_on_disk_is_unchanged_until_the_first_commit(void **state)
+static void test_committed_bytes_are_unchanged_until_the_next_commit(void **state)
 {
 	char path[512], jpath[600];
-	int64_t v[1000];
+	int64_t v[1000], old[100];
 	unsigned char *before, *now;
 	size_t nbefore, nnow;
 	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid, d;
@@ -396,19 +396,25 @@ static void test_file_on_disk_is_unchanged_until_the_first_commit(void **state)
 	fapl = fapl_jvfd();
 	fid = open_with(path, H5F_ACC_RDWR, fapl);
 	/* HDF5 commits once inside H5Fopen(RDWR): it sets the superblock's "open for writing"
-	 * flag and flushes. Nothing else may reach the file before the next H5Fflush. */
+	 * flag and flushes. No committed byte may change before the next H5Fflush; the new
+	 * chunks may already lie past the committed end, where nothing refers to them. */
 	before = slurp(path, &nbefore);
 	assert_int_equal(h5m_jvfd_set_durable(fid, false), 0);
 	d = H5Dopen2(fid, "rows", H5P_DEFAULT);
+	for (int i = 0; i < 100; i++)
+		v[i] = -i; /* rewrites the committed chunks: held */
 	for (int i = 100; i < 1000; i++)
 		v[i] = 3 * i;
-	extend_and_write(d, H5T_NATIVE_INT64, 100, 1000, v + 100);
+	extend_and_write(d, H5T_NATIVE_INT64, 0, 1000, v);
 	H5Dclose(d); /* evicts the dataset's chunks and object header into the driver */
-	assert_true(h5m_jvfd_held_bytes(fid) > 900 * sizeof(int64_t));
+	assert_true(h5m_jvfd_held_bytes(fid) >= 100 * sizeof(int64_t));
 	now = slurp(path, &nnow);
-	assert_int_equal(nnow, nbefore);
+	assert_true(nnow >= nbefore);
 	assert_memory_equal(now, before, nbefore);
 	free(now);
+	for (int i = 0; i < 100; i++)
+		old[i] = i;
+	expect_dataset(path, "rows", H5T_NATIVE_INT64, old, 100); /* as committed */
 
 	assert_true(H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0);
 	assert_int_equal(h5m_jvfd_held_bytes(fid), 0);
@@ -566,6 +572,13 @@ static void test_held_bytes_count_writes_until_a_commit(void **state)
 	d = H5Dopen2(fid, "d", dapl);
 	fill_random(v, sizeof v, 9);
 	extend_and_write(d, H5T_NATIVE_UCHAR, 0, sizeof v, v);
+	/* New chunks go past the committed end, straight into the file: only metadata is held. */
+	assert_true(h5m_jvfd_held_bytes(fid) < 4096);
+	assert_true(H5Fflush(fid, H5F_SCOPE_GLOBAL) >= 0);
+	assert_int_equal(h5m_jvfd_held_bytes(fid), 0);
+	/* Rewriting committed chunks is held until the commit. */
+	fill_random(v, sizeof v, 10);
+	extend_and_write(d, H5T_NATIVE_UCHAR, 0, sizeof v, v);
 	held = h5m_jvfd_held_bytes(fid);
 	assert_true(held >= sizeof v);
 	assert_true(held < 4 * sizeof v);
@@ -685,6 +698,94 @@ static void test_random_writes_truncates_and_commits_match_a_flat_model(void **s
 	free(model);
 }
 
+/* Reads [lo, hi) through the driver and compares it with the model. */
+static void expect_driver_reads(H5FD_t *f, const unsigned char *model, uint64_t lo, uint64_t hi)
+{
+	unsigned char *buf = malloc(hi - lo);
+
+	assert_non_null(buf);
+	memset(buf, 0xee, hi - lo);
+	assert_true(H5FDread(f, H5FD_MEM_DRAW, H5P_DEFAULT, lo, hi - lo, buf) >= 0);
+	assert_memory_equal(buf, model + lo, hi - lo);
+	free(buf);
+}
+
+static void write_model(H5FD_t *f, unsigned char *model, uint64_t addr, size_t len, int c)
+{
+	memset(model + addr, c, len);
+	assert_true(H5FDwrite(f, H5FD_MEM_DRAW, H5P_DEFAULT, addr, len, model + addr) >= 0);
+}
+
+static void truncate_model(H5FD_t *f, unsigned char *model, uint64_t *size, uint64_t to)
+{
+	assert_true(H5FDset_eoa(f, H5FD_MEM_DEFAULT, to) >= 0);
+	assert_true(H5FDtruncate(f, H5P_DEFAULT, 0) >= 0);
+	assert_true(H5FDset_eoa(f, H5FD_MEM_DEFAULT, 4096) >= 0);
+	if (to < *size)
+		memset(model + to, 0, *size - to);
+	*size = to;
+}
+
+static void test_writes_past_the_committed_end_go_to_the_file_and_truncate_like_held_ones(void **state)
+{
+	char path[512];
+	unsigned char model[4096] = { 0 }, committed[1510], *disk;
+	uint64_t size = 1000;
+	size_t n;
+	hid_t fapl = fapl_jvfd();
+	struct stat st;
+	H5FD_t *f;
+
+	(void)state;
+	path_in(path, sizeof path, "direct.bin");
+	f = H5FDopen(path, H5F_ACC_RDWR | H5F_ACC_CREAT | H5F_ACC_TRUNC, fapl, HADDR_UNDEF);
+	assert_non_null(f);
+	assert_true(H5FDset_eoa(f, H5FD_MEM_DEFAULT, 4096) >= 0);
+	write_model(f, model, 0, 1000, 'a');
+	assert_true(H5FDflush(f, H5P_DEFAULT, 0) >= 0);
+	expect_disk_is_model(path, model, 1000);
+
+	/* Past the committed end: in the file at once, nothing held, the committed bytes intact. */
+	write_model(f, model, 1100, 100, 'b');
+	size = 1200;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 1200);
+	expect_disk_is_model(path, model, 1200);
+	expect_driver_reads(f, model, 900, 1300);
+
+	/* A truncation inside them, then growth: the cut-off bytes read as zeros, on disk too. */
+	truncate_model(f, model, &size, 1150);
+	assert_int_equal(H5FDget_eof(f, H5FD_MEM_DEFAULT), 1150);
+	write_model(f, model, 1500, 10, 'c');
+	size = 1510;
+	assert_int_equal(H5FDget_eof(f, H5FD_MEM_DEFAULT), 1510);
+	expect_driver_reads(f, model, 0, 1600);
+	/* Below the committed end: held; the disk keeps 'a'. */
+	write_model(f, model, 990, 20, 'd');
+	expect_driver_reads(f, model, 0, 1600);
+	assert_true(H5FDflush(f, H5P_DEFAULT, 0) >= 0);
+	expect_disk_is_model(path, model, 1510);
+	memcpy(committed, model, 1510);
+
+	/* A truncation below the committed end drops the direct bytes; later writes are held. */
+	write_model(f, model, 1600, 50, 'e');
+	size = 1650;
+	truncate_model(f, model, &size, 500);
+	assert_int_equal(H5FDget_eof(f, H5FD_MEM_DEFAULT), 500);
+	write_model(f, model, 1520, 30, 'f');
+	size = 1550;
+	expect_driver_reads(f, model, 0, 1700);
+	disk = slurp(path, &n);
+	assert_true(n >= 1510);
+	assert_memory_equal(disk, committed, 1510);
+	free(disk);
+	assert_true(H5FDflush(f, H5P_DEFAULT, 0) >= 0);
+	expect_disk_is_model(path, model, 1550);
+	assert_true(H5FDclose(f) >= 0);
+	expect_disk_is_model(path, model, 1550);
+	H5Pclose(fapl);
+}
+
 static void test_many_small_writes_in_any_order_stay_fast(void **state)
 {
 	enum { N = 200000, W = 8 };
@@ -766,7 +867,7 @@ static void test_killed_writer_leaves_the_last_commit(void **state)
 		    H5Fflush(cfid, H5F_SCOPE_GLOBAL) < 0)
 			_exit(3);
 		extend_and_write(cd, H5T_NATIVE_INT32, 0, 50000, threes);
-		H5Dclose(cd); /* the new chunks and headers are now held by the driver */
+		H5Dclose(cd); /* new chunks are past the committed end, changed headers are held */
 		if (h5m_jvfd_held_bytes(cfid) == 0)
 			_exit(4);
 		_exit(0);
@@ -779,6 +880,23 @@ static void test_killed_writer_leaves_the_last_commit(void **state)
 	assert_int_equal(h5m_jvfd_recover(path, err, sizeof err), 0);
 	assert_false(exists(jpath));
 	expect_dataset(path, "d", H5T_NATIVE_INT32, twos, 1000);
+
+	/* The dead child's chunks are still past the committed end: the file takes new appends. */
+	fapl = fapl_jvfd();
+	fid = open_with(path, H5F_ACC_RDWR, fapl);
+	d = H5Dopen2(fid, "d", H5P_DEFAULT);
+	assert_true(d >= 0);
+	extend_and_write(d, H5T_NATIVE_INT32, 1000, 2000, ones);
+	H5Dclose(d);
+	assert_true(H5Fclose(fid) >= 0);
+	H5Pclose(fapl);
+	{
+		static int32_t want[2000];
+
+		for (int i = 0; i < 2000; i++)
+			want[i] = i < 1000 ? 2 : 1;
+		expect_dataset(path, "d", H5T_NATIVE_INT32, want, 2000);
+	}
 }
 
 static void test_writer_killed_between_journal_and_file_is_replayed(void **state)
@@ -1040,7 +1158,8 @@ static void test_commit_on_a_full_disk_fails_with_enospc_and_keeps_the_old_state
 	H5Eclear2(H5E_DEFAULT);
 	assert_int_equal(h5m_jvfd_take_error(fid), ENOSPC);
 	assert_int_equal(h5m_jvfd_take_error(fid), 0);
-	assert_true(h5m_jvfd_held_bytes(fid) >= NEW - OLD);
+	/* What did not fit on the disk as it was written is held instead. */
+	assert_true(h5m_jvfd_held_bytes(fid) >= NEW - OLD - (1 << 20));
 	assert_false(exists(jtmp));
 	assert_true(stat(jpath, &st) != 0 || st.st_size == 0);
 	expect_dataset(path, "d", H5T_NATIVE_UCHAR, data, OLD); /* the old commit, intact */
@@ -1076,13 +1195,14 @@ int main(void)
 {
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_written_through_the_driver_reads_back_identically_with_sec2),
-		cmocka_unit_test(test_file_on_disk_is_unchanged_until_the_first_commit),
+		cmocka_unit_test(test_committed_bytes_are_unchanged_until_the_next_commit),
 		cmocka_unit_test(test_reads_before_a_commit_see_held_bytes),
 		cmocka_unit_test(test_flush_with_nothing_held_writes_no_journal),
 		cmocka_unit_test(test_helpers_reject_files_not_using_the_driver),
 		cmocka_unit_test(test_held_bytes_count_writes_until_a_commit),
 		cmocka_unit_test(test_relative_paths_survive_a_change_of_directory),
 		cmocka_unit_test(test_random_writes_truncates_and_commits_match_a_flat_model),
+		cmocka_unit_test(test_writes_past_the_committed_end_go_to_the_file_and_truncate_like_held_ones),
 		cmocka_unit_test(test_many_small_writes_in_any_order_stay_fast),
 		cmocka_unit_test(test_killed_writer_leaves_the_last_commit),
 		cmocka_unit_test(test_writer_killed_between_journal_and_file_is_replayed),
