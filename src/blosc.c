@@ -19,8 +19,10 @@ enum {
 	CD_CLEVEL,    /* 0..9, default DEFAULT_CLEVEL */
 	CD_SHUFFLE,   /* 0 none, 1 byte, 2 bit; default DEFAULT_SHUFFLE */
 	CD_COMPCODE,  /* index into compnames[]; default 0 (blosclz) */
-	CD_MAX = 16,  /* the most parameters set_local accepts */
+	CD_MAX = H5M_BLOSC_CD_MAX, /* the most parameters set_local accepts */
 };
+
+_Static_assert(H5M_BLOSC_OVERHEAD == BLOSC_MAX_OVERHEAD, "blosc.h's overhead is c-blosc's");
 
 #define FILTER_REVISION 2
 #define DEFAULT_CLEVEL 5
@@ -176,6 +178,15 @@ static int cd_get(size_t ncd, const unsigned cd[], size_t slot, int dflt)
 	return cd[slot] > INT_MAX ? -1 : (int)cd[slot]; /* -1: rejected by h5m_blosc_encode */
 }
 
+long h5m_blosc_encode_cd(size_t ncd, const unsigned *cd, const void *src, size_t srclen, void *dst, size_t dstlen)
+{
+	unsigned typesize = ncd > CD_TYPESIZE ? cd[CD_TYPESIZE] : 1;
+
+	return h5m_blosc_encode(src, srclen, dst, dstlen, typesize == 0 ? 1 : typesize,
+	                        cd_get(ncd, cd, CD_CLEVEL, DEFAULT_CLEVEL), cd_get(ncd, cd, CD_SHUFFLE, DEFAULT_SHUFFLE),
+	                        cd_get(ncd, cd, CD_COMPCODE, DEFAULT_COMPCODE), 1);
+}
+
 /* HDF5 filter callback. On read (H5Z_FLAG_REVERSE) decodes the frame in *buf (`nbytes`
  * valid bytes); on write encodes `nbytes` from *buf with the cd_values' level, shuffle and
  * compressor, using an output of nbytes + BLOSC_MAX_OVERHEAD so an incompressible chunk is
@@ -198,18 +209,13 @@ static size_t filter(unsigned flags, size_t ncd, const unsigned cd[], size_t nby
 			return 0;
 		n = h5m_blosc_decode(*buf, nbytes, out, outlen, 1);
 	} else {
-		unsigned typesize = ncd > CD_TYPESIZE ? cd[CD_TYPESIZE] : 1;
-
 		if (nbytes > BLOSC_MAX_BUFFERSIZE)
 			return 0;
 		outlen = nbytes + BLOSC_MAX_OVERHEAD;
 		out = H5allocate_memory(outlen, false);
 		if (out == NULL)
 			return 0;
-		n = h5m_blosc_encode(*buf, nbytes, out, outlen, typesize == 0 ? 1 : typesize,
-		                     cd_get(ncd, cd, CD_CLEVEL, DEFAULT_CLEVEL),
-		                     cd_get(ncd, cd, CD_SHUFFLE, DEFAULT_SHUFFLE),
-		                     cd_get(ncd, cd, CD_COMPCODE, DEFAULT_COMPCODE), 1);
+		n = h5m_blosc_encode_cd(ncd, cd, *buf, nbytes, out, outlen);
 	}
 	if (n <= 0) {
 		H5free_memory(out);

@@ -180,6 +180,17 @@ static void flusher_stop(struct flusher *f)
 	pthread_mutex_destroy(&f->lock);
 }
 
+/* Threads that help one read decode its blocks, or one write-back encode its chunks: one
+ * fewer than the CPUs, since the thread that took the request works too. */
+static unsigned pool_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 2)
+		return 0;
+	return n > 16 ? 15 : (unsigned)(n - 1);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -283,6 +294,10 @@ int main(int argc, char *argv[])
 		goto out;
 	/* Threads only after daemonizing: fork keeps just the calling thread. */
 	fs.se = se;
+	if (h5m_views_start(fs.views, fopts.singlethread ? 0 : pool_workers()) < 0) {
+		h5m_log(H5M_LOG_ERR, "cannot start the worker threads: %s", strerror(ENOMEM));
+		goto out;
+	}
 	if (h5m_fs_notifier_start(&fs) < 0)
 		goto out;
 	if (rw && cfg.flush_interval) {

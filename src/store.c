@@ -299,10 +299,11 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			if (__builtin_mul_overflow(ds->chunk_bytes, (size_t)chunk[i], &ds->chunk_bytes))
 				ds->chunk_bytes = SIZE_MAX;
 		if (H5Pget_nfilters(dcpl) == 1 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
-			unsigned flags, cd[16];
-			size_t ncd = 16;
+			unsigned flags;
+			size_t ncd = H5M_BLOSC_CD_MAX;
 
-			ds->blosc = H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5M_BLOSC_FILTER_ID;
+			ds->blosc = H5Pget_filter2(dcpl, 0, &flags, &ncd, ds->blosc_cd, 0, NULL, NULL) == H5M_BLOSC_FILTER_ID;
+			ds->blosc_ncd = ncd < H5M_BLOSC_CD_MAX ? ncd : H5M_BLOSC_CD_MAX;
 			ds->direct = ds->blosc;
 			H5Eclear2(H5E_DEFAULT);
 		} else if (H5Pget_nfilters(dcpl) == 0 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
@@ -1730,6 +1731,53 @@ int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const str
 		rc = -EIO;
 	} else if (slab_io(ds->did, ds->ftype, b->rank, start, count, (void *)buf, true) < 0) {
 		rc = write_failure(s, ds, "writing");
+	}
+	hdf5_unlock();
+	return rc;
+}
+
+bool h5m_store_chunk_rows(const struct h5m_dataset *ds, const struct h5m_blocks *b)
+{
+	if (!ds->chunked || !ds->direct || b->rank == 0 || b->level != 0 || b->len % ds->chunk[0] != 0)
+		return false;
+	for (unsigned i = 1; i < b->rank; i++)
+		if (ds->chunk[i] != b->dims[i])
+			return false;
+	return true;
+}
+
+int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t row0, const void *src)
+{
+	struct scratch *sc = scratch_get();
+	hsize_t off[H5S_MAX_RANK] = { 0 };
+	uint32_t mask = 0;
+	const void *stored = src;
+	size_t n = ds->chunk_bytes;
+	int rc = 0;
+
+	if (!s->rw)
+		return -EROFS;
+	if (ds->blosc) {
+		size_t cap = ds->chunk_bytes + H5M_BLOSC_OVERHEAD;
+		long m;
+
+		if (!sc || !grow_buf(&sc->raw, &sc->raw_cap, cap))
+			return -ENOMEM;
+		m = h5m_blosc_encode_cd(ds->blosc_ncd, ds->blosc_cd, src, ds->chunk_bytes, sc->raw, cap);
+		if (m > 0) {
+			stored = sc->raw;
+			n = (size_t)m;
+		} else {
+			mask = 1; /* the optional filter refused: stored raw, as HDF5 does */
+		}
+	}
+	off[0] = row0;
+	hdf5_lock();
+	if (!ds->chunked || row0 % ds->chunk[0] != 0 || row0 + ds->chunk[0] > ds->h5rows) {
+		h5m_log(H5M_LOG_ERR, "%s: write-back of a chunk beyond the file's extent", ds->path);
+		rc = -EIO;
+	} else if (H5Dwrite_chunk(ds->did, H5P_DEFAULT, mask, off, n, stored) < 0) {
+		rc = write_failure(s, ds, "writing a chunk");
 	}
 	hdf5_unlock();
 	return rc;

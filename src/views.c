@@ -3,6 +3,7 @@
 #include "h5mount/views.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "h5mount/cache.h"
 #include "h5mount/log.h"
 #include "h5mount/npy.h"
+#include "h5mount/pool.h"
 #include "h5mount/shape.h"
 
 #define STAGE_MAX 65536
@@ -19,6 +21,8 @@ struct h5m_views {
 	struct h5m_cache *cache;
 	size_t dirty_limit;
 	pthread_mutex_t flush_lock;   /* one write-back at a time; taken before any dataset's wlock */
+	struct h5m_pool *pool;        /* loads a read's blocks and writes back chunks in parallel;
+	                               * set by h5m_views_start before any request, NULL until then */
 };
 
 struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit)
@@ -45,9 +49,18 @@ void h5m_views_free(struct h5m_views *v)
 {
 	if (!v)
 		return;
+	h5m_pool_free(v->pool);
 	h5m_cache_free(v->cache);
 	pthread_mutex_destroy(&v->flush_lock);
 	free(v);
+}
+
+int h5m_views_start(struct h5m_views *v, unsigned workers)
+{
+	if (v->pool)
+		return 0;
+	v->pool = h5m_pool_new(workers);
+	return v->pool ? 0 : -ENOMEM;
 }
 
 size_t h5m_views_dirty_bytes(struct h5m_views *v)
@@ -229,7 +242,68 @@ static int narrow_read(struct h5m_views *v, struct h5m_dataset *ds, const struct
 	return rc;
 }
 
-/* Reads bytes [off, off + len) of the complete rows (within sn->b.total) into buf. */
+/* One block a read touches: bytes [within, within + take) of it go to the reader's buf + at. */
+struct seg {
+	uint64_t block, within;
+	size_t take, at;
+	bool whole;              /* the whole block is wanted */
+	struct h5m_cache_ent *e; /* its cached copy, referenced, or NULL */
+	int rc;                  /* of loading it */
+};
+
+/* The blocks of one read that are not cached, loaded on the pool. */
+struct seg_loads {
+	struct h5m_views *v;
+	struct h5m_node *n;
+	const struct snap *sn;
+	char *buf;
+	struct seg *segs;
+	const size_t *todo; /* indices into segs */
+};
+
+/* Pool item: loads one missing block. A whole block is decoded straight into the reader's
+ * buffer unless a (possibly dirty) copy is cached: not caching it keeps fresh memory out of
+ * sequential reads, and the kernel's page cache keeps these bytes anyway. A part goes through
+ * the cache, where the next read finds the rest. */
+static void load_seg(void *arg, size_t k)
+{
+	struct seg_loads *l = arg;
+	struct seg *sg = &l->segs[l->todo[k]];
+
+	if (sg->whole)
+		sg->rc = h5m_store_read_block(l->v->store, l->n->ds, &l->sn->b, sg->block, l->buf + sg->at, sg->take,
+		                              false);
+	else
+		sg->e = block_get(l->v, l->n, &l->sn->b, sg->block, &sg->rc);
+}
+
+/* Puts a loaded segment's bytes into buf (from the cache, or read narrowly when its block
+ * failed to load) and drops its reference. Returns 0 or -errno. */
+static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct snap *sn, struct seg *sg, char *buf)
+{
+	const char *data;
+	size_t have;
+
+	if (!sg->e) {
+		if (sg->whole && sg->rc == 0)
+			return 0;
+		if (!sg->whole && sg->rc == -ENOMEM)
+			return sg->rc;
+		return narrow_read(v, ds, &sn->b, sg->block, sg->within, sg->take, buf + sg->at);
+	}
+	data = h5m_cache_data(sg->e, &have);
+	if (have >= sg->within + sg->take)
+		memcpy(buf + sg->at, data + sg->within, sg->take);
+	h5m_cache_release(v->cache, sg->e);
+	sg->e = NULL;
+	return have >= sg->within + sg->take ? 0 : -EIO;
+}
+
+/* Blocks planned per round of a read: a 1 MiB read of 128 KiB blocks fits in one. */
+#define READ_SEGS 16
+
+/* Reads bytes [off, off + len) of the complete rows (within sn->b.total) into buf. The blocks
+ * that are not cached are loaded in parallel on the pool (the calling thread takes part). */
 static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct snap *sn, char *buf, size_t len,
                          uint64_t off)
 {
@@ -242,52 +316,37 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 	if (ds->contig_offset >= 0 && !ds->writable)
 		return h5m_store_pread(v->store, ds, buf, len, off);
 	while (done < len) {
-		uint64_t block, within, bstart, blen;
-		struct h5m_cache_ent *e;
-		size_t have, take;
-		int rc;
+		struct seg segs[READ_SEGS];
+		size_t todo[READ_SEGS], nseg = 0, ntodo = 0;
+		struct seg_loads loads = { v, n, sn, buf, segs, todo };
+		int rc = 0;
 
-		h5m_blocks_locate(&sn->b, off + done, &block, &within);
-		h5m_blocks_extent(&sn->b, block, &bstart, &blen);
-		take = blen - within < len - done ? (size_t)(blen - within) : len - done;
-		if (within == 0 && take == blen) {
-			/* The whole block is wanted: decode it straight into the caller's buffer unless a
-			 * (possibly dirty) copy is cached. Not caching it keeps fresh memory out of
-			 * sequential reads; the kernel's page cache keeps these bytes anyway. */
-			e = h5m_cache_get(v->cache, n->idx, block);
-			if (!e) {
-				rc = h5m_store_read_block(v->store, ds, &sn->b, block, buf + done, take, false);
-				if (rc == 0) {
-					done += take;
-					continue;
-				}
-				rc = narrow_read(v, ds, &sn->b, block, within, take, buf + done);
-				if (rc)
-					return rc;
-				done += take;
-				continue;
-			}
-		} else {
-			e = block_get(v, n, &sn->b, block, &rc);
-		}
-		if (!e) {
-			if (rc == -ENOMEM)
-				return rc;
-			rc = narrow_read(v, ds, &sn->b, block, within, take, buf + done);
-			if (rc)
-				return rc;
-			done += take;
-			continue;
-		}
-		const char *data = h5m_cache_data(e, &have);
+		for (; done < len && nseg < READ_SEGS; nseg++) {
+			struct seg *sg = &segs[nseg];
+			uint64_t bstart, blen;
 
-		if (have < within + take) {
-			h5m_cache_release(v->cache, e);
-			return -EIO;
+			h5m_blocks_locate(&sn->b, off + done, &sg->block, &sg->within);
+			h5m_blocks_extent(&sn->b, sg->block, &bstart, &blen);
+			sg->take = blen - sg->within < len - done ? (size_t)(blen - sg->within) : len - done;
+			sg->at = done;
+			sg->whole = sg->within == 0 && sg->take == blen;
+			sg->rc = 0;
+			sg->e = h5m_cache_get(v->cache, n->idx, sg->block);
+			if (!sg->e)
+				todo[ntodo++] = nseg;
+			done += sg->take;
 		}
-		memcpy(buf + done, data + within, take);
-		h5m_cache_release(v->cache, e);
-		done += take;
+		h5m_pool_for(v->pool, ntodo, load_seg, &loads);
+		for (size_t k = 0; k < nseg; k++) {
+			int r = rc ? 0 : finish_seg(v, ds, sn, &segs[k], buf);
+
+			if (segs[k].e) /* after a failure: only drop the references */
+				h5m_cache_release(v->cache, segs[k].e);
+			if (r)
+				rc = r;
+		}
+		if (rc)
+			return rc;
 	}
 	return (ssize_t)done;
 }
@@ -599,16 +658,47 @@ static int extend_file(struct h5m_views *v, struct h5m_dataset *ds, const struct
 	return h5m_store_set_extent(v->store, ds, dims);
 }
 
-/* Flushes one dataset: writes dirty blocks back in row order, growing the file's extent only as
- * far as the rows written so far and committing a slice whenever enough is held uncommitted, so a
- * crash in the middle leaves a prefix of the appended rows, never holes. Blocks become clean once
- * HDF5 has them. Caller holds wlock. */
+/* A write-back round takes dirty blocks up to this many bytes, whose chunks are written on the
+ * pool. */
+#define FLUSH_ROUND_BYTES ((size_t)8 << 20)
+
+/* One whole chunk of a dirty block, written back on the pool. */
+struct wb_chunk {
+	const unsigned char *src; /* its bytes in the block */
+	uint64_t row0;
+	size_t entry;             /* index of its block in the round */
+	int rc;
+};
+
+struct wb_round {
+	struct h5m_views *v;
+	struct h5m_dataset *ds;
+	struct wb_chunk *chunks;
+};
+
+/* Pool item: writes one chunk; Blosc chunks are encoded outside every lock (on several cores
+ * at once), and one chunk's write overlaps the next one's encoding. */
+static void write_chunk(void *arg, size_t k)
+{
+	struct wb_round *r = arg;
+	struct wb_chunk *c = &r->chunks[k];
+
+	c->rc = h5m_store_put_chunk(r->v->store, r->ds, c->row0, c->src);
+}
+
+/* Flushes one dataset: writes dirty blocks back in row order, a round of them at a time,
+ * growing the file's extent only as far as the round's rows and committing a slice whenever
+ * enough is held uncommitted, so a crash in the middle leaves a prefix of the appended rows,
+ * never holes. Blocks made of whole chunks are encoded and written on the pool; the others
+ * through HDF5. Blocks become clean once HDF5 has them. Caller holds wlock. */
 static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_row)
 {
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_cache_ent **list = NULL;
+	struct wb_chunk *chunks = NULL;
 	struct snap sn;
-	size_t cnt = 0;
+	size_t cnt = 0, cap = 0;
+	bool by_chunk;
 	int rc = 0;
 
 	snapshot(ds, &sn);
@@ -623,25 +713,76 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 	rc = h5m_cache_dirty_list(v->cache, n->idx, &list, &cnt);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < cnt; i++) {
-		if (!rc) {
-			uint64_t block = h5m_cache_block(list[i]), start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS];
-			size_t have;
-			const void *data = h5m_cache_data(list[i], &have);
+	by_chunk = h5m_store_chunk_rows(ds, &sn.b);
+	for (size_t i = 0, j; i < cnt; i = j) {
+		uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], end = 0;
+		size_t nchunks = 0, bytes = 0;
+		struct wb_round round = { v, ds, NULL };
 
-			if (sn.b.rank > 0) {
-				h5m_blocks_slab(&sn.b, block, start, count);
-				rc = extend_file(v, ds, &sn.b, start[0] + (sn.b.level == 0 ? count[0] : 1));
+		for (j = i; j < cnt && (j == i || bytes < FLUSH_ROUND_BYTES); j++) {
+			size_t have;
+
+			h5m_cache_data(list[j], &have);
+			bytes += have;
+		}
+		if (rc)
+			goto release;
+		/* The round's rows, and its blocks' whole chunks. */
+		for (size_t e = i; e < j && sn.b.rank > 0; e++) {
+			uint64_t rows, per;
+			size_t have;
+			const unsigned char *data = h5m_cache_data(list[e], &have);
+
+			h5m_blocks_slab(&sn.b, h5m_cache_block(list[e]), start, count);
+			rows = sn.b.level == 0 ? count[0] : 1;
+			if (start[0] + rows > end)
+				end = start[0] + rows;
+			if (!by_chunk || rows % ds->chunk[0] != 0 || have < rows * ds->row_bytes)
+				continue;
+			per = rows / ds->chunk[0];
+			if (nchunks + per > cap) {
+				size_t ncap = (nchunks + per) * 2;
+				struct wb_chunk *grown = realloc(chunks, ncap * sizeof(*grown));
+
+				if (!grown) {
+					rc = -ENOMEM;
+					goto release;
+				}
+				chunks = grown;
+				cap = ncap;
+			}
+			for (uint64_t c = 0; c < per; c++)
+				chunks[nchunks++] = (struct wb_chunk){ data + c * ds->chunk_bytes, start[0] + c * ds->chunk[0],
+				                                       e, 0 };
+		}
+		if (sn.b.rank > 0)
+			rc = extend_file(v, ds, &sn.b, end);
+		if (rc)
+			goto release;
+		round.chunks = chunks;
+		h5m_pool_for(v->pool, nchunks, write_chunk, &round);
+		for (size_t e = i, c = 0; e < j && !rc; e++) {
+			bool whole = c < nchunks && chunks[c].entry == e;
+
+			for (; c < nchunks && chunks[c].entry == e; c++)
+				if (!rc && chunks[c].rc)
+					rc = chunks[c].rc;
+			if (!whole && !rc) {
+				size_t have;
+
+				rc = h5m_store_write_block(v->store, ds, &sn.b, h5m_cache_block(list[e]),
+				                           h5m_cache_data(list[e], &have));
 			}
 			if (!rc)
-				rc = h5m_store_write_block(v->store, ds, &sn.b, block, data);
-			if (!rc)
-				h5m_cache_set_dirty(v->cache, list[i], false);
-			if (!rc && h5m_store_uncommitted(v->store) > slice_bytes(v))
-				rc = h5m_store_commit(v->store, false);
+				h5m_cache_set_dirty(v->cache, list[e], false);
 		}
-		h5m_cache_release(v->cache, list[i]);
+		if (!rc && h5m_store_uncommitted(v->store) > slice_bytes(v))
+			rc = h5m_store_commit(v->store, false);
+release:
+		for (size_t e = i; e < j; e++)
+			h5m_cache_release(v->cache, list[e]);
 	}
+	free(chunks);
 	free(list);
 	/* Rows that were never written (a gap, a grown truncate) are fill: extend over them too. */
 	if (!rc && sn.b.rank > 0)
@@ -707,8 +848,14 @@ int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
 /* After a write: flush when the dirty blocks exceed the limit (the writer waits: back-pressure). */
 static void maybe_flush(struct h5m_views *v)
 {
-	if (h5m_cache_dirty_bytes(v->cache) > v->dirty_limit)
+	if (h5m_cache_dirty_bytes(v->cache) > v->dirty_limit) {
 		h5m_views_flush(v, false, false);
+#ifdef __GLIBC__
+		/* A write-back frees what HDF5 and Blosc allocated on the way, in several threads'
+		 * arenas; give those pages back before the next one (once per dirty_limit written). */
+		malloc_trim(0);
+#endif
+	}
 }
 
 /* Sets the row count to `rows` (truncate): growth is logical; a shrink writes back first, then

@@ -23,4 +23,16 @@ long h5m_blosc_decode(const void *src, size_t srclen, void *dst, size_t dstlen, 
 long h5m_blosc_encode(const void *src, size_t srclen, void *dst, size_t dstlen,
                       unsigned typesize, int clevel, int shuffle, int compcode, int nthreads);
 
+/* Most cd_values the filter takes (PyTables writes 6 or 7). */
+#define H5M_BLOSC_CD_MAX 16
+
+/* Room a frame may need beyond the data it encodes. */
+#define H5M_BLOSC_OVERHEAD 16
+
+/* Encodes `srclen` bytes into `dst` (capacity at least srclen + H5M_BLOSC_OVERHEAD) exactly as
+ * the filter does for a dataset with these cd_values (typesize, level, shuffle, compressor;
+ * defaults for absent slots), on the calling thread. Returns the frame size, -EINVAL for
+ * parameters it does not know, or -EIO. Thread-safe; never allocates. */
+long h5m_blosc_encode_cd(size_t ncd, const unsigned *cd, const void *src, size_t srclen, void *dst, size_t dstlen);
+
 #endif

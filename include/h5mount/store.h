@@ -16,6 +16,7 @@
 #include <hdf5.h>
 
 #include "h5mount/blocks.h"
+#include "h5mount/blosc.h"
 #include "h5mount/dtype.h"
 
 enum h5m_node_type {
@@ -49,6 +50,8 @@ struct h5m_dataset {
 	bool direct;               /* no filter, or only Blosc: chunks are read raw and decoded
 	                            * outside the HDF5 lock, in parallel */
 	bool blosc;                /* Blosc is the (only) filter */
+	unsigned blosc_cd[H5M_BLOSC_CD_MAX]; /* its cd_values (blosc_ncd of them) */
+	size_t blosc_ncd;
 	size_t chunk_bytes;        /* bytes of one whole chunk (chunked datasets) */
 	bool writable;             /* file opened for writing and a fixed-size type */
 	uint64_t chunk[H5M_NPY_MAXDIMS];
@@ -145,6 +148,19 @@ void h5m_store_fill(const struct h5m_dataset *ds, void *buf, size_t len, uint64_
 /* Sets the HDF5 extent to `dims` (H5Dset_extent). Returns 0, -EFBIG beyond maxdims, -EINVAL
  * when the layout cannot change extent, or -EIO/-ENOSPC. Takes the HDF5 lock; caller holds wlock. */
 int h5m_store_set_extent(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t *dims);
+
+/* Whether the blocks of geometry b are runs of whole chunks, each contiguous in the block (the
+ * chunks span every dim after the first, the blocks split the first dim at chunk edges) and
+ * stored raw or as Blosc frames, so that whole ones can go through h5m_store_put_chunk. Takes
+ * no lock. */
+bool h5m_store_chunk_rows(const struct h5m_dataset *ds, const struct h5m_blocks *b);
+
+/* Writes the whole chunk whose first row is row0 (a multiple of the chunk's rows; the chunk
+ * within the HDF5 extent) from its chunk_bytes at src, straight into the file: a Blosc dataset's
+ * chunk is encoded first, outside the HDF5 lock in a buffer of the calling thread, so threads
+ * encode in parallel (stored raw, as HDF5's optional filter does, when Blosc refuses it). Returns
+ * 0, -ENOMEM, -ENOSPC or -EIO (logged). Takes the HDF5 lock; caller holds wlock. */
+int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t row0, const void *src);
 
 /* Writes block `block` of geometry `b` from buf (the block's extent, whose rows must lie within
  * the HDF5 extent). Returns 0, -ENOSPC or -EIO (logged). Takes the HDF5 lock; caller holds wlock. */

@@ -1332,6 +1332,19 @@ class PyTablesEndToEnd(WriteCase):
                 if row.tobytes() != want[i].tobytes():
                     self.fail('%s row %d read by PyTables differs from the bytes appended'
                               % (node, i))
+            chunk_rows = ea.chunkshape[0]
+            chunk_bytes = int(np.prod(ea.chunkshape)) * ea.atom.itemsize
+        with h5py.File(self.h5, 'r') as f:
+            dsid = f[node].id
+            infos = [dsid.get_chunk_info(i) for i in range(dsid.get_num_chunks())]
+        self.assertEqual(len(infos), -(-len(want) // chunk_rows))
+        for info in infos:
+            # Written whole, with the filter applied (mask 0): Blosc frames are smaller.
+            self.assertEqual(info.filter_mask, 0, 'chunk at %r' % (info.chunk_offset,))
+            if complib:
+                self.assertLess(info.size, chunk_bytes, 'chunk at %r' % (info.chunk_offset,))
+            else:
+                self.assertEqual(info.size, chunk_bytes, 'chunk at %r' % (info.chunk_offset,))
         native = fixtures.signal_block(len(want), self.NATIVE, COLS, seed=9)
         with tables.open_file(self.h5, 'a') as pt:
             pt.get_node('/' + node).append(native)

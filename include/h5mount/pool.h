@@ -1,0 +1,30 @@
+/* pool.h: a fixed set of worker threads that help a caller run the independent items of a
+ * "parallel for" (decoding the chunks one read needs, say). The caller always works on its own
+ * items too, so a busy or empty pool only makes it slower, never stuck. Knows nothing of HDF5,
+ * FUSE or what the items do. */
+#ifndef H5MOUNT_POOL_H
+#define H5MOUNT_POOL_H
+
+#include <stddef.h>
+
+struct h5m_pool;
+
+/* Starts `workers` threads (0 is allowed: every item then runs on its caller). Returns the
+ * pool, or NULL when memory or a thread could not be had (nothing is left running). Create
+ * it after fork()/daemon(): threads do not survive them. */
+struct h5m_pool *h5m_pool_new(unsigned workers);
+
+/* Stops and joins the workers and frees the pool. No h5m_pool_for may be running. NULL is a
+ * no-op. */
+void h5m_pool_free(struct h5m_pool *p);
+
+/* The number of worker threads (0 for NULL). */
+unsigned h5m_pool_workers(const struct h5m_pool *p);
+
+/* Calls fn(arg, i) exactly once for every i in [0, n), on the calling thread and on idle
+ * workers, and returns when all calls have returned. Items may run in any order and at the
+ * same time, so fn must be safe for that. Any number of threads may call this at once; a NULL
+ * pool runs everything on the caller. Never fails and never allocates. */
+void h5m_pool_for(struct h5m_pool *p, size_t n, void (*fn)(void *arg, size_t i), void *arg);
+
+#endif
