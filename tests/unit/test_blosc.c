@@ -17,6 +17,7 @@
 #include <hdf5.h>
 
 #include "tmptree.h"
+#include "xorshift.h"
 #include "h5mount/blosc.h"
 
 /* Per-process fixture, set up in main() before the first HDF5 call. */
@@ -24,20 +25,6 @@ static char tmpdir[] = "/tmp/test_blosc.XXXXXX"; /* files of all tests */
 static htri_t avail_before_register = -1;       /* H5Zfilter_avail(32001) before any test */
 
 /* ---- helpers --------------------------------------------------------------------------- */
-
-/* Deterministic incompressible bytes (xorshift64*). */
-static void fill_random(void *buf, size_t n, uint64_t seed)
-{
-	unsigned char *p = buf;
-	uint64_t x = seed ? seed : 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		p[i] = (unsigned char)((x * 0x2545F4914F6CDD1DULL) >> 56);
-	}
-}
 
 /* Compressible doubles, like numpy.arange(n) * 0.25. */
 static void fill_ramp(double *p, size_t n)

@@ -23,6 +23,7 @@
 #include <hdf5.h>
 
 #include "tmptree.h"
+#include "xorshift.h"
 #include "h5mount/jvfd.h"
 
 /* Per-process fixture, created in main() before the first test. */
@@ -51,28 +52,6 @@ static bool exists(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0;
-}
-
-/* Deterministic incompressible bytes (xorshift64*). */
-static void fill_random(void *buf, size_t n, uint64_t seed)
-{
-	unsigned char *p = buf;
-	uint64_t x = seed ? seed : 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		p[i] = (unsigned char)((x * 0x2545F4914F6CDD1DULL) >> 56);
-	}
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1DULL;
 }
 
 /* The whole file as read with read(2); *len its size. Never NULL (a missing file fails the test). */
