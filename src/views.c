@@ -697,7 +697,7 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 	struct h5m_cache_ent **list = NULL;
 	struct wb_chunk *chunks = NULL;
 	struct snap sn;
-	size_t cnt = 0, cap = 0;
+	size_t cnt = 0, cap = 0, i, j;
 	bool by_chunk;
 	int rc = 0;
 
@@ -714,26 +714,21 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 	if (rc)
 		return rc;
 	by_chunk = h5m_store_chunk_rows(ds, &sn.b);
-	for (size_t i = 0, j; i < cnt; i = j) {
+	for (i = 0; i < cnt && !rc; i = j) {
 		uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], end = 0;
 		size_t nchunks = 0, bytes = 0;
 		struct wb_round round = { v, ds, NULL };
 
-		for (j = i; j < cnt && (j == i || bytes < FLUSH_ROUND_BYTES); j++) {
-			size_t have;
-
-			h5m_cache_data(list[j], &have);
-			bytes += have;
-		}
-		if (rc)
-			goto release;
-		/* The round's rows, and its blocks' whole chunks. */
-		for (size_t e = i; e < j && sn.b.rank > 0; e++) {
+		/* The round's blocks, the rows they reach, and the whole chunks they hold. */
+		for (j = i; j < cnt && (j == i || bytes < FLUSH_ROUND_BYTES) && !rc; j++) {
 			uint64_t rows, per;
 			size_t have;
-			const unsigned char *data = h5m_cache_data(list[e], &have);
+			const unsigned char *data = h5m_cache_data(list[j], &have);
 
-			h5m_blocks_slab(&sn.b, h5m_cache_block(list[e]), start, count);
+			bytes += have;
+			if (sn.b.rank == 0)
+				continue;
+			h5m_blocks_slab(&sn.b, h5m_cache_block(list[j]), start, count);
 			rows = sn.b.level == 0 ? count[0] : 1;
 			if (start[0] + rows > end)
 				end = start[0] + rows;
@@ -746,21 +741,21 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 
 				if (!grown) {
 					rc = -ENOMEM;
-					goto release;
+					continue;
 				}
 				chunks = grown;
 				cap = ncap;
 			}
 			for (uint64_t c = 0; c < per; c++)
 				chunks[nchunks++] = (struct wb_chunk){ data + c * ds->chunk_bytes, start[0] + c * ds->chunk[0],
-				                                       e, 0 };
+				                                       j, 0 };
 		}
-		if (sn.b.rank > 0)
+		if (!rc && sn.b.rank > 0)
 			rc = extend_file(v, ds, &sn.b, end);
-		if (rc)
-			goto release;
-		round.chunks = chunks;
-		h5m_pool_for(v->pool, nchunks, write_chunk, &round);
+		if (!rc) {
+			round.chunks = chunks;
+			h5m_pool_for(v->pool, nchunks, write_chunk, &round);
+		}
 		for (size_t e = i, c = 0; e < j && !rc; e++) {
 			bool whole = c < nchunks && chunks[c].entry == e;
 
@@ -778,10 +773,11 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 		}
 		if (!rc && h5m_store_uncommitted(v->store) > slice_bytes(v))
 			rc = h5m_store_commit(v->store, false);
-release:
 		for (size_t e = i; e < j; e++)
 			h5m_cache_release(v->cache, list[e]);
 	}
+	for (; i < cnt; i++) /* after a failure: the blocks no round reached */
+		h5m_cache_release(v->cache, list[i]);
 	free(chunks);
 	free(list);
 	/* Rows that were never written (a gap, a grown truncate) are fill: extend over them too. */
