@@ -50,6 +50,8 @@ struct h5m_cache_ent {
 	unsigned refs;                       /* protected by cache.lock */
 	bool dead;                           /* unlinked; free at last release (cache.lock) */
 	bool dirty;                          /* pinned until written back (cache.lock) */
+	size_t delivered;                    /* bytes readers took since it was loaded or last
+	                                      * made dirty or clean (cache.lock) */
 	struct h5m_cache_ent *hnext;         /* hash chain (cache.lock) */
 	struct h5m_cache_ent *prev, *next;   /* LRU list, most recent at head (cache.lock) */
 };
@@ -398,9 +400,17 @@ struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_
 
 void h5m_cache_release(struct h5m_cache *c, struct h5m_cache_ent *e)
 {
+	h5m_cache_release_delivered(c, e, 0);
+}
+
+void h5m_cache_release_delivered(struct h5m_cache *c, struct h5m_cache_ent *e, size_t bytes)
+{
 	if (!e)
 		return;
 	pthread_mutex_lock(&c->lock);
+	e->delivered = bytes > e->len - e->delivered ? e->len : e->delivered + bytes;
+	if (bytes && !e->dead && !e->dirty && e->delivered == e->len)
+		kill(c, e); /* freed just below if this was the last reference */
 	if (--e->refs == 0) {
 		if (e->dead) {
 			c->bytes -= e->len;
@@ -465,6 +475,7 @@ void h5m_cache_set_dirty(struct h5m_cache *c, struct h5m_cache_ent *e, bool dirt
 	pthread_mutex_lock(&c->lock);
 	if (!e->dead && e->dirty != dirty) {
 		e->dirty = dirty;
+		e->delivered = 0;
 		if (dirty)
 			c->dirty_bytes += e->len;
 		else

@@ -283,6 +283,7 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 {
 	const char *data;
 	size_t have;
+	bool ok;
 
 	if (!sg->e) {
 		if (sg->whole && sg->rc == 0)
@@ -292,11 +293,12 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 		return narrow_read(v, ds, &sn->b, sg->block, sg->within, sg->take, buf + sg->at);
 	}
 	data = h5m_cache_data(sg->e, &have);
-	if (have >= sg->within + sg->take)
+	ok = have >= sg->within + sg->take;
+	if (ok)
 		memcpy(buf + sg->at, data + sg->within, sg->take);
-	h5m_cache_release(v->cache, sg->e);
+	h5m_cache_release_delivered(v->cache, sg->e, ok ? sg->take : 0);
 	sg->e = NULL;
-	return have >= sg->within + sg->take ? 0 : -EIO;
+	return ok ? 0 : -EIO;
 }
 
 /* Blocks planned per round of a read: a 1 MiB read of 128 KiB blocks fits in one. */

@@ -51,6 +51,13 @@ struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_
 /* Drops one reference taken by get/put. */
 void h5m_cache_release(struct h5m_cache *c, struct h5m_cache_ent *e);
 
+/* Drops one reference after a reader took `bytes` of the entry. Once readers have taken as
+ * many bytes as the block holds (counted since it was loaded or last made dirty or clean), a clean
+ * block is forgotten and its memory reused for the next block: the reader's side (the
+ * kernel's page cache) holds those bytes now, and a sequential reader never comes back for
+ * them. Overlapping reads count twice, which only forgets a block early. */
+void h5m_cache_release_delivered(struct h5m_cache *c, struct h5m_cache_ent *e, size_t bytes);
+
 /* The bytes of a referenced entry; valid until released. */
 const void *h5m_cache_data(const struct h5m_cache_ent *e, size_t *len);
 

@@ -228,6 +228,46 @@ static void test_dirty_list_returns_an_owners_dirty_blocks_in_block_order(void *
 
 /* Large blocks are mappings of their own: evicted ones are kept (8 MiB, or more within capacity
  * + spare) and handed out again, zeroed when asked, instead of growing the heap. */
+static void test_a_clean_block_read_to_the_last_byte_is_forgotten_at_its_last_release(void **state)
+{
+	struct h5m_cache *c = h5m_cache_new(1 << 20);
+	struct h5m_cache_ent *e, *other;
+
+	(void)state;
+	/* Two reads of 600 and 400 bytes deliver all 1000: gone after the second. */
+	e = h5m_cache_put(c, 1, 0, 0, filled(1000, 1), 1000);
+	h5m_cache_release_delivered(c, e, 600);
+	e = h5m_cache_get(c, 1, 0);
+	assert_non_null(e);
+	other = h5m_cache_get(c, 1, 0);              /* a second reader still holds it */
+	h5m_cache_release_delivered(c, e, 400);
+	assert_null(h5m_cache_get(c, 1, 0));
+	assert_int_equal(h5m_cache_bytes(c), 1000);  /* freed at the last release, not before */
+	assert_int_equal(((const unsigned char *)h5m_cache_data(other, &(size_t){ 0 }))[999], 1);
+	h5m_cache_release(c, other);
+	assert_int_equal(h5m_cache_bytes(c), 0);
+	/* Plain releases and partial deliveries keep a block. */
+	e = h5m_cache_put(c, 1, 1, 0, filled(1000, 2), 1000);
+	h5m_cache_release(c, e);
+	e = h5m_cache_get(c, 1, 1);
+	h5m_cache_release_delivered(c, e, 999);
+	e = h5m_cache_get(c, 1, 1);
+	assert_non_null(e);
+	/* A dirty block is never forgotten, and making it dirty or clean restarts the count. */
+	h5m_cache_set_dirty(c, e, true);
+	h5m_cache_release_delivered(c, e, 5000);
+	e = h5m_cache_get(c, 1, 1);
+	assert_non_null(e);
+	h5m_cache_set_dirty(c, e, false);
+	h5m_cache_release_delivered(c, e, 999);
+	e = h5m_cache_get(c, 1, 1);
+	assert_non_null(e);
+	h5m_cache_release_delivered(c, e, 1);
+	assert_null(h5m_cache_get(c, 1, 1));
+	assert_int_equal(h5m_cache_bytes(c), 0);
+	h5m_cache_free(c);
+}
+
 static void test_evicted_large_blocks_are_reused_and_the_pool_is_bounded(void **state)
 {
 	const size_t big = 300000, page = 4096, rounded = (big + page - 1) / page * page;
@@ -299,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_blocks_are_pinned_and_not_counted_against_capacity),
 		cmocka_unit_test(test_dirty_list_returns_an_owners_dirty_blocks_in_block_order),
 		cmocka_unit_test(test_evicted_large_blocks_are_reused_and_the_pool_is_bounded),
+		cmocka_unit_test(test_a_clean_block_read_to_the_last_byte_is_forgotten_at_its_last_release),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
