@@ -251,10 +251,15 @@ static off_t clamp_len(uint64_t len)
 /* Tells the kernel what a change through view `from` of n made stale in its caches. Data of the
  * other views is invalidated inline only when no other write of this dataset is in flight: the
  * kernel holds page locks of a file while its write request is being served, so two writers
- * invalidating each other's file inline would deadlock. The written file's own pages are only
- * stale when the write landed elsewhere (O_APPEND, a different .npy header), and are always
- * invalidated from the notifier thread. Attributes are always invalidated inline (no page locks). */
-static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, const struct h5m_change *c, bool inline_ok)
+ * invalidating each other's file inline would deadlock. A buffered write (`kernel_copy`) has
+ * put the written bytes into the written file's own pages already: they are only stale when
+ * the write landed elsewhere (O_APPEND, a different .npy header), and are then invalidated from
+ * the notifier thread. A direct write leaves those pages as they were (the last page of the
+ * old end, say; kernels from 6.6 drop them before the write, older ones do not), so they are
+ * invalidated like another view's. Attributes are always invalidated
+ * inline (no page locks); the written file's size the kernel updates itself. */
+static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, const struct h5m_change *c,
+                   bool inline_ok, bool kernel_copy)
 {
 	uint64_t hl = n->ds->npy_header_len;
 	struct timespec now;
@@ -266,7 +271,7 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 	pthread_mutex_unlock(&n->ds->meta);
 	for (enum h5m_view v = H5M_VIEW_OBJ; v <= H5M_VIEW_SHAPE; v++) {
 		fuse_ino_t ino = ino_of(n->idx, v);
-		bool own = v == from;
+		bool own = v == from, own_pages = own && kernel_copy;
 
 		/* An inode the kernel never looked up has nothing cached. */
 		if (!is_known(fs, ino))
@@ -281,14 +286,14 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		}
 		switch (v) {
 		case H5M_VIEW_OBJ:
-			if (c->data_len && (!own || c->moved))
-				inval(fs, ino, (off_t)c->data_off, clamp_len(c->data_len), inline_ok && !own);
+			if (c->data_len && (!own_pages || c->moved))
+				inval(fs, ino, (off_t)c->data_off, clamp_len(c->data_len), inline_ok && !own_pages);
 			break;
 		case H5M_VIEW_NPY:
 			if (c->size)
-				inval(fs, ino, 0, (off_t)hl, inline_ok && !own);
-			if (c->data_len && (!own || c->moved))
-				inval(fs, ino, (off_t)(hl + c->data_off), clamp_len(c->data_len), inline_ok && !own);
+				inval(fs, ino, 0, (off_t)hl, inline_ok && !own_pages);
+			if (c->data_len && (!own_pages || c->moved))
+				inval(fs, ino, (off_t)(hl + c->data_off), clamp_len(c->data_len), inline_ok && !own_pages);
 			if (own && c->moved && !c->data_len)
 				inval(fs, ino, 0, 0, false);
 			break;
@@ -463,6 +468,7 @@ static void h5m_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* An open file: the view handle (first, so fi->fh points at both) on the list of open files. */
 struct h5m_fs_file {
 	struct h5m_view_handle h;
+	bool direct;                       /* writes bypass the kernel's page cache (direct_io) */
 	struct h5m_fs_file *prev, *next;   /* fs->handles_lock */
 };
 
@@ -531,7 +537,7 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		writer_enter(fs, n);
 		rc = h5m_view_open_truncate(fs->views, n, h, &chg);
 		if (!rc && chg.size)
-			notify(fs, n, view, &chg, writer_alone(fs, n));
+			notify(fs, n, view, &chg, writer_alone(fs, n), true);
 		writer_leave(fs, n);
 		if (rc) {
 			free(file);
@@ -544,6 +550,11 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	/* Keep the kernel's page cache across opens: every change made through the mount is
 	 * invalidated explicitly (see notify()). */
 	fi->keep_cache = 1;
+	/* A write-only data file cannot be mapped or read, so the page cache does nothing for it,
+	 * and a buffered write costs a request per page boundary it crosses plus a GETXATTR of
+	 * security.capability: write it directly, one request per write(2). */
+	file->direct = (fi->flags & O_ACCMODE) == O_WRONLY && (view == H5M_VIEW_OBJ || view == H5M_VIEW_NPY);
+	fi->direct_io = file->direct;
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener is gone (interrupted): no release will come for this handle. */
 		file_unlink(fs, file);
@@ -728,7 +739,7 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 	writer_enter(fs, n);
 	got = h5m_view_write(fs->views, n, h, buf, size, (uint64_t)off, &chg);
 	if (got >= 0)
-		notify(fs, n, view, &chg, writer_alone(fs, n));
+		notify(fs, n, view, &chg, writer_alone(fs, n), !((struct h5m_fs_file *)h)->direct);
 	writer_leave(fs, n);
 	if (got < 0)
 		reply_err(req, (int)got);
@@ -756,7 +767,7 @@ static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 			writer_enter(fs, n);
 			rc = h5m_view_truncate(fs->views, n, view, (uint64_t)attr->st_size, &chg);
 			if (!rc)
-				notify(fs, n, view, &chg, writer_alone(fs, n));
+				notify(fs, n, view, &chg, writer_alone(fs, n), true);
 			writer_leave(fs, n);
 		}
 	}
@@ -777,7 +788,7 @@ static void h5m_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		writer_enter(fs, n);
 		rc = h5m_view_close(fs->views, n, h, &chg);
 		if (!rc && (chg.size || chg.data_len))
-			notify(fs, n, view, &chg, writer_alone(fs, n));
+			notify(fs, n, view, &chg, writer_alone(fs, n), true);
 		writer_leave(fs, n);
 	}
 	reply_err(req, rc);
@@ -798,7 +809,7 @@ static void h5m_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fu
 		/* An incomplete row is completed, and everything is written back and fsync'ed. */
 		rc = h5m_views_flush(fs->views, true, true);
 		chg.size = true;
-		notify(fs, n, view, &chg, false);
+		notify(fs, n, view, &chg, false, true);
 	}
 	reply_err(req, rc);
 }
