@@ -18,10 +18,11 @@ struct batch {
 
 struct h5m_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t work;   /* a batch with unclaimed items was queued, or stop */
+	pthread_cond_t work;   /* a batch with unclaimed items or a task was queued, or stop */
 	pthread_cond_t done;   /* some batch completed */
 	struct batch *head;    /* batches with unclaimed items, oldest first; lock */
 	struct batch **tail;   /* lock */
+	struct h5m_pool_task *tasks, **tasks_tail; /* queued tasks, oldest first; lock */
 	bool stop;             /* lock */
 	unsigned workers;      /* threads started */
 	pthread_t *threads;
@@ -66,6 +67,15 @@ static void *worker(void *arg)
 		if (b) {
 			take(p, b, &i);
 			run(p, b, i);
+		} else if (p->tasks) {
+			struct h5m_pool_task *t = p->tasks;
+
+			p->tasks = t->link;
+			if (!p->tasks)
+				p->tasks_tail = &p->tasks;
+			pthread_mutex_unlock(&p->lock);
+			t->fn(t);
+			pthread_mutex_lock(&p->lock);
 		} else {
 			pthread_cond_wait(&p->work, &p->lock);
 		}
@@ -84,6 +94,7 @@ struct h5m_pool *h5m_pool_new(unsigned workers)
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
 	p->tail = &p->head;
+	p->tasks_tail = &p->tasks;
 	p->threads = calloc(workers ? workers : 1, sizeof(*p->threads));
 	if (!p->threads) {
 		h5m_pool_free(p);
@@ -147,4 +158,17 @@ void h5m_pool_for(struct h5m_pool *p, size_t n, void (*fn)(void *arg, size_t i),
 	while (b.done < b.n)
 		pthread_cond_wait(&p->done, &p->lock);
 	pthread_mutex_unlock(&p->lock);
+}
+
+bool h5m_pool_submit(struct h5m_pool *p, struct h5m_pool_task *t)
+{
+	if (!p || p->workers == 0)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	t->link = NULL;
+	*p->tasks_tail = t;
+	p->tasks_tail = &t->link;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	return true;
 }

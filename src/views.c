@@ -21,9 +21,14 @@ struct h5m_views {
 	struct h5m_cache *cache;
 	size_t dirty_limit;
 	pthread_mutex_t flush_lock;   /* one write-back at a time; taken before any dataset's wlock */
-	struct h5m_pool *pool;        /* loads a read's blocks and writes back chunks in parallel;
-	                               * set by h5m_views_start before any request, NULL until then */
+	struct h5m_pool *pool;        /* loads a read's blocks and writes back chunks in parallel,
+	                               * and reads ahead; set by h5m_views_start before any request,
+	                               * NULL until then */
+	pthread_mutex_t ra_lock;      /* creates read-ahead states; protects ra_list */
+	struct h5m_readahead *ra_list;
 };
+
+static void readahead_free_all(struct h5m_views *v);
 
 struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit)
 {
@@ -34,10 +39,12 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
 	v->store = store;
 	v->dirty_limit = dirty_limit;
 	pthread_mutex_init(&v->flush_lock, NULL);
+	pthread_mutex_init(&v->ra_lock, NULL);
 	v->cache = h5m_cache_new(cache_bytes);
 	if (v->cache)
 		h5m_cache_set_spare(v->cache, dirty_limit);
 	if (!v->cache) {
+		pthread_mutex_destroy(&v->ra_lock);
 		pthread_mutex_destroy(&v->flush_lock);
 		free(v);
 		return NULL;
@@ -49,8 +56,10 @@ void h5m_views_free(struct h5m_views *v)
 {
 	if (!v)
 		return;
-	h5m_pool_free(v->pool);
+	h5m_pool_free(v->pool); /* first: no read-ahead runs after this */
+	readahead_free_all(v);
 	h5m_cache_free(v->cache);
+	pthread_mutex_destroy(&v->ra_lock);
 	pthread_mutex_destroy(&v->flush_lock);
 	free(v);
 }
@@ -249,6 +258,7 @@ struct seg {
 	bool whole;              /* the whole block is wanted */
 	struct h5m_cache_ent *e; /* its cached copy, referenced, or NULL */
 	int rc;                  /* of loading it */
+	unsigned slot;           /* its registration as being loaded (LOADING_MAX: none) */
 };
 
 /* The blocks of one read that are not cached, loaded on the pool. */
@@ -301,6 +311,203 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 	return ok ? 0 : -EIO;
 }
 
+/* ---- read-ahead ---- */
+
+/* A sequential reader of a dataset that cannot change gets the blocks after each of its reads
+ * loaded into the cache on a worker while the kernel is busy with this read's reply, so that
+ * its next read finds them decoded. Once delivered, they leave the cache again (use-once).
+ * The kernel keeps two reads of a sequential reader in flight at times, served out of order
+ * by two threads: blocks being loaded are registered, so that a read that needs one of them
+ * waits for it instead of decoding it a second time. Datasets that a write can change are
+ * left alone: a block loaded ahead with the geometry of before a reshape could be cached
+ * under the new one. */
+#define READ_AHEAD_MAX ((uint64_t)8 << 20)
+#define NO_BLOCK UINT64_MAX
+#define LOADING_MAX 8
+
+struct h5m_readahead {
+	struct h5m_pool_task task;  /* first: the pool hands it back to readahead_run */
+	struct h5m_views *v;
+	struct h5m_node *n;
+	pthread_cond_t loaded;      /* a block left `loading` (with ds->meta) */
+	uint64_t expect;            /* where a sequential reader's next read starts (ds->meta) */
+	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (ds->meta) */
+	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (ds->meta) */
+	bool queued;                /* the task is queued or running (ds->meta) */
+	struct h5m_readahead *link; /* on v->ra_list (v->ra_lock) */
+};
+
+/* Registers `block` as being loaded by the caller, unless it already is: then waits until it
+ * is not and returns true (look in the cache again). Also when no slot is free, the caller
+ * loads it unregistered (*slot = LOADING_MAX). Caller holds ds->meta. */
+static bool loading_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
+{
+	unsigned k, free_slot;
+
+	for (;;) {
+		free_slot = LOADING_MAX;
+		for (k = 0; k < LOADING_MAX && ra->loading[k] != block; k++)
+			if (ra->loading[k] == NO_BLOCK && free_slot == LOADING_MAX)
+				free_slot = k;
+		if (k == LOADING_MAX)
+			break;
+		pthread_cond_wait(&ra->loaded, &ra->n->ds->meta);
+		*slot = LOADING_MAX;
+		return true;
+	}
+	if (free_slot < LOADING_MAX)
+		ra->loading[free_slot] = block;
+	*slot = free_slot;
+	return false;
+}
+
+/* Ends a registration made by loading_claim. */
+static void loading_done(struct h5m_readahead *ra, unsigned slot)
+{
+	if (slot == LOADING_MAX)
+		return;
+	pthread_mutex_lock(&ra->n->ds->meta);
+	ra->loading[slot] = NO_BLOCK;
+	pthread_cond_broadcast(&ra->loaded);
+	pthread_mutex_unlock(&ra->n->ds->meta);
+}
+
+/* Pool task: loads blocks [next, until) into the cache, one at a time, in order. */
+static void readahead_run(struct h5m_pool_task *t)
+{
+	struct h5m_readahead *ra = (struct h5m_readahead *)t;
+	struct h5m_views *v = ra->v;
+	struct h5m_dataset *ds = ra->n->ds;
+
+	for (;;) {
+		struct h5m_cache_ent *e;
+		struct h5m_blocks b;
+		uint64_t block;
+		unsigned slot;
+		bool busy;
+		int err = 0;
+
+		pthread_mutex_lock(&ds->meta);
+		if (ra->next >= ra->until) {
+			ra->queued = false;
+			pthread_mutex_unlock(&ds->meta);
+			return;
+		}
+		block = ra->next++;
+		busy = false;
+		for (unsigned k = 0; k < LOADING_MAX; k++)
+			busy |= ra->loading[k] == block;
+		if (!busy)
+			loading_claim(ra, block, &slot);
+		b = ds->blocks;
+		pthread_mutex_unlock(&ds->meta);
+		if (busy) /* a read is loading it */
+			continue;
+		e = h5m_cache_get(v->cache, ra->n->idx, block);
+		if (!e)
+			e = block_get(v, ra->n, &b, block, &err);
+		h5m_cache_release(v->cache, e);
+		loading_done(ra, slot);
+		if (!e) { /* the reader will meet the error itself */
+			pthread_mutex_lock(&ds->meta);
+			ra->next = ra->until;
+			pthread_mutex_unlock(&ds->meta);
+		}
+	}
+}
+
+/* The read-ahead state of n, created on first use; NULL when n is not read ahead (it can
+ * change, no workers, or no memory). */
+static struct h5m_readahead *readahead_of(struct h5m_views *v, struct h5m_node *n)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct h5m_readahead *ra = __atomic_load_n(&ds->ra, __ATOMIC_ACQUIRE);
+
+	if (ra || ds->writable || h5m_pool_workers(v->pool) == 0)
+		return ra;
+	ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		return NULL;
+	*ra = (struct h5m_readahead){ .task.fn = readahead_run, .v = v, .n = n };
+	for (unsigned k = 0; k < LOADING_MAX; k++)
+		ra->loading[k] = NO_BLOCK;
+	pthread_cond_init(&ra->loaded, NULL);
+	pthread_mutex_lock(&v->ra_lock);
+	if (ds->ra) { /* another reader was first */
+		pthread_cond_destroy(&ra->loaded);
+		free(ra);
+	} else {
+		ra->link = v->ra_list;
+		v->ra_list = ra;
+		__atomic_store_n(&ds->ra, ra, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&v->ra_lock);
+	return ds->ra;
+}
+
+/* A read missed `block`: returns true after waiting for another loader of it (look again);
+ * else registers the caller as its loader (*slot, for loading_done) and takes it off the
+ * task's list. */
+static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
+{
+	struct h5m_dataset *ds = ra->n->ds;
+	bool waited;
+
+	pthread_mutex_lock(&ds->meta);
+	waited = loading_claim(ra, block, slot);
+	if (!waited && block >= ra->next && block < ra->until)
+		ra->next = block + 1;
+	pthread_mutex_unlock(&ds->meta);
+	return waited;
+}
+
+/* After a read of [off, off + len): when it started near where the reader's reads end (the
+ * kernel may send two at once), schedules the blocks of the 2 x len bytes after it (at most
+ * READ_AHEAD_MAX) and starts the task if idle. */
+static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct h5m_blocks *b,
+                            uint64_t off, size_t len)
+{
+	struct h5m_dataset *ds = ra->n->ds;
+	uint64_t from = off + len, ahead = 4 * (uint64_t)len, to, first, last, within;
+	bool start = false, near;
+
+	if (ahead > READ_AHEAD_MAX)
+		ahead = READ_AHEAD_MAX;
+	to = b->total - from < ahead ? b->total : from + ahead;
+	pthread_mutex_lock(&ds->meta);
+	near = off <= ra->expect + ahead && from + ahead >= ra->expect;
+	if (near && to > from) {
+		h5m_blocks_locate(b, from, &first, &within);
+		h5m_blocks_locate(b, to - 1, &last, &within);
+		if (ra->next < first)
+			ra->next = first;
+		if (ra->until < last + 1)
+			ra->until = last + 1;
+		start = !ra->queued && ra->next < ra->until;
+		ra->queued |= start;
+	}
+	ra->expect = near && ra->expect > from ? ra->expect : from;
+	pthread_mutex_unlock(&ds->meta);
+	if (start && !h5m_pool_submit(v->pool, &ra->task)) {
+		pthread_mutex_lock(&ds->meta);
+		ra->queued = false;
+		pthread_mutex_unlock(&ds->meta);
+	}
+}
+
+/* Frees every read-ahead state; the pool is gone, so no task runs. */
+static void readahead_free_all(struct h5m_views *v)
+{
+	while (v->ra_list) {
+		struct h5m_readahead *ra = v->ra_list;
+
+		v->ra_list = ra->link;
+		ra->n->ds->ra = NULL;
+		pthread_cond_destroy(&ra->loaded);
+		free(ra);
+	}
+}
+
 /* Blocks planned per round of a read: a 1 MiB read of 128 KiB blocks fits in one. */
 #define READ_SEGS 16
 
@@ -310,6 +517,7 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
                          uint64_t off)
 {
 	struct h5m_dataset *ds = n->ds;
+	struct h5m_readahead *ra;
 	size_t done = 0;
 
 	/* Unfiltered data that nothing writes: straight from the file's page cache, no blocks. */
@@ -317,6 +525,7 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 		return h5m_store_pread_rows(v->store, ds, buf, len, off);
 	if (ds->contig_offset >= 0 && !ds->writable)
 		return h5m_store_pread(v->store, ds, buf, len, off);
+	ra = readahead_of(v, n);
 	while (done < len) {
 		struct seg segs[READ_SEGS];
 		size_t todo[READ_SEGS], nseg = 0, ntodo = 0;
@@ -333,12 +542,17 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 			sg->at = done;
 			sg->whole = sg->within == 0 && sg->take == blen;
 			sg->rc = 0;
+			sg->slot = LOADING_MAX;
 			sg->e = h5m_cache_get(v->cache, n->idx, sg->block);
+			while (!sg->e && ra && readahead_claim(ra, sg->block, &sg->slot))
+				sg->e = h5m_cache_get(v->cache, n->idx, sg->block);
 			if (!sg->e)
 				todo[ntodo++] = nseg;
 			done += sg->take;
 		}
 		h5m_pool_for(v->pool, ntodo, load_seg, &loads);
+		for (size_t k = 0; ra && k < ntodo; k++)
+			loading_done(ra, segs[todo[k]].slot);
 		for (size_t k = 0; k < nseg; k++) {
 			int r = rc ? 0 : finish_seg(v, ds, sn, &segs[k], buf);
 
@@ -350,6 +564,8 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 		if (rc)
 			return rc;
 	}
+	if (ra)
+		readahead_after(v, ra, &sn->b, off, len);
 	return (ssize_t)done;
 }
 

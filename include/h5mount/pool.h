@@ -5,6 +5,7 @@
 #ifndef H5MOUNT_POOL_H
 #define H5MOUNT_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct h5m_pool;
@@ -26,5 +27,17 @@ unsigned h5m_pool_workers(const struct h5m_pool *p);
  * same time, so fn must be safe for that. Any number of threads may call this at once; a NULL
  * pool runs everything on the caller. Never fails and never allocates. */
 void h5m_pool_for(struct h5m_pool *p, size_t n, void (*fn)(void *arg, size_t i), void *arg);
+
+/* A job for a worker, owned by whoever submits it (embed it in your own struct). */
+struct h5m_pool_task {
+	void (*fn)(struct h5m_pool_task *t);
+	struct h5m_pool_task *link; /* the pool's queue while queued */
+};
+
+/* Queues t to run once on a worker, after the items of any h5m_pool_for waiting then (a
+ * caller waits for those; nobody waits for a task). t must stay valid until fn has been called;
+ * fn may submit t again. Returns false, queuing nothing, when the pool has no workers (or is
+ * NULL). Tasks still queued when the pool is freed are dropped, never run. Never allocates. */
+bool h5m_pool_submit(struct h5m_pool *p, struct h5m_pool_task *t);
 
 #endif

@@ -76,6 +76,8 @@ struct h5m_dataset {
 	uint64_t h5rows;           /* dims[0] in the HDF5 file (HDF5 lock) */
 	uint64_t nrows;            /* vlen: number of rows (all elements, C order) */
 	uint64_t *offsets;         /* vlen: nrows + 1 element offsets, or NULL until computed (HDF5 lock) */
+	struct h5m_readahead *ra;  /* the views layer's read-ahead state, or NULL: set once under
+	                            * the views' lock, read with acquire ordering, freed by the views */
 	bool read_error_logged;    /* HDF5 lock */
 	hid_t did;                 /* the open dataset, HDF5 lock */
 	hid_t ftype;               /* its stored element type, used as memory type (HDF5 lock) */
@@ -96,6 +98,7 @@ struct h5m_node {
 };
 
 struct h5m_store;
+struct h5m_readahead;
 
 /* Registers Blosc, turns HDF5's automatic error printing off. Call once before any store. */
 int h5m_store_global_init(void);

@@ -16,6 +16,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import h5py                 # noqa: E402
 import numpy as np          # noqa: E402
 import tables               # noqa: E402
 
@@ -34,6 +35,12 @@ def setUpModule():
     FIX['big'] = fixtures.make_big(os.path.join(harness.workdir(), 'big.h5'), ROWS)
     print('big.h5: %d rows x %d cols, %.0f MB file, written in %.1f s'
           % (ROWS, COLS, os.path.getsize(FIX['big']) / 1e6, time.monotonic() - t0), flush=True)
+
+
+def daemon_rchar(mnt):
+    """Bytes the daemon has read with system calls so far."""
+    with open('/proc/%d/io' % mnt.proc.pid) as fp:
+        return int(next(line for line in fp if line.startswith('rchar:')).split()[1])
 
 
 def pytables_blocks(node):
@@ -107,6 +114,22 @@ class BigEArrays(unittest.TestCase):
         _, rate = self.sequential_compare('blosc5')
         print(' [blosc5 %.0f MB/s] ' % rate, end='', flush=True)
 
+    def test_a_cold_sequential_read_of_the_blosc_array_reads_each_stored_chunk_once(self):
+        # Reads ahead and the two reads the kernel keeps in flight must not decode a chunk
+        # twice: what the daemon reads (rchar: the .h5 file, plus the requests from
+        # /dev/fuse) stays within the stored chunks and 2% for the requests.
+        with h5py.File(FIX['big'], 'r') as f:
+            d = f['blosc5']
+            stored = sum(d.id.get_chunk_info(i).size for i in range(d.id.get_num_chunks()))
+        path = self.mnt.p('blosc5')
+        with open(path, 'rb') as fp:
+            os.posix_fadvise(fp.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        before = daemon_rchar(self.mnt)
+        self.sequential_compare('blosc5')
+        read = daemon_rchar(self.mnt) - before
+        self.assertLessEqual(read, stored * 1.02 + 65536,
+                             'the daemon read %d bytes for %d bytes of stored chunks' % (read, stored))
+
     def test_plain_npy_random_rows_through_mmap_match_pytables(self):
         self.random_rows_compare('plain', seed=1)
 
@@ -178,6 +201,34 @@ class SmallCacheConcurrentRandomRows(unittest.TestCase):
             t.join()
         self.assertEqual(errors[:20], [])
 
+
+    def test_threads_reading_the_blosc_array_sequentially_at_once_get_pytables_bytes(self):
+        with tables.open_file(FIX['big'], 'r') as pt:
+            want = pt.root.blosc5.read().tobytes()
+        errors = []
+
+        def worker(start, size):
+            try:
+                with open(self.mnt.p('blosc5'), 'rb', buffering=0) as fp:
+                    os.posix_fadvise(fp.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                    fp.seek(start)
+                    at = start
+                    for piece in iter(lambda: fp.read(size), b''):
+                        if piece != want[at:at + len(piece)]:
+                            errors.append('%d bytes at %d (reads of %d) differ' % (len(piece), at, size))
+                        at += len(piece)
+                    if at != len(want):
+                        errors.append('reads of %d from %d ended at %d' % (size, start, at))
+            except Exception as e:      # noqa: BLE001 - reported below
+                errors.append(repr(e))
+        threads = [threading.Thread(target=worker, args=a)
+                   for a in ((0, harness.MiB), (3 * harness.MiB + 8, 777 * 1024 + 3),
+                             (len(want) // 2, 65536), (0, 300001))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors[:20], [])
 
 if __name__ == '__main__':
     harness.run_tests()

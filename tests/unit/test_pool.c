@@ -1,5 +1,5 @@
-/* test_pool.c: the worker pool's parallel for: every item once, on idle workers too, with
- * concurrent callers; no HDF5, no FUSE. */
+/* test_pool.c: the worker pool's parallel for (every item once, on idle workers too, with
+ * concurrent callers) and its submitted tasks; no HDF5, no FUSE. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -153,6 +153,64 @@ static void test_concurrent_callers_each_get_exactly_their_items(void **state)
 	h5m_pool_free(p);
 }
 
+/* A task that submits itself again until it has run `left` more times. */
+struct again {
+	struct h5m_pool_task t;
+	struct h5m_pool *p;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned runs, left;
+	bool on_caller;
+	pthread_t caller;
+};
+
+static void again_fn(struct h5m_pool_task *t)
+{
+	struct again *a = (struct again *)t;
+
+	pthread_mutex_lock(&a->lock);
+	a->runs++;
+	a->on_caller |= pthread_equal(pthread_self(), a->caller);
+	if (a->left > 0) {
+		a->left--;
+		assert_true(h5m_pool_submit(a->p, &a->t));
+	}
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void test_a_submitted_task_runs_once_per_submission_on_a_worker(void **state)
+{
+	struct again a = { .t.fn = again_fn, .left = 9, .caller = pthread_self() };
+	struct timespec until;
+
+	(void)state;
+	pthread_mutex_init(&a.lock, NULL);
+	pthread_cond_init(&a.cond, NULL);
+	a.p = h5m_pool_new(1);
+	assert_non_null(a.p);
+	assert_true(h5m_pool_submit(a.p, &a.t));
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&a.lock);
+	while (a.runs < 10 && pthread_cond_timedwait(&a.cond, &a.lock, &until) == 0)
+		;
+	assert_int_equal(a.runs, 10);
+	assert_false(a.on_caller);
+	pthread_mutex_unlock(&a.lock);
+	h5m_pool_free(a.p);
+	assert_int_equal(a.runs, 10); /* nothing ran after the last submission's run */
+	/* Without workers nothing is queued, and nothing runs. */
+	a.p = h5m_pool_new(0);
+	a.runs = 0;
+	assert_false(h5m_pool_submit(a.p, &a.t));
+	assert_false(h5m_pool_submit(NULL, &a.t));
+	h5m_pool_free(a.p);
+	assert_int_equal(a.runs, 0);
+	pthread_cond_destroy(&a.cond);
+	pthread_mutex_destroy(&a.lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_without_workers_items_run_on_the_caller),
 		cmocka_unit_test(test_an_idle_worker_runs_items_beside_the_caller),
 		cmocka_unit_test(test_concurrent_callers_each_get_exactly_their_items),
+		cmocka_unit_test(test_a_submitted_task_runs_once_per_submission_on_a_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
