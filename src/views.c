@@ -19,6 +19,7 @@
 struct h5m_views {
 	struct h5m_store *store;
 	struct h5m_cache *cache;
+	size_t cache_bytes;
 	size_t dirty_limit;
 	pthread_mutex_t flush_lock;   /* one write-back at a time; taken before any dataset's wlock */
 	struct h5m_pool *pool;        /* loads a read's blocks and writes back chunks in parallel,
@@ -37,6 +38,7 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
 	if (!v)
 		return NULL;
 	v->store = store;
+	v->cache_bytes = cache_bytes;
 	v->dirty_limit = dirty_limit;
 	pthread_mutex_init(&v->flush_lock, NULL);
 	pthread_mutex_init(&v->ra_lock, NULL);
@@ -462,8 +464,8 @@ static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *
 }
 
 /* After a read of [off, off + len): when it started near where the reader's reads end (the
- * kernel may send two at once), schedules the blocks of the 2 x len bytes after it (at most
- * READ_AHEAD_MAX) and starts the task if idle. */
+ * kernel may send two at once), schedules the blocks of the 4 x len bytes after it (at most
+ * READ_AHEAD_MAX and a quarter of the cache) and starts the task if idle. */
 static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct h5m_blocks *b,
                             uint64_t off, size_t len)
 {
@@ -473,6 +475,8 @@ static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const
 
 	if (ahead > READ_AHEAD_MAX)
 		ahead = READ_AHEAD_MAX;
+	if (ahead > v->cache_bytes / 4) /* what is read ahead must still be cached when wanted */
+		ahead = v->cache_bytes / 4;
 	to = b->total - from < ahead ? b->total : from + ahead;
 	pthread_mutex_lock(&ds->meta);
 	near = off <= ra->expect + ahead && from + ahead >= ra->expect;
