@@ -199,14 +199,15 @@ static void data_free(struct h5m_cache *c, void *data, size_t len)
 	c->pool_bytes += len;
 }
 
-void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool zero)
+void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool *zeroed)
 {
 	struct pooled *m;
 	size_t have;
 	void *p;
 
+	*zeroed = false;
 	if (len < MAP_MIN)
-		return zero ? calloc(1, len ? len : 1) : malloc(len ? len : 1);
+		return malloc(len ? len : 1);
 	len = page_round(len);
 	pthread_mutex_lock(&c->lock);
 	/* The newest kept mapping of this size, else the newest of any size. */
@@ -219,6 +220,7 @@ void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool zero)
 	if (!p) {
 		/* Fresh anonymous pages read as zeros; populated in one go, not a fault per page. */
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		*zeroed = p != MAP_FAILED;
 		return p == MAP_FAILED ? NULL : p;
 	}
 	if (have != len) {
@@ -230,7 +232,6 @@ void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool zero)
 		}
 		p = q;
 	}
-	memset(p, 0, zero ? len : sizeof(struct pooled));
 	return p;
 }
 

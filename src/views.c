@@ -184,19 +184,20 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 		uint64_t gen;
 		size_t alloc;
 		void *fresh;
+		bool zeroed;
 
 		e = h5m_cache_get(v->cache, n->idx, block);
 		if (e)
 			return e;
 		gen = h5m_cache_generation(v->cache, n->idx);
 		alloc = block_alloc(v, ds, b, block);
-		/* Zeroed memory is free for fresh pages: no fill pass for new rows. */
-		fresh = h5m_cache_alloc(v->cache, alloc, ds->zero_fill);
+		/* Fresh pages are zeros for free: rows not in the file then need no fill pass. */
+		fresh = h5m_cache_alloc(v->cache, alloc, &zeroed);
 		if (!fresh) {
 			*err = -ENOMEM;
 			return NULL;
 		}
-		*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc, ds->zero_fill);
+		*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc, zeroed && ds->zero_fill);
 		if (*err) {
 			h5m_cache_discard(v->cache, fresh, alloc);
 			return NULL;

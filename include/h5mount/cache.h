@@ -17,11 +17,14 @@ struct h5m_cache *h5m_cache_new(size_t capacity);
 /* Frees the cache and every block. No entry may still be referenced. */
 void h5m_cache_free(struct h5m_cache *c);
 
-/* Returns `len` bytes for a block to put into c (zeroed when `zero`), or NULL when out of
- * memory. Blocks of 64 KiB and more are pages of their own: freed ones are kept for reuse (see
- * h5m_cache_set_spare) and the rest go back to the system. Hand the memory to h5m_cache_put,
- * which takes it over, or back with h5m_cache_discard. Takes the cache lock briefly. */
-void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool zero);
+/* Returns `len` bytes for a block to put into c, or NULL when out of memory. *zeroed says
+ * whether they read as zeros (fresh pages, which cost nothing to have zeroed); otherwise their
+ * bytes are unspecified (reused memory is not cleared: a block read from the file overwrites
+ * it anyway). Blocks of 64 KiB and more are pages of their own: freed ones are kept for reuse
+ * (see h5m_cache_set_spare) and the rest go back to the system. Hand the memory to
+ * h5m_cache_put, which takes it over, or back with h5m_cache_discard. Takes the cache lock
+ * briefly. */
+void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool *zeroed);
 
 /* Frees memory from h5m_cache_alloc(c, len, ...) that was not put. Takes the cache lock. */
 void h5m_cache_discard(struct h5m_cache *c, void *data, size_t len);
