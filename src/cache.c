@@ -410,13 +410,14 @@ void h5m_cache_release_delivered(struct h5m_cache *c, struct h5m_cache_ent *e, s
 		return;
 	pthread_mutex_lock(&c->lock);
 	e->delivered = bytes > e->len - e->delivered ? e->len : e->delivered + bytes;
-	if (bytes && !e->dead && !e->dirty && e->delivered == e->len)
-		kill(c, e); /* freed just below if this was the last reference */
 	if (--e->refs == 0) {
 		if (e->dead) {
 			c->bytes -= e->len;
 			data_free(c, e->data, e->len);
 			ent_free(c, e);
+		} else if (!e->dirty && e->delivered == e->len) {
+			/* Only at the last release: a writer holding it may be about to change it. */
+			kill(c, e);
 		} else {
 			evict(c);
 		}
