@@ -1,5 +1,6 @@
-/* pool.c: worker threads for h5m_pool_for; one mutex guards the list of running batches. It
- * does not know what the items do, and it never lets a caller wait for an item nobody runs. */
+/* pool.c: worker threads for h5m_pool_for and submitted tasks; one mutex guards the list of
+ * running batches and the task queue. It does not know what the items do, and it never lets a
+ * caller wait for an item nobody runs. */
 #include "h5mount/pool.h"
 
 #include <pthread.h>

@@ -27,6 +27,7 @@ struct h5m_views {
 	                               * NULL until then */
 	pthread_mutex_t ra_lock;      /* creates read-ahead states; protects ra_list */
 	struct h5m_readahead *ra_list;
+	bool stopping;                /* read-ahead tasks return at once (atomic) */
 };
 
 static void readahead_free_all(struct h5m_views *v);
@@ -58,6 +59,7 @@ void h5m_views_free(struct h5m_views *v)
 {
 	if (!v)
 		return;
+	__atomic_store_n(&v->stopping, true, __ATOMIC_RELAXED);
 	h5m_pool_free(v->pool); /* first: no read-ahead runs after this */
 	readahead_free_all(v);
 	h5m_cache_free(v->cache);
@@ -321,9 +323,12 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
  * its next read finds them decoded. Once delivered, they leave the cache again (use-once).
  * The kernel keeps two reads of a sequential reader in flight at times, served out of order
  * by two threads: blocks being loaded are registered, so that a read that needs one of them
- * waits for it instead of decoding it a second time. Datasets that a write can change are
- * left alone: a block loaded ahead with the geometry of before a reshape could be cached
- * under the new one. */
+ * waits for it instead of decoding it a second time (it still does when the loader decoded
+ * the whole block straight into its own reply, or when all slots are taken). One position is
+ * kept per dataset, so two sequential readers far apart in the same dataset read ahead only
+ * while one of them is near the last read's end. Datasets that a write can change are left
+ * alone: a block loaded ahead with the geometry of before a reshape could be cached under the
+ * new one. */
 #define READ_AHEAD_MAX ((uint64_t)8 << 20)
 #define NO_BLOCK UINT64_MAX
 #define LOADING_MAX 8
@@ -335,6 +340,7 @@ struct h5m_readahead {
 	pthread_cond_t loaded;      /* a block left `loading` (with ds->meta) */
 	uint64_t expect;            /* where a sequential reader's next read starts (ds->meta) */
 	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (ds->meta) */
+	uint64_t scheduled_to;      /* the furthest byte read ahead so far, this pass (ds->meta) */
 	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (ds->meta) */
 	bool queued;                /* the task is queued or running (ds->meta) */
 	struct h5m_readahead *link; /* on v->ra_list (v->ra_lock) */
@@ -342,7 +348,11 @@ struct h5m_readahead {
 
 /* Registers `block` as being loaded by the caller, unless it already is: then waits until it
  * is not and returns true (look in the cache again). Also when no slot is free, the caller
- * loads it unregistered (*slot = LOADING_MAX). Caller holds ds->meta. */
+ * loads it unregistered (*slot = LOADING_MAX). Caller holds ds->meta.
+ * A read waits here while holding registrations of the lower blocks of its round, never of
+ * higher ones (blocks are claimed in offset order), so no two reads wait for each other; the
+ * task never waits, and every loader makes progress on its own (h5m_pool_for runs the caller's
+ * items on the caller too). */
 static bool loading_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
 {
 	unsigned k, free_slot;
@@ -391,7 +401,7 @@ static void readahead_run(struct h5m_pool_task *t)
 		int err = 0;
 
 		pthread_mutex_lock(&ds->meta);
-		if (ra->next >= ra->until) {
+		if (ra->next >= ra->until || __atomic_load_n(&v->stopping, __ATOMIC_RELAXED)) {
 			ra->queued = false;
 			pthread_mutex_unlock(&ds->meta);
 			return;
@@ -484,10 +494,20 @@ static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const
 	if (near && to > from) {
 		h5m_blocks_locate(b, from, &first, &within);
 		h5m_blocks_locate(b, to - 1, &last, &within);
-		if (ra->next < first)
+		if (to + READ_AHEAD_MAX < ra->scheduled_to) {
+			/* Far behind what was read ahead: a new pass or a seek back (reads in flight
+			 * together are never that far apart). Start over here. */
 			ra->next = first;
-		if (ra->until < last + 1)
 			ra->until = last + 1;
+			ra->scheduled_to = to;
+		} else {
+			if (ra->next < first)
+				ra->next = first;
+			if (ra->until < last + 1)
+				ra->until = last + 1;
+			if (ra->scheduled_to < to)
+				ra->scheduled_to = to;
+		}
 		start = !ra->queued && ra->next < ra->until;
 		ra->queued |= start;
 	}
@@ -517,7 +537,9 @@ static void readahead_free_all(struct h5m_views *v)
 #define READ_SEGS 16
 
 /* Reads bytes [off, off + len) of the complete rows (within sn->b.total) into buf. The blocks
- * that are not cached are loaded in parallel on the pool (the calling thread takes part). */
+ * that are not cached are loaded in parallel on the pool (the calling thread takes part); on a
+ * read-only mount it first waits for those that read-ahead or another read is loading, and
+ * then schedules read-ahead after it. */
 static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct snap *sn, char *buf, size_t len,
                          uint64_t off)
 {

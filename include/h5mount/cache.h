@@ -57,9 +57,10 @@ void h5m_cache_release(struct h5m_cache *c, struct h5m_cache_ent *e);
 /* Drops one reference after a reader took `bytes` of the entry. Once readers have taken as
  * many bytes as the block holds (counted since it was loaded or last made dirty or clean), a
  * clean block is forgotten at its last release (by this or h5m_cache_release) and its memory
- * reused for the next block: the reader's side (the kernel's page cache) holds those bytes
- * now, and a sequential reader never comes back for them. Overlapping reads count twice,
- * which only forgets a block early. */
+ * reused for the next block: the reader's side (the kernel's page cache) normally holds those
+ * bytes now, and a sequential reader never comes back for them. Overlapping reads, and reads
+ * through another view or with O_DIRECT, count too: at worst a block is forgotten early and
+ * decoded again. */
 void h5m_cache_release_delivered(struct h5m_cache *c, struct h5m_cache_ent *e, size_t bytes);
 
 /* The bytes of a referenced entry; valid until released. */

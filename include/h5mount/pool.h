@@ -15,8 +15,8 @@ struct h5m_pool;
  * it after fork()/daemon(): threads do not survive them. */
 struct h5m_pool *h5m_pool_new(unsigned workers);
 
-/* Stops and joins the workers and frees the pool. No h5m_pool_for may be running. NULL is a
- * no-op. */
+/* Stops and joins the workers (waiting for a task that is running to return; queued ones are
+ * dropped) and frees the pool. No h5m_pool_for may be running. NULL is a no-op. */
 void h5m_pool_free(struct h5m_pool *p);
 
 /* The number of worker threads (0 for NULL). */

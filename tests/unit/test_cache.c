@@ -226,8 +226,6 @@ static void test_dirty_list_returns_an_owners_dirty_blocks_in_block_order(void *
 	h5m_cache_free(c);
 }
 
-/* Large blocks are mappings of their own: evicted ones are kept (8 MiB, or more within capacity
- * + spare) and handed out again, zeroed when asked, instead of growing the heap. */
 static void test_a_clean_block_read_to_the_last_byte_is_forgotten_at_its_last_release(void **state)
 {
 	struct h5m_cache *c = h5m_cache_new(1 << 20);
@@ -283,6 +281,9 @@ static void test_a_clean_block_read_to_the_last_byte_is_forgotten_at_its_last_re
 	h5m_cache_free(c);
 }
 
+/* Large blocks are mappings of their own: evicted ones are kept (8 MiB, or more within capacity
+ * + spare) and handed out again (not cleared: only fresh pages are said to be zeros) instead
+ * of growing the heap. */
 static void test_evicted_large_blocks_are_reused_and_the_pool_is_bounded(void **state)
 {
 	const size_t big = 300000, page = 4096, rounded = (big + page - 1) / page * page;
