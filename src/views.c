@@ -332,6 +332,9 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 #define READ_AHEAD_MAX ((uint64_t)8 << 20)
 #define NO_BLOCK UINT64_MAX
 #define LOADING_MAX 8
+/* Reads in a row, each near the last one's end, before reading ahead: an mmap fault reads 2
+ * MiB around it as two adjacent requests, which must not look like a sequential reader. */
+#define READ_AHEAD_STREAK 2
 
 struct h5m_readahead {
 	struct h5m_pool_task task;  /* first: the pool hands it back to readahead_run */
@@ -341,6 +344,7 @@ struct h5m_readahead {
 	uint64_t expect;            /* where a sequential reader's next read starts (ds->meta) */
 	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (ds->meta) */
 	uint64_t scheduled_to;      /* the furthest byte read ahead so far, this pass (ds->meta) */
+	unsigned streak;            /* reads in a row that started near the one before (ds->meta) */
 	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (ds->meta) */
 	bool queued;                /* the task is queued or running (ds->meta) */
 	struct h5m_readahead *link; /* on v->ra_list (v->ra_lock) */
@@ -474,9 +478,10 @@ static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *
 	return waited;
 }
 
-/* After a read of [off, off + len): when it started near where the reader's reads end (the
- * kernel may send two at once), schedules the blocks of the 4 x len bytes after it (at most
- * READ_AHEAD_MAX and a quarter of the cache) and starts the task if idle. */
+/* After a read of [off, off + len): when it and the READ_AHEAD_STREAK reads before it each
+ * started near where the reader's reads end (the kernel may send two at once), schedules the
+ * blocks of the 4 x len bytes after it (at most READ_AHEAD_MAX and a quarter of the cache) and
+ * starts the task if idle. */
 static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct h5m_blocks *b,
                             uint64_t off, size_t len)
 {
@@ -491,7 +496,8 @@ static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const
 	to = b->total - from < ahead ? b->total : from + ahead;
 	pthread_mutex_lock(&ds->meta);
 	near = off <= ra->expect + ahead && from + ahead >= ra->expect;
-	if (near && to > from) {
+	ra->streak = near ? ra->streak + 1 : 0;
+	if (ra->streak >= READ_AHEAD_STREAK && to > from) {
 		h5m_blocks_locate(b, from, &first, &within);
 		h5m_blocks_locate(b, to - 1, &last, &within);
 		if (to + READ_AHEAD_MAX < ra->scheduled_to) {
