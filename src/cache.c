@@ -18,8 +18,8 @@
  * heaps, which then keep growing with every byte read (400 MB of heap for 26 MB in use after
  * 10,000 random rows). Freed mappings are kept for reuse (resized with mremap when the size
  * differs), so that a cache that replaces blocks, or write-back that turns dirty blocks clean
- * and evicts as many, does not fault in fresh pages for each new block: up to POOL_MAX bytes,
- * or more while blocks and kept mappings together stay within capacity + spare.
+ * and evicts as many, does not fault in fresh pages for each new block: while blocks and
+ * kept mappings together stay within capacity + spare, or up to POOL_MAX bytes without spare.
  * Smaller blocks come from malloc, which keeps the number of mappings low. Under
  * AddressSanitizer every block comes from malloc, so that its bounds are checked. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -168,7 +168,7 @@ static void pool_drop_oldest(struct h5m_cache *c)
 /* Whether len more bytes may be kept. Caller holds the lock. */
 static bool pool_fits(const struct h5m_cache *c, size_t len)
 {
-	return c->pool_bytes + len <= POOL_MAX || c->bytes + c->pool_bytes + len <= c->capacity + c->spare;
+	return c->bytes + c->pool_bytes + len <= c->capacity + c->spare || (c->spare == 0 && c->pool_bytes + len <= POOL_MAX);
 }
 
 /* Frees block data of len bytes (from h5m_cache_alloc), already uncounted in c->bytes. Caller

@@ -30,7 +30,7 @@ void *h5m_cache_alloc(struct h5m_cache *c, size_t len, bool *zeroed);
 void h5m_cache_discard(struct h5m_cache *c, void *data, size_t len);
 
 /* Lets the cache keep freed block memory for reuse while its blocks (clean and dirty) and the
- * kept memory together stay within capacity + spare; 8 MiB may be kept in any case. The views
+ * kept memory together stay within capacity + spare (without spare, up to 8 MiB). The views
  * pass the dirty limit, so streaming writes reuse the blocks that write-back made clean and
  * eviction freed. Default 0. */
 void h5m_cache_set_spare(struct h5m_cache *c, size_t spare);
