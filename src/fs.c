@@ -47,15 +47,30 @@ static unsigned char *known_slot(struct h5m_fs *fs, fuse_ino_t ino)
 	return &fs->known[(ino * 0x9E3779B97F4A7C15ull >> 40) % H5M_FS_KNOWN_SLOTS];
 }
 
-/* The kernel has (or may have) an inode for ino: it answered a lookup of it. */
+#define KNOWN 1u /* the kernel has (or may have) an inode for ino: it answered a lookup of it */
+#define PAGES 2u /* the kernel may hold pages of ino: a READ or a buffered WRITE of it came */
+
 static void mark_known(struct h5m_fs *fs, fuse_ino_t ino)
 {
-	__atomic_store_n(known_slot(fs, ino), 1, __ATOMIC_RELAXED);
+	__atomic_fetch_or(known_slot(fs, ino), KNOWN, __ATOMIC_RELAXED);
 }
 
 static bool is_known(struct h5m_fs *fs, fuse_ino_t ino)
 {
-	return __atomic_load_n(known_slot(fs, ino), __ATOMIC_RELAXED) != 0;
+	return (__atomic_load_n(known_slot(fs, ino), __ATOMIC_RELAXED) & KNOWN) != 0;
+}
+
+/* Called before a READ or buffered WRITE of ino is served, and checked by notify() after a
+ * change was made: a READ that marks too late for a change to see it also reads after it. */
+static void mark_pages(struct h5m_fs *fs, fuse_ino_t ino)
+{
+	if (!(__atomic_load_n(known_slot(fs, ino), __ATOMIC_SEQ_CST) & PAGES))
+		__atomic_fetch_or(known_slot(fs, ino), PAGES, __ATOMIC_SEQ_CST);
+}
+
+static bool may_have_pages(struct h5m_fs *fs, fuse_ino_t ino)
+{
+	return (__atomic_load_n(known_slot(fs, ino), __ATOMIC_SEQ_CST) & PAGES) != 0;
 }
 
 static struct h5m_fs *fs_of(fuse_req_t req)
@@ -283,6 +298,9 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		 * elsewhere or changed more than the bytes written. */
 		if (!own || c->moved || c->all || c->data_len == 0 || !c->size)
 			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		/* No page of it was ever read or written through the page cache: none to drop. */
+		if (!may_have_pages(fs, ino))
+			continue;
 		if (c->all) {
 			inval(fs, ino, 0, 0, inline_ok && !own);
 			continue;
@@ -656,6 +674,7 @@ static void h5m_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	mark_pages(fs, ino);
 	got = h5m_view_read(fs->views, n, view, buf, size, (uint64_t)off);
 	if (got < 0)
 		reply_err(req, (int)got);
@@ -739,6 +758,8 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 		reply_err(req, rc);
 		return;
 	}
+	if (!((struct h5m_fs_file *)h)->direct)
+		mark_pages(fs, ino);
 	writer_enter(fs, n);
 	got = h5m_view_write(fs->views, n, h, buf, size, (uint64_t)off, &chg);
 	if (got >= 0)

@@ -32,8 +32,9 @@ struct h5m_fs {
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */
 	struct h5m_notifier *notifier; /* queue of kernel cache invalidations (own lock) */
-	/* Inodes the kernel may know (looked up since mount), hashed: a collision only costs a
-	 * needless invalidation. Bytes set with relaxed atomics, never cleared. */
+	/* Per inode, hashed: whether the kernel may know it (looked up since mount) and may hold
+	 * pages of it (a READ or buffered WRITE of it came); a collision only costs a needless
+	 * invalidation. Bits set with atomics, never cleared. */
 	unsigned char known[H5M_FS_KNOWN_SLOTS];
 	char bdi[64];              /* "major:minor" of the mount, to raise its readahead (root) */
 	int readahead_done;        /* set once by the first request (atomic) */
