@@ -332,8 +332,9 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 #define READ_AHEAD_MAX ((uint64_t)8 << 20)
 #define NO_BLOCK UINT64_MAX
 #define LOADING_MAX 8
-/* Reads in a row, each near the last one's end, before reading ahead: an mmap fault reads 2
- * MiB around it as two adjacent requests, which must not look like a sequential reader. */
+/* Reads in a row that must each start near where the one before ended before reading ahead
+ * (so three reads): an mmap fault reads 2 MiB around it as two adjacent requests, which must
+ * not look like a sequential reader. */
 #define READ_AHEAD_STREAK 2
 
 struct h5m_readahead {
@@ -350,8 +351,8 @@ struct h5m_readahead {
 	struct h5m_readahead *link; /* on v->ra_list (v->ra_lock) */
 };
 
-/* Registers `block` as being loaded by the caller, unless it already is: then waits until it
- * is not and returns true (look in the cache again). Also when no slot is free, the caller
+/* Registers `block` as being loaded by the caller, unless it already is: then waits until a
+ * load ends and returns true (look in the cache again, and claim again if it is not there). Also when no slot is free, the caller
  * loads it unregistered (*slot = LOADING_MAX). Caller holds ds->meta.
  * A read waits here while holding registrations of the lower blocks of its round, never of
  * higher ones (blocks are claimed in offset order), so no two reads wait for each other; the
@@ -359,15 +360,12 @@ struct h5m_readahead {
  * items on the caller too). */
 static bool loading_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
 {
-	unsigned k, free_slot;
+	unsigned k, free_slot = LOADING_MAX;
 
-	for (;;) {
-		free_slot = LOADING_MAX;
-		for (k = 0; k < LOADING_MAX && ra->loading[k] != block; k++)
-			if (ra->loading[k] == NO_BLOCK && free_slot == LOADING_MAX)
-				free_slot = k;
-		if (k == LOADING_MAX)
-			break;
+	for (k = 0; k < LOADING_MAX && ra->loading[k] != block; k++)
+		if (ra->loading[k] == NO_BLOCK && free_slot == LOADING_MAX)
+			free_slot = k;
+	if (k < LOADING_MAX) { /* being loaded: wait for a load to end */
 		pthread_cond_wait(&ra->loaded, &ra->n->ds->meta);
 		*slot = LOADING_MAX;
 		return true;
@@ -478,10 +476,10 @@ static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *
 	return waited;
 }
 
-/* After a read of [off, off + len): when it and the READ_AHEAD_STREAK reads before it each
- * started near where the reader's reads end (the kernel may send two at once), schedules the
- * blocks of the 4 x len bytes after it (at most READ_AHEAD_MAX and a quarter of the cache) and
- * starts the task if idle. */
+/* After a read of [off, off + len): when it ends a streak of READ_AHEAD_STREAK reads that each
+ * started near where the reads before ended (near: the kernel may send two at once, out of
+ * order), schedules the blocks of the 4 x len bytes after it (at most READ_AHEAD_MAX and a
+ * quarter of the cache) and starts the task if idle. */
 static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct h5m_blocks *b,
                             uint64_t off, size_t len)
 {
