@@ -1202,7 +1202,14 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 		got = blen;
 	} else {
 		h5m_blocks_slab(b, block, start, count);
-		/* Only rows that exist in the file are read: appended rows are not there yet. */
+		/* Every row of the block that is in the file, as far as buf holds them, not only
+		 * those within b: a reader whose b predates an append and write-back must not cache
+		 * fill values for rows that are there. Appended rows not in the file yet are not read. */
+		if (b->level == 0 && b->inner * b->elem > 0) {
+			uint64_t room = len / (b->inner * b->elem);
+
+			count[0] = room < b->len ? room : b->len;
+		}
 		if (start[0] >= ds->h5rows)
 			count[0] = 0;
 		else if (b->level == 0 && start[0] + count[0] > ds->h5rows)

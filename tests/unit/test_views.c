@@ -373,10 +373,41 @@ static void test_appends_survive_write_back_and_reopen(void **state)
 	shape_is(fx, fx->ear, "60 4\n");
 }
 
+/* A reader whose geometry predates rows that are in the file (appended and written back since)
+ * loads the whole block: the rows the file has beyond its view are read, never filled. */
+static void test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_dataset *ds = fx->ear->ds;
+	struct h5m_blocks stale = ds->blocks;
+	uint64_t dims[2] = { 7, COLS }, start, len;
+	size_t nominal = (size_t)(stale.len * stale.inner * stale.elem);
+	double *buf;
+
+	assert_int_equal(h5m_blocks_resize(&stale, dims), 0);
+	h5m_blocks_extent(&stale, 0, &start, &len);
+	assert_int_equal(len, 7 * ROW);              /* the old view: 7 rows */
+	assert_true(nominal >= 12 * ROW);            /* the block holds more than the file's 10 */
+	buf = malloc(nominal);
+	assert_non_null(buf);
+	assert_int_equal(h5m_store_read_block(fx->store, ds, &stale, 0, buf, nominal, false), 0);
+	for (unsigned r = 0; r < 12; r++)
+		for (unsigned c = 0; c < COLS; c++)
+			assert_true(buf[r * COLS + c] == (r < 10 ? r * 10.0 + c : -1.0));
+	/* A buffer of the old extent only gets the old extent. */
+	memset(buf, 0, nominal);
+	assert_int_equal(h5m_store_read_block(fx->store, ds, &stale, 0, buf, (size_t)len, false), 0);
+	assert_true(buf[6 * COLS] == 60.0);
+	assert_true(buf[7 * COLS] == 0.0);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_partial_row_is_held_and_shows_in_size_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_close_completes_a_held_row_with_the_fill_value, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_past_the_end_fills_the_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overwrite_inside_the_extent_is_read_modify_write, setup, teardown),
