@@ -175,9 +175,11 @@ static size_t block_alloc(struct h5m_views *v, struct h5m_dataset *ds, const str
 }
 
 /* Returns block `block` of geometry b referenced, loading it (rows not in the file get the fill
- * value). NULL with *err on failure. */
+ * value). A reader passes the generation its geometry belongs to (`sn_gen`): when the cache has
+ * moved on (a reshape or truncate since), nothing is cached and *err is -EAGAIN. A writer
+ * (holding wlock, so nothing invalidates meanwhile) passes NULL. NULL with *err on failure. */
 static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, const struct h5m_blocks *b,
-                                       uint64_t block, int *err)
+                                       const uint64_t *sn_gen, uint64_t block, int *err)
 {
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_cache_ent *e;
@@ -191,7 +193,7 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 		e = h5m_cache_get(v->cache, n->idx, block);
 		if (e)
 			return e;
-		gen = h5m_cache_generation(v->cache, n->idx);
+		gen = sn_gen ? *sn_gen : h5m_cache_generation(v->cache, n->idx);
 		alloc = block_alloc(v, ds, b, block);
 		/* Fresh pages are zeros for free: rows not in the file then need no fill pass. */
 		fresh = h5m_cache_alloc(v->cache, alloc, &zeroed);
@@ -207,6 +209,14 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 		e = h5m_cache_put(v->cache, n->idx, block, gen, fresh, alloc);
 		if (e)
 			return e;
+		if (h5m_cache_generation(v->cache, n->idx) == gen) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		if (sn_gen) {
+			*err = -EAGAIN;
+			return NULL;
+		}
 		/* Invalidated while loading: load again with the new generation. */
 	}
 }
@@ -215,6 +225,7 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 struct snap {
 	struct h5m_blocks b;
 	uint64_t tail_len;
+	uint64_t gen;            /* read_snapshot: the cache generation b belongs to */
 };
 
 static void snapshot(struct h5m_dataset *ds, struct snap *sn)
@@ -223,6 +234,21 @@ static void snapshot(struct h5m_dataset *ds, struct snap *sn)
 	sn->b = ds->blocks;
 	sn->tail_len = ds->tail_len;
 	pthread_mutex_unlock(&ds->meta);
+}
+
+/* A reader's snapshot: geometry and cache generation that belong together. A reshape or
+ * truncate invalidates the cache before it changes the file and again after it changes the
+ * geometry, so a generation read on both sides of the copy, unchanged, dates it. */
+static void read_snapshot(struct h5m_views *v, struct h5m_node *n, struct snap *sn)
+{
+	for (;;) {
+		uint64_t before = h5m_cache_generation(v->cache, n->idx);
+
+		snapshot(n->ds, sn);
+		sn->gen = h5m_cache_generation(v->cache, n->idx);
+		if (sn->gen == before)
+			return;
+	}
 }
 
 /* ---- reads ---- */
@@ -289,7 +315,7 @@ static void load_seg(void *arg, size_t k)
 		sg->rc = h5m_store_read_block(l->v->store, l->n->ds, &l->sn->b, sg->block, l->buf + sg->at, sg->take,
 		                              false);
 	else
-		sg->e = block_get(l->v, l->n, &l->sn->b, sg->block, &sg->rc);
+		sg->e = block_get(l->v, l->n, &l->sn->b, &l->sn->gen, sg->block, &sg->rc);
 }
 
 /* Puts a loaded segment's bytes into buf (from the cache, or read narrowly when its block
@@ -303,7 +329,7 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 	if (!sg->e) {
 		if (sg->whole && sg->rc == 0)
 			return 0;
-		if (!sg->whole && sg->rc == -ENOMEM)
+		if (sg->rc == -EAGAIN || (!sg->whole && sg->rc == -ENOMEM))
 			return sg->rc;
 		return narrow_read(v, ds, &sn->b, sg->block, sg->within, sg->take, buf + sg->at);
 	}
@@ -419,8 +445,8 @@ static void readahead_run(struct h5m_pool_task *t)
 		if (busy) /* a read is loading it */
 			continue;
 		e = h5m_cache_get(v->cache, ra->n->idx, block);
-		if (!e)
-			e = block_get(v, ra->n, &b, block, &err);
+		if (!e) /* the dataset cannot change: its geometry is always current */
+			e = block_get(v, ra->n, &b, NULL, block, &err);
 		h5m_cache_release(v->cache, e);
 		loading_done(ra, slot);
 		if (!e) { /* the reader will meet the error itself */
@@ -595,6 +621,10 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 		if (rc)
 			return rc;
 	}
+	/* Bytes copied from blocks of a newer geometry (a reshape or truncate meanwhile) are not
+	 * this snapshot's: read again with a new one. */
+	if (h5m_cache_generation(v->cache, n->idx) != sn->gen)
+		return -EAGAIN;
 	if (ra)
 		readahead_after(v, ra, &sn->b, off, len);
 	return (ssize_t)done;
@@ -610,13 +640,17 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, char *buf, siz
 
 	if (ds->dt.kind != H5M_DT_FIXED)
 		return h5m_store_vlen_read(v->store, ds, buf, len, off);
-	snapshot(ds, &sn);
-	if (off < sn.b.total) {
-		in_rows = sn.b.total - off < len ? (size_t)(sn.b.total - off) : len;
-		got = rows_read(v, n, &sn, buf, in_rows, off);
-		if (got < 0)
-			return got;
-	}
+	do {
+		read_snapshot(v, n, &sn);
+		in_rows = 0;
+		got = 0;
+		if (off < sn.b.total) {
+			in_rows = sn.b.total - off < len ? (size_t)(sn.b.total - off) : len;
+			got = rows_read(v, n, &sn, buf, in_rows, off);
+		}
+	} while (got == -EAGAIN);
+	if (got < 0)
+		return got;
 	if (in_rows < len) {
 		uint64_t from = off + in_rows - sn.b.total;
 		size_t more;
@@ -739,7 +773,7 @@ static int rows_write(struct h5m_views *v, struct h5m_node *n, const struct h5m_
 		h5m_blocks_locate(b, off + done, &block, &within);
 		h5m_blocks_extent(b, block, &bstart, &blen);
 		take = blen - within < len - done ? (size_t)(blen - within) : len - done;
-		e = block_get(v, n, b, block, &rc);
+		e = block_get(v, n, b, NULL, block, &rc);
 		if (!e)
 			return rc;
 		h5m_cache_data(e, &have);
@@ -1134,6 +1168,9 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	rc = flush_dataset(v, n, false);
 	if (rc)
 		return rc;
+	/* Nothing is dirty now. Readers that load from here on cannot cache what they read
+	 * (see read_snapshot); the second invalidation below drops what they loaded before. */
+	h5m_cache_invalidate(v->cache, n->idx);
 	memcpy(dims, sn.b.dims, ds->rank * sizeof(*dims));
 	dims[0] = rows;
 	rc = h5m_store_set_extent(v->store, ds, dims);
@@ -1183,8 +1220,10 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	if (rc)
 		return -EINVAL;
 	rc = flush_dataset(v, n, true);
-	if (!rc)
-		rc = h5m_store_set_extent(v->store, ds, dims);
+	if (rc)
+		return rc;
+	h5m_cache_invalidate(v->cache, n->idx); /* as in truncate_rows: before the file changes */
+	rc = h5m_store_set_extent(v->store, ds, dims);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&ds->meta);

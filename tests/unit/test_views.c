@@ -1,8 +1,10 @@
 /* test_views.c: the write state machine of the views over a real HDF5 file (no mount): held
  * partial rows, gap fill, overwrites, truncates, .npy headers, shape text, write-back. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,11 +31,13 @@ struct fixture {
 };
 
 /* Writes a file with /ear: 10 rows of 4 doubles (value = row * 10 + col), chunks of 3 rows,
- * unlimited rows, fill value -1; and /fixed: contiguous 3 x 4. */
+ * unlimited rows, fill value -1; /fixed: contiguous 3 x 4; and /wide: the first 6 rows of
+ * /ear, up to 8 columns, chunks of 3 x 2, fill value -1. */
 static void make_file(const char *path)
 {
 	hsize_t dims[2] = { 10, COLS }, maxdims[2] = { H5S_UNLIMITED, COLS }, chunk[2] = { 3, COLS };
 	hsize_t fdims[2] = { 3, COLS };
+	hsize_t wdims[2] = { 6, COLS }, wmax[2] = { H5S_UNLIMITED, 2 * COLS }, wchunk[2] = { 3, 2 };
 	double data[10 * COLS], fill = -1;
 	hid_t f, sp, dcpl, d;
 
@@ -54,6 +58,15 @@ static void make_file(const char *path)
 	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
 	H5Dclose(d);
 	H5Sclose(sp);
+	sp = H5Screate_simple(2, wdims, wmax);
+	dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	H5Pset_chunk(dcpl, 2, wchunk);
+	H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &fill);
+	d = H5Dcreate2(f, "wide", H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+	H5Dclose(d);
+	H5Sclose(sp);
+	H5Pclose(dcpl);
 	H5Fclose(f);
 }
 
@@ -402,10 +415,84 @@ static void test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has(v
 	free(buf);
 }
 
+struct reshaper {
+	struct fixture *fx;
+	struct h5m_node *n;
+	int rounds, failed;
+	bool done; /* atomic */
+};
+
+static void *reshape_back_and_forth(void *arg)
+{
+	struct reshaper *r = arg;
+	struct h5m_view_handle h = { .view = H5M_VIEW_SHAPE, .write = true };
+
+	for (int i = 0; i < r->rounds && !r->failed; i++)
+		if (put(r->fx, r->n, &h, "6 8\n", 4, 0) != 4 || put(r->fx, r->n, &h, "6 4\n", 4, 0) != 4)
+			r->failed = 1;
+	h5m_view_handle_destroy(&h);
+	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Whether `bytes` read from the start of /wide are (a prefix of) one of its two layouts: 6 x 4
+ * of row * 10 + col, or 6 x 8 with fill values (-1) in the added columns. A read racing with a
+ * reshape may be cut at the other layout's size. */
+static bool is_layout(const double *got, ssize_t bytes, unsigned cols)
+{
+	if (bytes < 8 || bytes % 8 != 0 || bytes > 6 * (ssize_t)cols * 8)
+		return false;
+	for (unsigned i = 0; i < bytes / 8; i++)
+		if (got[i] != (i % cols < 4 ? (double)(i / cols * 10 + i % cols) : -1.0))
+			return false;
+	return true;
+}
+
+static bool wide_layout(const double *got, ssize_t bytes)
+{
+	return is_layout(got, bytes, 4) || is_layout(got, bytes, 8);
+}
+
+/* Reads racing with reshapes of the trailing dim each see one layout, never a mix, and the
+ * cache is never left with a block of the other: the last read matches a fresh mount's. */
+static void test_reads_during_reshapes_see_one_layout_and_leave_no_stale_block(void **state)
+{
+	struct fixture *fx = *state;
+	struct reshaper r = { fx, find(fx->store, "wide"), 300, 0, false };
+	double got[6 * 8];
+	pthread_t t;
+	int bad = 0, reads = 0;
+	ssize_t n;
+
+	assert_non_null(r.n);
+	assert_int_equal(pthread_create(&t, NULL, reshape_back_and_forth, &r), 0);
+	while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE)) {
+		/* From the second element on: a part of the block, which goes through the cache. */
+		got[0] = 0;
+		n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got + 1, sizeof(got) - 8, 8);
+		bad += !wide_layout(got, n + 8);
+		reads++;
+	}
+	pthread_join(t, NULL);
+	assert_true(reads > 0);
+	assert_int_equal(r.failed, 0);
+	assert_int_equal(bad, 0);
+	n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got + 1, sizeof(got) - 8, 8);
+	assert_int_equal(n + 8, 6 * 4 * 8);
+	assert_true(wide_layout(got, n + 8));
+	close_views(fx);
+	open_views(fx);
+	r.n = find(fx->store, "wide");
+	n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got, sizeof(got), 0);
+	assert_true(wide_layout(got, n) && n == 6 * 4 * 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_partial_row_is_held_and_shows_in_size_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_during_reshapes_see_one_layout_and_leave_no_stale_block, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_close_completes_a_held_row_with_the_fill_value, setup, teardown),
