@@ -30,43 +30,44 @@ struct fixture {
 	struct h5m_node *fixed;  /* contiguous 3 x 4 */
 };
 
+/* Writes chunked dataset `name` of doubles into f: dims, maxdims and chunk of rank 2, fill
+ * value -1, the first dims[0] * dims[1] values of data. */
+static void write_chunked(hid_t f, const char *name, const hsize_t *dims, const hsize_t *maxdims,
+                          const hsize_t *chunk, const double *data)
+{
+	double fill = -1;
+	hid_t sp = H5Screate_simple(2, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE), d;
+
+	H5Pset_chunk(dcpl, 2, chunk);
+	H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &fill);
+	d = H5Dcreate2(f, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+	H5Dclose(d);
+	H5Sclose(sp);
+	H5Pclose(dcpl);
+}
+
 /* Writes a file with /ear: 10 rows of 4 doubles (value = row * 10 + col), chunks of 3 rows,
  * unlimited rows, fill value -1; /fixed: contiguous 3 x 4; and /wide: the first 6 rows of
  * /ear, up to 8 columns, chunks of 3 x 2, fill value -1. */
 static void make_file(const char *path)
 {
 	hsize_t dims[2] = { 10, COLS }, maxdims[2] = { H5S_UNLIMITED, COLS }, chunk[2] = { 3, COLS };
-	hsize_t fdims[2] = { 3, COLS };
 	hsize_t wdims[2] = { 6, COLS }, wmax[2] = { H5S_UNLIMITED, 2 * COLS }, wchunk[2] = { 3, 2 };
-	double data[10 * COLS], fill = -1;
-	hid_t f, sp, dcpl, d;
+	hsize_t fdims[2] = { 3, COLS };
+	double data[10 * COLS];
+	hid_t f, sp, d;
 
 	for (int i = 0; i < 10 * COLS; i++)
 		data[i] = (i / COLS) * 10 + i % COLS;
 	f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-	sp = H5Screate_simple(2, dims, maxdims);
-	dcpl = H5Pcreate(H5P_DATASET_CREATE);
-	H5Pset_chunk(dcpl, 2, chunk);
-	H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &fill);
-	d = H5Dcreate2(f, "ear", H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-	H5Dclose(d);
-	H5Sclose(sp);
-	H5Pclose(dcpl);
+	write_chunked(f, "ear", dims, maxdims, chunk, data);
+	write_chunked(f, "wide", wdims, wmax, wchunk, data);
 	sp = H5Screate_simple(2, fdims, NULL);
 	d = H5Dcreate2(f, "fixed", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
 	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
 	H5Dclose(d);
 	H5Sclose(sp);
-	sp = H5Screate_simple(2, wdims, wmax);
-	dcpl = H5Pcreate(H5P_DATASET_CREATE);
-	H5Pset_chunk(dcpl, 2, wchunk);
-	H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &fill);
-	d = H5Dcreate2(f, "wide", H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-	H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-	H5Dclose(d);
-	H5Sclose(sp);
-	H5Pclose(dcpl);
 	H5Fclose(f);
 }
 
