@@ -344,7 +344,7 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 
 /* ---- read-ahead ---- */
 
-/* A sequential reader of a dataset that cannot change gets the blocks after each of its reads
+/* A sequential reader of a dataset gets the blocks after each of its reads
  * loaded into the cache on a worker while the kernel is busy with this read's reply, so that
  * its next read finds them decoded. Once delivered, they leave the cache again (use-once).
  * The kernel keeps two reads of a sequential reader in flight at times, served out of order
@@ -352,12 +352,13 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
  * waits for it instead of decoding it a second time (it still does when the loader decoded
  * the whole block straight into its own reply, or when all slots are taken). One position is
  * kept per dataset, so two sequential readers far apart in the same dataset read ahead only
- * while one of them is near the last read's end. Datasets that a write can change are left
- * alone: a block loaded ahead with the geometry of before a reshape could be cached under the
- * new one. */
+ * while one of them is near the last read's end. On writable datasets the task loads like a
+ * reader (read_snapshot): after a reshape or truncate nothing of the old geometry is cached,
+ * and the task stops until the next read schedules it again. */
 #define READ_AHEAD_MAX ((uint64_t)8 << 20)
 #define NO_BLOCK UINT64_MAX
-#define LOADING_MAX 8
+#define LOADING_MAX 32 /* blocks being loaded at once per dataset: a few reads in flight,
+                        * each with a few blocks, and the task */
 /* Reads in a row that must each start near where the one before ended before reading ahead
  * (so three reads): an mmap fault reads 2 MiB around it as two adjacent requests, which must
  * not look like a sequential reader. */
@@ -422,7 +423,7 @@ static void readahead_run(struct h5m_pool_task *t)
 
 	for (;;) {
 		struct h5m_cache_ent *e;
-		struct h5m_blocks b;
+		struct snap sn;
 		uint64_t block;
 		unsigned slot;
 		bool busy;
@@ -440,16 +441,19 @@ static void readahead_run(struct h5m_pool_task *t)
 			busy |= ra->loading[k] == block;
 		if (!busy)
 			loading_claim(ra, block, &slot);
-		b = ds->blocks;
 		pthread_mutex_unlock(&ds->meta);
 		if (busy) /* a read is loading it */
 			continue;
-		e = h5m_cache_get(v->cache, ra->n->idx, block);
-		if (!e) /* the dataset cannot change: its geometry is always current */
-			e = block_get(v, ra->n, &b, NULL, block, &err);
+		read_snapshot(v, ra->n, &sn);
+		e = NULL;
+		if (block < sn.b.nblocks) { /* else truncated meanwhile */
+			e = h5m_cache_get(v->cache, ra->n->idx, block);
+			if (!e)
+				e = block_get(v, ra->n, &sn.b, &sn.gen, block, &err);
+		}
 		h5m_cache_release(v->cache, e);
 		loading_done(ra, slot);
-		if (!e) { /* the reader will meet the error itself */
+		if (!e) { /* a reshape, or an error the reader will meet itself */
 			pthread_mutex_lock(&ds->meta);
 			ra->next = ra->until;
 			pthread_mutex_unlock(&ds->meta);
@@ -457,14 +461,14 @@ static void readahead_run(struct h5m_pool_task *t)
 	}
 }
 
-/* The read-ahead state of n, created on first use; NULL when n is not read ahead (it can
- * change, no workers, or no memory). */
+/* The read-ahead state of n, created on first use; NULL when n is not read ahead (no workers,
+ * or no memory). */
 static struct h5m_readahead *readahead_of(struct h5m_views *v, struct h5m_node *n)
 {
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_readahead *ra = __atomic_load_n(&ds->ra, __ATOMIC_ACQUIRE);
 
-	if (ra || ds->writable || h5m_pool_workers(v->pool) == 0)
+	if (ra || h5m_pool_workers(v->pool) == 0)
 		return ra;
 	ra = calloc(1, sizeof(*ra));
 	if (!ra)
@@ -567,9 +571,9 @@ static void readahead_free_all(struct h5m_views *v)
 #define READ_SEGS 16
 
 /* Reads bytes [off, off + len) of the complete rows (within sn->b.total) into buf. The blocks
- * that are not cached are loaded in parallel on the pool (the calling thread takes part); on a
- * read-only mount it first waits for those that read-ahead or another read is loading, and
- * then schedules read-ahead after it. */
+ * that are not cached are loaded in parallel on the pool (the calling thread takes part),
+ * after waiting for those that read-ahead or another read is loading; then read-ahead is
+ * scheduled after it. -EAGAIN: the geometry changed meanwhile, take a new snapshot. */
 static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct snap *sn, char *buf, size_t len,
                          uint64_t off)
 {

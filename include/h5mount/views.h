@@ -19,7 +19,7 @@ struct h5m_views;
 struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit);
 
 /* Starts `workers` threads that load the blocks of one read, and encode and write the chunks
- * of one write-back, in parallel, and read ahead of sequential readers on read-only mounts (0:
+ * of one write-back, in parallel, and read ahead of sequential readers (0:
  * none; everything then runs on its caller alone, as before this is called, and nothing is
  * read ahead). Call once, after fork/daemon and before serving requests. Returns 0 or -ENOMEM. */
 int h5m_views_start(struct h5m_views *v, unsigned workers);

@@ -436,22 +436,22 @@ static void *reshape_back_and_forth(void *arg)
 	return NULL;
 }
 
-/* Whether `bytes` read from the start of /wide are (a prefix of) one of its two layouts: 6 x 4
+/* Whether `bytes` read at element `first` of /wide are (part of) one of its two layouts: 6 x 4
  * of row * 10 + col, or 6 x 8 with fill values (-1) in the added columns. A read racing with a
  * reshape may be cut at the other layout's size. */
-static bool is_layout(const double *got, ssize_t bytes, unsigned cols)
+static bool is_layout(const double *got, unsigned first, ssize_t bytes, unsigned cols)
 {
-	if (bytes < 8 || bytes % 8 != 0 || bytes > 6 * (ssize_t)cols * 8)
+	if (bytes < 8 || bytes % 8 != 0 || first * 8 + bytes > 6 * (ssize_t)cols * 8)
 		return false;
-	for (unsigned i = 0; i < bytes / 8; i++)
-		if (got[i] != (i % cols < 4 ? (double)(i / cols * 10 + i % cols) : -1.0))
+	for (unsigned i = first; i < first + bytes / 8; i++)
+		if (got[i - first] != (i % cols < 4 ? (double)(i / cols * 10 + i % cols) : -1.0))
 			return false;
 	return true;
 }
 
-static bool wide_layout(const double *got, ssize_t bytes)
+static bool wide_layout(const double *got, unsigned first, ssize_t bytes)
 {
-	return is_layout(got, bytes, 4) || is_layout(got, bytes, 8);
+	return is_layout(got, first, bytes, 4) || is_layout(got, first, bytes, 8);
 }
 
 /* Reads racing with reshapes of the trailing dim each see one layout, never a mix, and the
@@ -466,26 +466,29 @@ static void test_reads_during_reshapes_see_one_layout_and_leave_no_stale_block(v
 	ssize_t n;
 
 	assert_non_null(r.n);
+	assert_int_equal(h5m_views_start(fx->views, 1), 0); /* with read-ahead */
 	assert_int_equal(pthread_create(&t, NULL, reshape_back_and_forth, &r), 0);
 	while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE)) {
-		/* From the second element on: a part of the block, which goes through the cache. */
-		got[0] = 0;
-		n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got + 1, sizeof(got) - 8, 8);
-		bad += !wide_layout(got, n + 8);
-		reads++;
+		/* From the second element on: parts of the block, which go through the cache, in
+		 * reads that follow each other (read-ahead starts) and one that ends at the end. */
+		for (unsigned first = 1; first < 6 * 8; first += 5) {
+			n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got, first < 36 ? 40 : sizeof(got), first * 8);
+			bad += n != 0 && !wide_layout(got, first, n); /* 0: past the end of 6 x 4 */
+			reads++;
+		}
 	}
 	pthread_join(t, NULL);
 	assert_true(reads > 0);
 	assert_int_equal(r.failed, 0);
 	assert_int_equal(bad, 0);
-	n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got + 1, sizeof(got) - 8, 8);
-	assert_int_equal(n + 8, 6 * 4 * 8);
-	assert_true(wide_layout(got, n + 8));
+	n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got, sizeof(got) - 8, 8);
+	assert_int_equal(n, 6 * 4 * 8 - 8);
+	assert_true(wide_layout(got, 1, n));
 	close_views(fx);
 	open_views(fx);
 	r.n = find(fx->store, "wide");
 	n = h5m_view_read(fx->views, r.n, H5M_VIEW_OBJ, got, sizeof(got), 0);
-	assert_true(wide_layout(got, n) && n == 6 * 4 * 8);
+	assert_true(n == 6 * 4 * 8 && wide_layout(got, 0, n));
 }
 
 int main(void)
