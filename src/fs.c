@@ -272,10 +272,10 @@ static off_t clamp_len(uint64_t len)
  * invalidating each other's file inline would deadlock. A buffered write (`kernel_copy`) has
  * put the written bytes into the written file's own pages already: they are only stale when
  * the write landed elsewhere (O_APPEND, a different .npy header), and are then invalidated from
- * the notifier thread. A direct write leaves those pages as they were (the last page of the
- * old end, say; kernels from 6.6 drop them before the write, older ones do not), so they are
- * invalidated like another view's. Attributes are always invalidated
- * inline (no page locks); the written file's size the kernel updates itself. */
+ * the notifier thread. A direct write may leave those pages as they were (the last page of
+ * the old end, say: Linux 6.18 drops them itself, older kernels may not), so they are
+ * invalidated like another view's. Attributes are always invalidated inline (no page locks);
+ * the written file's size the kernel updates itself. */
 static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, const struct h5m_change *c,
                    bool inline_ok, bool kernel_copy)
 {
@@ -750,6 +750,7 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 	struct h5m_node *n;
 	enum h5m_view view;
 	ssize_t got;
+	bool direct;
 	int rc = resolve(fs, ino, &n, &view);
 
 	if (!rc && (n->type != H5M_NODE_DATASET || !h || off < 0))
@@ -758,12 +759,13 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 		reply_err(req, rc);
 		return;
 	}
-	if (!((struct h5m_fs_file *)h)->direct)
+	direct = ((struct h5m_fs_file *)h)->direct;
+	if (!direct)
 		mark_pages(fs, ino);
 	writer_enter(fs, n);
 	got = h5m_view_write(fs->views, n, h, buf, size, (uint64_t)off, &chg);
 	if (got >= 0)
-		notify(fs, n, view, &chg, writer_alone(fs, n), !((struct h5m_fs_file *)h)->direct);
+		notify(fs, n, view, &chg, writer_alone(fs, n), !direct);
 	writer_leave(fs, n);
 	if (got < 0)
 		reply_err(req, (int)got);

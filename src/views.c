@@ -378,6 +378,16 @@ struct h5m_readahead {
 	struct h5m_readahead *link; /* on v->ra_list (v->ra_lock) */
 };
 
+/* The slot that holds `block` (NO_BLOCK: a free one), or LOADING_MAX. Caller holds ds->meta. */
+static unsigned loading_find(const struct h5m_readahead *ra, uint64_t block)
+{
+	unsigned k = 0;
+
+	while (k < LOADING_MAX && ra->loading[k] != block)
+		k++;
+	return k;
+}
+
 /* Registers `block` as being loaded by the caller, unless it already is: then waits until a
  * load ends and returns true (look in the cache again, and claim again if it is not there). Also when no slot is free, the caller
  * loads it unregistered (*slot = LOADING_MAX). Caller holds ds->meta.
@@ -387,19 +397,14 @@ struct h5m_readahead {
  * items on the caller too). */
 static bool loading_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
 {
-	unsigned k, free_slot = LOADING_MAX;
-
-	for (k = 0; k < LOADING_MAX && ra->loading[k] != block; k++)
-		if (ra->loading[k] == NO_BLOCK && free_slot == LOADING_MAX)
-			free_slot = k;
-	if (k < LOADING_MAX) { /* being loaded: wait for a load to end */
+	if (loading_find(ra, block) < LOADING_MAX) { /* being loaded: wait for a load to end */
 		pthread_cond_wait(&ra->loaded, &ra->n->ds->meta);
 		*slot = LOADING_MAX;
 		return true;
 	}
-	if (free_slot < LOADING_MAX)
-		ra->loading[free_slot] = block;
-	*slot = free_slot;
+	*slot = loading_find(ra, NO_BLOCK);
+	if (*slot < LOADING_MAX)
+		ra->loading[*slot] = block;
 	return false;
 }
 
@@ -436,21 +441,16 @@ static void readahead_run(struct h5m_pool_task *t)
 			return;
 		}
 		block = ra->next++;
-		busy = false;
-		for (unsigned k = 0; k < LOADING_MAX; k++)
-			busy |= ra->loading[k] == block;
+		busy = loading_find(ra, block) < LOADING_MAX;
 		if (!busy)
-			loading_claim(ra, block, &slot);
+			loading_claim(ra, block, &slot); /* never waits: block is not being loaded */
 		pthread_mutex_unlock(&ds->meta);
 		if (busy) /* a read is loading it */
 			continue;
 		read_snapshot(v, ra->n, &sn);
 		e = NULL;
-		if (block < sn.b.nblocks) { /* else truncated meanwhile */
-			e = h5m_cache_get(v->cache, ra->n->idx, block);
-			if (!e)
-				e = block_get(v, ra->n, &sn.b, &sn.gen, block, &err);
-		}
+		if (block < sn.b.nblocks) /* else truncated meanwhile */
+			e = block_get(v, ra->n, &sn.b, &sn.gen, block, &err);
 		h5m_cache_release(v->cache, e);
 		loading_done(ra, slot);
 		if (!e) { /* a reshape, or an error the reader will meet itself */

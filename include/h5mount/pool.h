@@ -1,7 +1,7 @@
 /* pool.h: a fixed set of worker threads that help a caller run the independent items of a
- * "parallel for" (decoding the chunks one read needs, say). The caller always works on its own
- * items too, so a busy or empty pool only makes it slower, never stuck. Knows nothing of HDF5,
- * FUSE or what the items do. */
+ * "parallel for" (decoding the chunks one read needs, say), and run submitted background tasks
+ * when no such items wait. The caller always works on its own items too, so a busy or empty
+ * pool only makes it slower, never stuck. Knows nothing of HDF5, FUSE or what the items do. */
 #ifndef H5MOUNT_POOL_H
 #define H5MOUNT_POOL_H
 
