@@ -237,18 +237,43 @@ static void snapshot(struct h5m_dataset *ds, struct snap *sn)
 }
 
 /* A reader's snapshot: geometry and cache generation that belong together. A reshape or
- * truncate invalidates the cache before it changes the file and again after it changes the
- * geometry, so a generation read on both sides of the copy, unchanged, dates it. */
+ * truncate (resize_begin .. resize_end) invalidates the cache before it changes the file, and
+ * changes the geometry and invalidates again while readers wait here: a generation names one
+ * geometry, and a reader whose generation is still current at the end of its read read
+ * nothing of a resize. */
 static void read_snapshot(struct h5m_views *v, struct h5m_node *n, struct snap *sn)
 {
-	for (;;) {
-		uint64_t before = h5m_cache_generation(v->cache, n->idx);
+	struct h5m_dataset *ds = n->ds;
 
-		snapshot(n->ds, sn);
-		sn->gen = h5m_cache_generation(v->cache, n->idx);
-		if (sn->gen == before)
-			return;
-	}
+	pthread_mutex_lock(&ds->meta);
+	while (ds->resizing)
+		pthread_cond_wait(&ds->resized, &ds->meta);
+	sn->b = ds->blocks;
+	sn->tail_len = ds->tail_len;
+	sn->gen = h5m_cache_generation(v->cache, n->idx);
+	pthread_mutex_unlock(&ds->meta);
+}
+
+/* Starts a change of the file's extent and the block geometry (wlock held, nothing dirty):
+ * readers that started before it fail their generation check and wait in read_snapshot;
+ * what they load from here on is not cached. */
+static void resize_begin(struct h5m_views *v, struct h5m_node *n)
+{
+	pthread_mutex_lock(&n->ds->meta);
+	n->ds->resizing = true;
+	pthread_mutex_unlock(&n->ds->meta);
+	h5m_cache_invalidate(v->cache, n->idx);
+}
+
+/* Ends it, whether it succeeded or not: drops what readers loaded meanwhile and lets them
+ * take snapshots of the new geometry. */
+static void resize_end(struct h5m_views *v, struct h5m_node *n)
+{
+	h5m_cache_invalidate(v->cache, n->idx);
+	pthread_mutex_lock(&n->ds->meta);
+	n->ds->resizing = false;
+	pthread_cond_broadcast(&n->ds->resized);
+	pthread_mutex_unlock(&n->ds->meta);
 }
 
 /* ---- reads ---- */
@@ -1172,16 +1197,14 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	rc = flush_dataset(v, n, false);
 	if (rc)
 		return rc;
-	/* Nothing is dirty now. Readers that load from here on cannot cache what they read
-	 * (see read_snapshot); the second invalidation below drops what they loaded before. */
-	h5m_cache_invalidate(v->cache, n->idx);
+	/* Nothing is dirty now. */
+	resize_begin(v, n);
 	memcpy(dims, sn.b.dims, ds->rank * sizeof(*dims));
 	dims[0] = rows;
 	rc = h5m_store_set_extent(v->store, ds, dims);
-	if (rc)
-		return rc;
-	rc = set_rows(ds, rows, 0);
-	h5m_cache_invalidate(v->cache, n->idx);
+	if (!rc)
+		rc = set_rows(ds, rows, 0);
+	resize_end(v, n);
 	if (!rc)
 		rc = h5m_store_commit(v->store, false);
 	return rc;
@@ -1226,19 +1249,21 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	rc = flush_dataset(v, n, true);
 	if (rc)
 		return rc;
-	h5m_cache_invalidate(v->cache, n->idx); /* as in truncate_rows: before the file changes */
+	resize_begin(v, n);
 	rc = h5m_store_set_extent(v->store, ds, dims);
+	if (!rc) {
+		pthread_mutex_lock(&ds->meta);
+		memcpy(ds->dims, dims, rank * sizeof(*dims));
+		ds->blocks = nb;
+		ds->row_bytes = rb;
+		ds->tail_len = 0;
+		free(ds->tail);
+		ds->tail = NULL;
+		pthread_mutex_unlock(&ds->meta);
+	}
+	resize_end(v, n);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&ds->meta);
-	memcpy(ds->dims, dims, rank * sizeof(*dims));
-	ds->blocks = nb;
-	ds->row_bytes = rb;
-	ds->tail_len = 0;
-	free(ds->tail);
-	ds->tail = NULL;
-	pthread_mutex_unlock(&ds->meta);
-	h5m_cache_invalidate(v->cache, n->idx);
 	chg->size = chg->all = true;
 	return h5m_store_commit(v->store, false);
 }

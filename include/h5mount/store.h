@@ -41,7 +41,8 @@ struct h5m_dirent {
 };
 
 /* Locks of a dataset, in the order they are taken: wlock (one writer or flusher at a time),
- * then the HDF5 lock (inside store calls), then meta (brief, never held across a call). */
+ * then the HDF5 lock (inside store calls), then meta (brief, never held across a call but
+ * the cache's, which is innermost). */
 struct h5m_dataset {
 	char *path;                /* HDF5 path (the first one found), for log lines */
 	struct h5m_dtype dt;       /* immutable after creation */
@@ -64,7 +65,10 @@ struct h5m_dataset {
 	bool raw_rows;             /* read-only mount, no filter, chunks of whole rows (all the
 	                            * trailing dims): h5m_store_pread_rows reads any byte range */
 	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
-	pthread_mutex_t meta;      /* protects the logical state below; innermost, brief */
+	pthread_mutex_t meta;      /* protects the logical state below; brief */
+	pthread_cond_t resized;    /* `resizing` went false (meta) */
+	bool resizing;             /* a reshape or truncate is changing the file and the block
+	                            * geometry: readers wait for it to end (meta) */
 	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not (meta) */
 	struct h5m_blocks blocks;  /* block geometry for the logical dims (meta) */
 	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long (meta) */

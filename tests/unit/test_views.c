@@ -459,7 +459,7 @@ static bool wide_layout(const double *got, unsigned first, ssize_t bytes)
 static void test_reads_during_reshapes_see_one_layout_and_leave_no_stale_block(void **state)
 {
 	struct fixture *fx = *state;
-	struct reshaper r = { fx, find(fx->store, "wide"), 300, 0, false };
+	struct reshaper r = { fx, find(fx->store, "wide"), 1000, 0, false };
 	double got[6 * 8];
 	pthread_t t;
 	int bad = 0, reads = 0;
