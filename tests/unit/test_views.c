@@ -491,12 +491,54 @@ static void test_reads_during_reshapes_see_one_layout_and_leave_no_stale_block(v
 	assert_true(n == 6 * 4 * 8 && wide_layout(got, 0, n));
 }
 
+struct waiting_read {
+	struct fixture *fx;
+	struct h5m_node *n;
+	double got[5];
+	ssize_t n_got;
+	bool done; /* atomic */
+};
+
+static void *read_five_from_the_second(void *arg)
+{
+	struct waiting_read *w = arg;
+
+	w->n_got = h5m_view_read(w->fx->views, w->n, H5M_VIEW_OBJ, w->got, sizeof(w->got), 8);
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A read that starts while a resize is under way (the file's extent being changed) waits for
+ * it and reads the new layout. */
+static void test_a_read_during_a_resize_waits_and_reads_the_new_layout(void **state)
+{
+	struct fixture *fx = *state;
+	struct waiting_read w = { .fx = fx, .n = find(fx->store, "wide") };
+	struct h5m_view_handle h = { .view = H5M_VIEW_SHAPE, .write = true };
+	const double wide8[5] = { 1, 2, 3, -1, -1 }; /* elements 1..5 of 6 x 8: row 0 */
+	pthread_t t;
+
+	pthread_mutex_lock(&w.n->ds->meta);
+	w.n->ds->resizing = true; /* as resize_begin leaves it; the reshape below ends it */
+	pthread_mutex_unlock(&w.n->ds->meta);
+	assert_int_equal(pthread_create(&t, NULL, read_five_from_the_second, &w), 0);
+	usleep(100 * 1000);
+	assert_false(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+	assert_int_equal(put(fx, w.n, &h, "6 8\n", 4, 0), 4);
+	pthread_join(t, NULL);
+	h5m_view_handle_destroy(&h);
+	assert_int_equal(w.n_got, sizeof(w.got));
+	assert_memory_equal(w.got, wide8, sizeof(wide8));
+	assert_false(w.n->ds->resizing);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_partial_row_is_held_and_shows_in_size_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_during_reshapes_see_one_layout_and_leave_no_stale_block, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_a_read_during_a_resize_waits_and_reads_the_new_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_close_completes_a_held_row_with_the_fill_value, setup, teardown),
