@@ -90,8 +90,10 @@ void h5m_view_handle_destroy(struct h5m_view_handle *h)
 
 /* ---- shapes and sizes ---- */
 
-/* Shape of the .npy array: dataset dims + array-type dims, or the flat vlen length. */
-static int npy_shape(struct h5m_views *v, struct h5m_dataset *ds, uint64_t *shape, unsigned *rank)
+/* Shape of the .npy array: dataset dims (`dims`, or the current ones when NULL) + array-type
+ * dims, or the flat vlen length. */
+static int npy_shape(struct h5m_views *v, struct h5m_dataset *ds, const uint64_t *dims, uint64_t *shape,
+                     unsigned *rank)
 {
 	uint64_t bytes;
 	int rc;
@@ -104,7 +106,10 @@ static int npy_shape(struct h5m_views *v, struct h5m_dataset *ds, uint64_t *shap
 		*rank = 1;
 		return 0;
 	}
-	h5m_store_dims(v->store, ds, shape);
+	if (dims)
+		memcpy(shape, dims, ds->rank * sizeof(*dims));
+	else
+		h5m_store_dims(v->store, ds, shape);
 	for (unsigned i = 0; i < ds->dt.extra_rank; i++)
 		shape[ds->rank + i] = ds->dt.extra_dims[i];
 	*rank = ds->rank + ds->dt.extra_rank;
@@ -659,44 +664,6 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 	return (ssize_t)done;
 }
 
-/* Reads `len` bytes at `off` of the flat data (complete rows, then held partial-row bytes). */
-static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, char *buf, size_t len, uint64_t off)
-{
-	struct h5m_dataset *ds = n->ds;
-	struct snap sn;
-	size_t in_rows = 0;
-	ssize_t got;
-
-	if (ds->dt.kind != H5M_DT_FIXED)
-		return h5m_store_vlen_read(v->store, ds, buf, len, off);
-	do {
-		read_snapshot(v, n, &sn);
-		in_rows = 0;
-		got = 0;
-		if (off < sn.b.total) {
-			in_rows = sn.b.total - off < len ? (size_t)(sn.b.total - off) : len;
-			got = rows_read(v, n, &sn, buf, in_rows, off);
-		}
-	} while (got == -EAGAIN);
-	if (got < 0)
-		return got;
-	if (in_rows < len) {
-		uint64_t from = off + in_rows - sn.b.total;
-		size_t more;
-
-		pthread_mutex_lock(&ds->meta);
-		/* The held bytes may have become a row meanwhile; serve what is still held. */
-		more = from < ds->tail_len && ds->blocks.total == sn.b.total ? (size_t)(ds->tail_len - from) : 0;
-		if (more > len - in_rows)
-			more = len - in_rows;
-		if (more)
-			memcpy(buf + in_rows, ds->tail + from, more);
-		pthread_mutex_unlock(&ds->meta);
-		in_rows += more;
-	}
-	return (ssize_t)in_rows;
-}
-
 /* Copies the part of `src` (srclen bytes, placed at file offset `at`) that overlaps the
  * request [off, off+len) into buf. Returns bytes copied. */
 static size_t overlap_copy(char *buf, size_t len, uint64_t off, const void *src, size_t srclen, uint64_t at)
@@ -709,13 +676,82 @@ static size_t overlap_copy(char *buf, size_t len, uint64_t off, const void *src,
 	return (size_t)(hi - lo);
 }
 
+/* Copies the part of the .npy header for shape `dims` (NULL: the current one) that overlaps
+ * [off, off + len) into buf; *copied gets its length. Returns 0 or -errno. */
+static int header_copy(struct h5m_views *v, struct h5m_dataset *ds, const uint64_t *dims, char *buf, size_t len,
+                       uint64_t off, size_t *copied)
+{
+	uint64_t shape[H5M_NPY_MAXDIMS];
+	size_t hl = ds->npy_header_len;
+	char *hdr = malloc(hl);
+	unsigned rank;
+	int rc;
+
+	if (!hdr)
+		return -ENOMEM;
+	rc = npy_shape(v, ds, dims, shape, &rank);
+	if (!rc)
+		rc = h5m_npy_header_write(ds->dt.descr, rank, shape, hdr, hl);
+	if (!rc)
+		*copied = overlap_copy(buf, len, off, hdr, hl, 0);
+	free(hdr);
+	return rc;
+}
+
+/* Reads `len` bytes at `off` of the flat data (complete rows, then held partial-row bytes), or
+ * of the .npy view (`npy`: its header first). The header and the rows come from one snapshot,
+ * so that a read racing with a resize sees one shape. */
+static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char *buf, size_t len, uint64_t off)
+{
+	struct h5m_dataset *ds = n->ds;
+	uint64_t hl = npy ? ds->npy_header_len : 0, from = 0;
+	size_t head = 0, in_rows = 0;
+	struct snap sn;
+	ssize_t got;
+	int rc;
+
+	if (ds->dt.kind != H5M_DT_FIXED) { /* read-only: no resize to race with */
+		if (off < hl && (rc = header_copy(v, ds, NULL, buf, len, off, &head)) < 0)
+			return rc;
+		got = head < len ? h5m_store_vlen_read(v->store, ds, buf + head, len - head, off + head - hl) : 0;
+		return got < 0 ? got : (ssize_t)(head + (size_t)got);
+	}
+	do {
+		read_snapshot(v, n, &sn);
+		if (off < hl && (rc = header_copy(v, ds, sn.b.dims, buf, len, off, &head)) < 0)
+			return rc;
+		from = off + head - hl;
+		in_rows = 0;
+		got = 0;
+		if (head < len && from < sn.b.total) {
+			in_rows = sn.b.total - from < len - head ? (size_t)(sn.b.total - from) : len - head;
+			got = rows_read(v, n, &sn, buf + head, in_rows, from);
+		}
+	} while (got == -EAGAIN);
+	if (got < 0)
+		return got;
+	if (head + in_rows < len) {
+		uint64_t at = from + in_rows - sn.b.total;
+		size_t more;
+
+		pthread_mutex_lock(&ds->meta);
+		/* The held bytes may have become a row meanwhile; serve what is still held. */
+		more = at < ds->tail_len && ds->blocks.total == sn.b.total ? (size_t)(ds->tail_len - at) : 0;
+		if (more > len - head - in_rows)
+			more = len - head - in_rows;
+		if (more)
+			memcpy(buf + head + in_rows, ds->tail + at, more);
+		pthread_mutex_unlock(&ds->meta);
+		in_rows += more;
+	}
+	return (ssize_t)(head + in_rows);
+}
+
 ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, void *buf, size_t len, uint64_t off)
 {
 	struct h5m_dataset *ds = n->ds;
-	uint64_t size, shape[H5M_NPY_MAXDIMS];
 	char text[H5M_SHAPE_TEXT_MAX(H5M_NPY_MAXDIMS)];
-	unsigned rank;
-	ssize_t got;
+	uint64_t size;
 	int rc;
 
 	rc = h5m_view_size(v, n, view, &size);
@@ -727,29 +763,8 @@ ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 		len = (size_t)(size - off);
 	switch (view) {
 	case H5M_VIEW_OBJ:
-		return data_read(v, n, buf, len, off);
-	case H5M_VIEW_NPY: {
-		size_t hl = ds->npy_header_len, copied = 0;
-
-		if (off < hl) {
-			char *hdr = malloc(hl);
-
-			if (!hdr)
-				return -ENOMEM;
-			rc = npy_shape(v, ds, shape, &rank);
-			if (!rc)
-				rc = h5m_npy_header_write(ds->dt.descr, rank, shape, hdr, hl);
-			if (!rc)
-				copied = overlap_copy(buf, len, off, hdr, hl, 0);
-			free(hdr);
-			if (rc)
-				return rc;
-		}
-		if (copied == len)
-			return (ssize_t)len;
-		got = data_read(v, n, (char *)buf + copied, len - copied, off + copied - hl);
-		return got < 0 ? got : (ssize_t)(copied + (size_t)got);
-	}
+	case H5M_VIEW_NPY:
+		return data_read(v, n, view == H5M_VIEW_NPY, buf, len, off);
 	case H5M_VIEW_SHAPE:
 		rc = shape_text(v, ds, text, sizeof(text));
 		if (rc < 0)
@@ -1277,7 +1292,7 @@ static int check_header(struct h5m_views *v, struct h5m_dataset *ds, const struc
 
 	if (h->fortran_order || h5m_npy_descr_canon(ds->dt.descr, canon, sizeof(canon)) < 0 || strcmp(canon, h->descr))
 		return -EINVAL;
-	if (npy_shape(v, ds, shape, &rank) < 0 || h->rank != rank)
+	if (npy_shape(v, ds, NULL, shape, &rank) < 0 || h->rank != rank)
 		return -EINVAL;
 	for (unsigned i = 1; i < rank; i++)
 		if (h->shape[i] != shape[i])
