@@ -184,7 +184,7 @@ static void dataset_free(struct h5m_dataset *ds)
 	h5m_dtype_destroy(&ds->dt);
 	pthread_mutex_destroy(&ds->wlock);
 	pthread_mutex_destroy(&ds->meta);
-	pthread_cond_destroy(&ds->resized);
+	pthread_cond_destroy(&ds->resize_cv);
 	free(ds->tail);
 	free(ds->fill);
 	free(ds->offsets);
@@ -256,7 +256,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	ds->contig_offset = -1;
 	pthread_mutex_init(&ds->wlock, NULL);
 	pthread_mutex_init(&ds->meta, NULL);
-	pthread_cond_init(&ds->resized, NULL);
+	pthread_cond_init(&ds->resize_cv, NULL);
 	ds->path = strdup(path);
 	did = H5Dopen2(loc, name, H5P_DEFAULT);
 	if (did < 0 || !ds->path) {

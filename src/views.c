@@ -230,7 +230,7 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 struct snap {
 	struct h5m_blocks b;
 	uint64_t tail_len;
-	uint64_t gen;            /* read_snapshot: the cache generation b belongs to */
+	uint64_t gen;            /* read_begin: the cache generation b belongs to */
 };
 
 static void snapshot(struct h5m_dataset *ds, struct snap *sn)
@@ -241,44 +241,69 @@ static void snapshot(struct h5m_dataset *ds, struct snap *sn)
 	pthread_mutex_unlock(&ds->meta);
 }
 
-/* A reader's snapshot: geometry and cache generation that belong together. A reshape or
- * truncate (resize_begin .. resize_end) invalidates the cache before it changes the file, and
- * changes the geometry and invalidates again while readers wait here: a generation names one
- * geometry, and a reader whose generation is still current at the end of its read read
- * nothing of a resize. */
-static void read_snapshot(struct h5m_views *v, struct h5m_node *n, struct snap *sn)
+/* Reads and resizes exclude each other: a reshape or truncate (resize_begin .. resize_end)
+ * waits for the reads under way to end, and new reads wait for it. A reader's snapshot
+ * (geometry and cache generation, taken together) thus stays true of the file until its
+ * read_end. The task that reads ahead never waits (a reader may be waiting for its block):
+ * during a resize it does not start. */
+static bool read_start(struct h5m_views *v, struct h5m_node *n, struct snap *sn, bool wait)
 {
 	struct h5m_dataset *ds = n->ds;
 
 	pthread_mutex_lock(&ds->meta);
-	while (ds->resizing)
-		pthread_cond_wait(&ds->resized, &ds->meta);
+	while (ds->resizing && wait)
+		pthread_cond_wait(&ds->resize_cv, &ds->meta);
+	if (ds->resizing) {
+		pthread_mutex_unlock(&ds->meta);
+		return false;
+	}
 	sn->b = ds->blocks;
 	sn->tail_len = ds->tail_len;
 	sn->gen = h5m_cache_generation(v->cache, n->idx);
+	ds->readers++;
+	pthread_mutex_unlock(&ds->meta);
+	return true;
+}
+
+static void read_begin(struct h5m_views *v, struct h5m_node *n, struct snap *sn)
+{
+	read_start(v, n, sn, true);
+}
+
+static bool read_try_begin(struct h5m_views *v, struct h5m_node *n, struct snap *sn)
+{
+	return read_start(v, n, sn, false);
+}
+
+static void read_end(struct h5m_dataset *ds)
+{
+	pthread_mutex_lock(&ds->meta);
+	if (--ds->readers == 0 && ds->resizing)
+		pthread_cond_broadcast(&ds->resize_cv);
 	pthread_mutex_unlock(&ds->meta);
 }
 
 /* Starts a change of the file's extent and the block geometry (wlock held, nothing dirty):
- * readers that started before it fail their generation check and wait in read_snapshot;
- * what they load from here on is not cached. */
+ * waits for the reads under way, then drops every cached block of the dataset. */
 static void resize_begin(struct h5m_views *v, struct h5m_node *n)
 {
-	pthread_mutex_lock(&n->ds->meta);
-	n->ds->resizing = true;
-	pthread_mutex_unlock(&n->ds->meta);
+	struct h5m_dataset *ds = n->ds;
+
+	pthread_mutex_lock(&ds->meta);
+	ds->resizing = true;
+	while (ds->readers)
+		pthread_cond_wait(&ds->resize_cv, &ds->meta);
+	pthread_mutex_unlock(&ds->meta);
 	h5m_cache_invalidate(v->cache, n->idx);
 }
 
-/* Ends it, whether it succeeded or not: drops what readers loaded meanwhile and lets them
- * take snapshots of the new geometry. */
-static void resize_end(struct h5m_views *v, struct h5m_node *n)
+/* Ends it, whether it succeeded or not: reads start again, with the new geometry. */
+static void resize_end(struct h5m_dataset *ds)
 {
-	h5m_cache_invalidate(v->cache, n->idx);
-	pthread_mutex_lock(&n->ds->meta);
-	n->ds->resizing = false;
-	pthread_cond_broadcast(&n->ds->resized);
-	pthread_mutex_unlock(&n->ds->meta);
+	pthread_mutex_lock(&ds->meta);
+	ds->resizing = false;
+	pthread_cond_broadcast(&ds->resize_cv);
+	pthread_mutex_unlock(&ds->meta);
 }
 
 /* ---- reads ---- */
@@ -382,9 +407,8 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
  * waits for it instead of decoding it a second time (it still does when the loader decoded
  * the whole block straight into its own reply, or when all slots are taken). One position is
  * kept per dataset, so two sequential readers far apart in the same dataset read ahead only
- * while one of them is near the last read's end. On writable datasets the task loads like a
- * reader (read_snapshot): after a reshape or truncate nothing of the old geometry is cached,
- * and the task stops until the next read schedules it again. */
+ * while one of them is near the last read's end. The task loads like a reader (read_begin),
+ * and stops at a reshape or truncate until a read of the new geometry schedules it again. */
 #define READ_AHEAD_MAX ((uint64_t)8 << 20)
 #define NO_BLOCK UINT64_MAX
 #define LOADING_MAX 32 /* blocks being loaded at once per dataset: a few reads in flight,
@@ -402,6 +426,7 @@ struct h5m_readahead {
 	uint64_t expect;            /* where a sequential reader's next read starts (ds->meta) */
 	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (ds->meta) */
 	uint64_t scheduled_to;      /* the furthest byte read ahead so far, this pass (ds->meta) */
+	uint64_t gen;               /* the cache generation of the geometry [next, until) are of (ds->meta) */
 	unsigned streak;            /* reads in a row that started near the one before (ds->meta) */
 	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (ds->meta) */
 	bool queued;                /* the task is queued or running (ds->meta) */
@@ -457,9 +482,9 @@ static void readahead_run(struct h5m_pool_task *t)
 	struct h5m_dataset *ds = ra->n->ds;
 
 	for (;;) {
-		struct h5m_cache_ent *e;
+		struct h5m_cache_ent *e = NULL;
 		struct snap sn;
-		uint64_t block;
+		uint64_t block, gen;
 		unsigned slot;
 		bool busy;
 		int err = 0;
@@ -471,19 +496,22 @@ static void readahead_run(struct h5m_pool_task *t)
 			return;
 		}
 		block = ra->next++;
+		gen = ra->gen;
 		busy = loading_find(ra, block) < LOADING_MAX;
 		if (!busy)
 			loading_claim(ra, block, &slot); /* never waits: block is not being loaded */
 		pthread_mutex_unlock(&ds->meta);
 		if (busy) /* a read is loading it */
 			continue;
-		read_snapshot(v, ra->n, &sn);
-		e = NULL;
-		if (block < sn.b.nblocks) /* else truncated meanwhile */
-			e = block_get(v, ra->n, &sn.b, &sn.gen, block, &err);
+		if (read_try_begin(v, ra->n, &sn)) {
+			/* Not after a resize (blocks of another geometry), nor truncated meanwhile. */
+			if (sn.gen == gen && block < sn.b.nblocks)
+				e = block_get(v, ra->n, &sn.b, &sn.gen, block, &err);
+			read_end(ds);
+		}
 		h5m_cache_release(v->cache, e);
 		loading_done(ra, slot);
-		if (!e) { /* a reshape, or an error the reader will meet itself */
+		if (!e) { /* a resize, or an error the reader will meet itself */
 			pthread_mutex_lock(&ds->meta);
 			ra->next = ra->until;
 			pthread_mutex_unlock(&ds->meta);
@@ -540,9 +568,10 @@ static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *
  * started near where the reads before ended (near: the kernel may send two at once, out of
  * order), schedules the blocks of the 4 x len bytes after it (at most READ_AHEAD_MAX and a
  * quarter of the cache) and starts the task if idle. */
-static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct h5m_blocks *b,
-                            uint64_t off, size_t len)
+static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct snap *sn, uint64_t off,
+                            size_t len)
 {
+	const struct h5m_blocks *b = &sn->b;
 	struct h5m_dataset *ds = ra->n->ds;
 	uint64_t from = off + len, ahead = 4 * (uint64_t)len, to, first, last, within;
 	bool start = false, near;
@@ -558,12 +587,13 @@ static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const
 	if (ra->streak >= READ_AHEAD_STREAK && to > from) {
 		h5m_blocks_locate(b, from, &first, &within);
 		h5m_blocks_locate(b, to - 1, &last, &within);
-		if (to + READ_AHEAD_MAX < ra->scheduled_to) {
+		if (to + READ_AHEAD_MAX < ra->scheduled_to || sn->gen != ra->gen) {
 			/* Far behind what was read ahead: a new pass or a seek back (reads in flight
-			 * together are never that far apart). Start over here. */
+			 * together are never that far apart); or a new geometry. Start over here. */
 			ra->next = first;
 			ra->until = last + 1;
 			ra->scheduled_to = to;
+			ra->gen = sn->gen;
 		} else {
 			if (ra->next < first)
 				ra->next = first;
@@ -652,15 +682,15 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 			if (r)
 				rc = r;
 		}
-		if (rc)
-			return rc;
+		if (rc) /* a read that failed because the geometry changed is read again */
+			return h5m_cache_generation(v->cache, n->idx) != sn->gen ? -EAGAIN : rc;
 	}
 	/* Bytes copied from blocks of a newer geometry (a reshape or truncate meanwhile) are not
 	 * this snapshot's: read again with a new one. */
 	if (h5m_cache_generation(v->cache, n->idx) != sn->gen)
 		return -EAGAIN;
 	if (ra)
-		readahead_after(v, ra, &sn->b, off, len);
+		readahead_after(v, ra, sn, off, len);
 	return (ssize_t)done;
 }
 
@@ -698,9 +728,11 @@ static int header_copy(struct h5m_views *v, struct h5m_dataset *ds, const uint64
 	return rc;
 }
 
-/* Reads `len` bytes at `off` of the flat data (complete rows, then held partial-row bytes), or
- * of the .npy view (`npy`: its header first). The header and the rows come from one snapshot,
- * so that a read racing with a resize sees one shape. */
+/* Reads up to `len` bytes at `off` of the flat data (complete rows, then held partial-row
+ * bytes), or of the .npy view (`npy`: its header first). Fixed-size types: the header, the
+ * rows and the size come from one snapshot, which no resize changes until read_end, so that
+ * a read racing with a resize sees one shape, whole. Variable-length ones: the caller sizes
+ * the read. */
 static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char *buf, size_t len, uint64_t off)
 {
 	struct h5m_dataset *ds = n->ds;
@@ -716,10 +748,12 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 		got = head < len ? h5m_store_vlen_read(v->store, ds, buf + head, len - head, off + head - hl) : 0;
 		return got < 0 ? got : (ssize_t)(head + (size_t)got);
 	}
-	do {
-		read_snapshot(v, n, &sn);
-		if (off < hl && (rc = header_copy(v, ds, sn.b.dims, buf, len, off, &head)) < 0)
+	for (;;) {
+		read_begin(v, n, &sn);
+		if (off < hl && (rc = header_copy(v, ds, sn.b.dims, buf, len, off, &head)) < 0) {
+			read_end(ds);
 			return rc;
+		}
 		from = off + head - hl;
 		in_rows = 0;
 		got = 0;
@@ -727,10 +761,11 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 			in_rows = sn.b.total - from < len - head ? (size_t)(sn.b.total - from) : len - head;
 			got = rows_read(v, n, &sn, buf + head, in_rows, from);
 		}
-	} while (got == -EAGAIN);
-	if (got < 0)
-		return got;
-	if (head + in_rows < len) {
+		if (got != -EAGAIN)
+			break;
+		read_end(ds);
+	}
+	if (got >= 0 && head + in_rows < len) {
 		uint64_t at = from + in_rows - sn.b.total;
 		size_t more;
 
@@ -744,7 +779,8 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 		pthread_mutex_unlock(&ds->meta);
 		in_rows += more;
 	}
-	return (ssize_t)(head + in_rows);
+	read_end(ds);
+	return got < 0 ? got : (ssize_t)(head + in_rows);
 }
 
 ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, void *buf, size_t len, uint64_t off)
@@ -754,6 +790,8 @@ ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 	uint64_t size;
 	int rc;
 
+	if (n->type == H5M_NODE_DATASET && ds->dt.kind == H5M_DT_FIXED && (view == H5M_VIEW_OBJ || view == H5M_VIEW_NPY))
+		return data_read(v, n, view == H5M_VIEW_NPY, buf, len, off); /* sized by its snapshot */
 	rc = h5m_view_size(v, n, view, &size);
 	if (rc)
 		return rc;
@@ -1219,7 +1257,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	rc = h5m_store_set_extent(v->store, ds, dims);
 	if (!rc)
 		rc = set_rows(ds, rows, 0);
-	resize_end(v, n);
+	resize_end(ds);
 	if (!rc)
 		rc = h5m_store_commit(v->store, false);
 	return rc;
@@ -1276,7 +1314,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 		ds->tail = NULL;
 		pthread_mutex_unlock(&ds->meta);
 	}
-	resize_end(v, n);
+	resize_end(ds);
 	if (rc)
 		return rc;
 	chg->size = chg->all = true;
@@ -1476,12 +1514,13 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 		data = size == 0 ? 0 : size - ds->npy_header_len;
 	else
 		data = size;
-	if (ds->rank > 0 && data % ds->row_bytes)
-		return -EINVAL;
 	if (ds->rank == 0 && data != ds->dt.elem_size)
 		return data > ds->dt.elem_size ? -EFBIG : -EINVAL;
 	pthread_mutex_lock(&ds->wlock);
-	rc = take_wb_error(ds);
+	if (ds->rank > 0 && data % ds->row_bytes) /* row_bytes changes under wlock (reshape) */
+		rc = -EINVAL;
+	else
+		rc = take_wb_error(ds);
 	if (!rc && ds->rank > 0) {
 		uint64_t rows = data / ds->row_bytes;
 

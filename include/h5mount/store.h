@@ -66,9 +66,10 @@ struct h5m_dataset {
 	                            * trailing dims): h5m_store_pread_rows reads any byte range */
 	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
 	pthread_mutex_t meta;      /* protects the logical state below; brief */
-	pthread_cond_t resized;    /* `resizing` went false (meta) */
-	bool resizing;             /* a reshape or truncate is changing the file and the block
-	                            * geometry: readers wait for it to end (meta) */
+	pthread_cond_t resize_cv;  /* `resizing` went false, or `readers` to 0 while resizing (meta) */
+	bool resizing;             /* a reshape or truncate changes the file's extent and the block
+	                            * geometry: new reads wait for it to end (meta) */
+	unsigned readers;          /* reads of the file under way: a resize waits for them (meta) */
 	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not (meta) */
 	struct h5m_blocks blocks;  /* block geometry for the logical dims (meta) */
 	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long (meta) */
