@@ -513,7 +513,8 @@ static void readahead_run(struct h5m_pool_task *t)
 		loading_done(ra, slot);
 		if (!e) { /* a resize, or an error the reader will meet itself */
 			pthread_mutex_lock(&ds->meta);
-			ra->next = ra->until;
+			if (ra->gen == gen) /* not a schedule made meanwhile for a new geometry */
+				ra->next = ra->until;
 			pthread_mutex_unlock(&ds->meta);
 		}
 	}
@@ -682,11 +683,12 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 			if (r)
 				rc = r;
 		}
-		if (rc) /* a read that failed because the geometry changed is read again */
+		if (rc)
 			return h5m_cache_generation(v->cache, n->idx) != sn->gen ? -EAGAIN : rc;
 	}
-	/* Bytes copied from blocks of a newer geometry (a reshape or truncate meanwhile) are not
-	 * this snapshot's: read again with a new one. */
+	/* No resize of this dataset runs during a read (read_begin), but datasets share the
+	 * cache's generation slots (owner modulo 4096): when another one's resize moved this
+	 * generation, blocks could not be cached (-EAGAIN above); reading again is always safe. */
 	if (h5m_cache_generation(v->cache, n->idx) != sn->gen)
 		return -EAGAIN;
 	if (ra)
@@ -748,6 +750,8 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 		got = head < len ? h5m_store_vlen_read(v->store, ds, buf + head, len - head, off + head - hl) : 0;
 		return got < 0 ? got : (ssize_t)(head + (size_t)got);
 	}
+	if (len > UINT64_MAX - off) /* nothing ends past the largest offset */
+		len = (size_t)(UINT64_MAX - off);
 	for (;;) {
 		read_begin(v, n, &sn);
 		if (off < hl && (rc = header_copy(v, ds, sn.b.dims, buf, len, off, &head)) < 0) {
@@ -905,14 +909,19 @@ static int set_rows(struct h5m_dataset *ds, uint64_t rows, uint64_t tail)
 }
 
 /* Grows the raw size to `end` bytes: an incomplete row that completes moves from the held
- * buffer into the blocks; new bytes are the fill value until written. */
+ * buffer into the blocks; new bytes are the fill value until written. Rows of no bytes (a
+ * trailing dim of 0) hold none. */
 static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
 {
 	struct h5m_dataset *ds = n->ds;
-	uint64_t rb = ds->row_bytes, rows, new_rows = end / rb, new_tail = end % rb;
+	uint64_t rb = ds->row_bytes, rows, new_rows, new_tail;
 	struct snap sn;
 	int rc;
 
+	if (rb == 0)
+		return end == 0 ? 0 : -EFBIG;
+	new_rows = end / rb;
+	new_tail = end % rb;
 	if (new_rows + (new_tail != 0) > ds->maxdims[0] || !ds->chunked)
 		return -EFBIG;
 	snapshot(ds, &sn);
@@ -1237,6 +1246,8 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	if (rows > sn.b.dims[0] || (rows == sn.b.dims[0] && sn.tail_len == 0)) {
 		if (rows == sn.b.dims[0])
 			return 0;
+		if (ds->row_bytes == 0) /* rows of no bytes: no size to grow to */
+			return rows > ds->maxdims[0] || !ds->chunked ? -EFBIG : set_rows(ds, rows, 0);
 		return grow(v, n, rows * ds->row_bytes);
 	}
 	if (!ds->chunked)
@@ -1517,11 +1528,12 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 	if (ds->rank == 0 && data != ds->dt.elem_size)
 		return data > ds->dt.elem_size ? -EFBIG : -EINVAL;
 	pthread_mutex_lock(&ds->wlock);
-	if (ds->rank > 0 && data % ds->row_bytes) /* row_bytes changes under wlock (reshape) */
+	/* row_bytes changes under wlock (reshape); with rows of no bytes, only 0 is a size. */
+	if (ds->rank > 0 && (ds->row_bytes == 0 ? data != 0 : data % ds->row_bytes != 0))
 		rc = -EINVAL;
 	else
 		rc = take_wb_error(ds);
-	if (!rc && ds->rank > 0) {
+	if (!rc && ds->rank > 0 && ds->row_bytes > 0) {
 		uint64_t rows = data / ds->row_bytes;
 
 		if (rows > ds->maxdims[0] || (!ds->chunked && rows > ds->dims[0]))

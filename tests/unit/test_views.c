@@ -563,6 +563,55 @@ static void test_a_read_during_a_resize_waits_and_reads_the_new_layout(void **st
 	assert_false(w.n->ds->resizing);
 }
 
+/* A trailing dim of 0 makes rows of no bytes: the raw view is empty whatever the row count,
+ * only 0 is a size for it, bytes cannot be written, and the row count changes through the
+ * shape text. Nothing divides by the row size. */
+static void test_rows_of_no_bytes_take_no_bytes_and_change_through_the_shape(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_node *n = find(fx->store, "wide");
+	struct h5m_view_handle sh = { .view = H5M_VIEW_SHAPE, .write = true };
+	struct h5m_view_handle raw = { .view = H5M_VIEW_OBJ, .write = true };
+	struct h5m_npy_header hdr;
+	struct h5m_change chg;
+	char npy[4096];
+	uint64_t size;
+
+	assert_int_equal(put(fx, n, &sh, "6 0\n", 4, 0), 4);
+	shape_is(fx, n, "6 0\n");
+	assert_int_equal(h5m_view_size(fx->views, n, H5M_VIEW_OBJ, &size), 0);
+	assert_int_equal(size, 0);
+	assert_int_equal(h5m_view_truncate(fx->views, n, H5M_VIEW_OBJ, 0, &chg), 0);
+	assert_int_equal(h5m_view_truncate(fx->views, n, H5M_VIEW_OBJ, 8, &chg), -EINVAL);
+	assert_int_equal(put(fx, n, &raw, "12345678", 8, 0), -EFBIG);
+	assert_int_equal(put(fx, n, &sh, "9 0\n", 4, 0), 4);
+	shape_is(fx, n, "9 0\n");
+	assert_int_equal(put(fx, n, &sh, "3 0\n", 4, 0), 4);
+	shape_is(fx, n, "3 0\n");
+	assert_int_equal(h5m_view_read(fx->views, n, H5M_VIEW_NPY, npy, sizeof(npy), 0), n->ds->npy_header_len);
+	assert_int_equal(h5m_npy_header_parse(npy, n->ds->npy_header_len, &hdr), 0);
+	assert_true(hdr.rank == 2 && hdr.shape[0] == 3 && hdr.shape[1] == 0);
+	h5m_view_handle_destroy(&sh);
+	h5m_view_handle_destroy(&raw);
+	close_views(fx);
+	open_views(fx);
+	shape_is(fx, find(fx->store, "wide"), "3 0\n");
+}
+
+/* A read whose length runs past the largest offset reads what there is. */
+static void test_a_read_of_any_length_reads_to_the_end(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_node *n = find(fx->store, "wide");
+	size_t hl = n->ds->npy_header_len;
+	char npy[4096];
+
+	assert_int_equal(h5m_view_read(fx->views, n, H5M_VIEW_NPY, npy, SIZE_MAX, 3), hl - 3 + 6 * 4 * 8);
+	assert_int_equal(h5m_view_read(fx->views, n, H5M_VIEW_OBJ, npy, SIZE_MAX, 8), 6 * 4 * 8 - 8);
+	assert_true(((double *)(void *)(npy))[0] == 1.0);
+	assert_int_equal(h5m_view_read(fx->views, n, H5M_VIEW_OBJ, npy, SIZE_MAX, UINT64_MAX - 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -571,6 +620,9 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_reads_of_a_gzip_dataset_during_reshapes_never_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_read_during_a_resize_waits_and_reads_the_new_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rows_of_no_bytes_take_no_bytes_and_change_through_the_shape, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_a_read_of_any_length_reads_to_the_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_close_completes_a_held_row_with_the_fill_value, setup, teardown),
