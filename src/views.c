@@ -908,20 +908,15 @@ static int set_rows(struct h5m_dataset *ds, uint64_t rows, uint64_t tail)
 	return rc;
 }
 
-/* Grows the raw size to `end` bytes: an incomplete row that completes moves from the held
- * buffer into the blocks; new bytes are the fill value until written. Rows of no bytes (a
- * trailing dim of 0) hold none. */
-static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
+/* Grows to new_rows complete rows and new_tail held bytes: an incomplete row that completes
+ * moves from the held buffer into the blocks; new bytes are the fill value until written. */
+static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows, uint64_t new_tail)
 {
 	struct h5m_dataset *ds = n->ds;
-	uint64_t rb = ds->row_bytes, rows, new_rows, new_tail;
+	uint64_t rb = ds->row_bytes, rows;
 	struct snap sn;
 	int rc;
 
-	if (rb == 0)
-		return end == 0 ? 0 : -EFBIG;
-	new_rows = end / rb;
-	new_tail = end % rb;
 	if (new_rows + (new_tail != 0) > ds->maxdims[0] || !ds->chunked)
 		return -EFBIG;
 	snapshot(ds, &sn);
@@ -953,6 +948,16 @@ static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
 	h5m_store_fill(ds, ds->tail, (size_t)rb, 0);
 	pthread_mutex_unlock(&ds->meta);
 	return rc;
+}
+
+/* Grows the raw size to `end` bytes. Rows of no bytes (a trailing dim of 0) hold none. */
+static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
+{
+	uint64_t rb = n->ds->row_bytes;
+
+	if (rb == 0)
+		return end == 0 ? 0 : -EFBIG;
+	return grow_rows(v, n, end / rb, end % rb);
 }
 
 /* Takes a pending write-back error of ds (reported once). */
@@ -1246,9 +1251,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	if (rows > sn.b.dims[0] || (rows == sn.b.dims[0] && sn.tail_len == 0)) {
 		if (rows == sn.b.dims[0])
 			return 0;
-		if (ds->row_bytes == 0) /* rows of no bytes: no size to grow to */
-			return rows > ds->maxdims[0] || !ds->chunked ? -EFBIG : set_rows(ds, rows, 0);
-		return grow(v, n, rows * ds->row_bytes);
+		return grow_rows(v, n, rows, 0);
 	}
 	if (!ds->chunked)
 		return -EINVAL;
