@@ -824,20 +824,25 @@ static void h5m_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fu
 {
 	struct h5m_fs *fs = fs_of(req);
 	struct h5m_view_handle *h = handle_of(fi);
-	struct h5m_change chg = { 0 };
 	struct h5m_node *n;
 	enum h5m_view view;
 	int rc = resolve(fs, ino, &n, &view);
 
 	(void)datasync;
 	(void)h;
-	if (!rc && n->type == H5M_NODE_DATASET && fs->writable) {
-		/* An incomplete row is completed, and everything is written back and fsync'ed. */
+	(void)view;
+	/* Incomplete rows are completed (every dataset's: the observer tells the kernel), and
+	 * everything is written back and fsync'ed. */
+	if (!rc && n->type == H5M_NODE_DATASET && fs->writable)
 		rc = h5m_views_flush(fs->views, true, true);
-		chg.size = true;
-		notify(fs, n, view, &chg, false, true);
-	}
 	reply_err(req, rc);
+}
+
+void h5m_fs_flushed(void *ctx, struct h5m_node *n, const struct h5m_change *c)
+{
+	/* Not a write through one of n's files: none of them is the "own" view (the notifier thread
+	 * drops pages: a flush may run under a request that holds page locks). */
+	notify(ctx, n, H5M_VIEW_OFFSETS, c, false, false);
 }
 
 static void h5m_fs_eperm_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)

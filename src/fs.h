@@ -45,6 +45,11 @@ struct h5m_fs {
 /* Frees the open-file state of files still open when the loop ended (SIGTERM with writers). */
 void h5m_fs_release_all(struct h5m_fs *fs);
 
+/* The views' observer (h5m_views_set_observer, ctx = the h5m_fs): tells the kernel what a
+ * flush changed in a dataset nobody wrote to just then (a held row completed at fsync of
+ * another file, at unmount or at SIGTERM). */
+void h5m_fs_flushed(void *ctx, struct h5m_node *n, const struct h5m_change *c);
+
 /* The operations table for fuse_session_new(). */
 const struct fuse_lowlevel_ops *h5m_fs_ops(void);
 

@@ -300,6 +300,7 @@ int main(int argc, char *argv[])
 	}
 	if (h5m_fs_notifier_start(&fs) < 0)
 		goto out;
+	h5m_views_set_observer(fs.views, h5m_fs_flushed, &fs);
 	if (rw && cfg.flush_interval) {
 		if (flusher_start(&flusher, fs.views, cfg.flush_interval) < 0)
 			goto out;

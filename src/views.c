@@ -28,6 +28,8 @@ struct h5m_views {
 	pthread_mutex_t ra_lock;      /* creates read-ahead states; protects ra_list */
 	struct h5m_readahead *ra_list;
 	bool stopping;                /* read-ahead tasks return at once (atomic) */
+	h5m_views_observer observer;  /* told of rows a flush completed; set before any request */
+	void *observer_ctx;
 };
 
 static void readahead_free_all(struct h5m_views *v);
@@ -53,6 +55,12 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
 		return NULL;
 	}
 	return v;
+}
+
+void h5m_views_set_observer(struct h5m_views *v, h5m_views_observer fn, void *ctx)
+{
+	v->observer = fn;
+	v->observer_ctx = ctx;
 }
 
 void h5m_views_free(struct h5m_views *v)
@@ -908,12 +916,21 @@ static int set_rows(struct h5m_dataset *ds, uint64_t rows, uint64_t tail)
 	return rc;
 }
 
-/* Grows to new_rows complete rows and new_tail held bytes: an incomplete row that completes
- * moves from the held buffer into the blocks; new bytes are the fill value until written. */
-static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows, uint64_t new_tail)
+/* Grows to new_rows complete rows and new_tail held bytes, with the `len` bytes at src written
+ * at raw offset `off` on the way (len 0: nothing written; the range may start inside the old
+ * extent). An incomplete row that completes moves from the held buffer into the blocks; every
+ * other new byte is the fill value. The bytes reach the blocks and the held row BEFORE the new
+ * size is published (under meta, together with the held bytes), so that a reader never sees a
+ * size whose bytes are not there yet (it would read fill values for rows in flight). Block ids
+ * do not depend on dims[0] (blocks.h), so blocks written with the new geometry are the blocks
+ * readers with the old one find. On failure nothing is published (bytes already copied into
+ * blocks past the old end stay unseen until written again). wlock held. */
+static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows, uint64_t new_tail, const char *src,
+                     size_t len, uint64_t off)
 {
 	struct h5m_dataset *ds = n->ds;
-	uint64_t rb = ds->row_bytes, rows;
+	uint64_t rb = ds->row_bytes, rows, rows_end, end = off + len, dims[H5M_NPY_MAXDIMS];
+	struct h5m_blocks nb;
 	struct snap sn;
 	int rc;
 
@@ -921,43 +938,55 @@ static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows,
 		return -EFBIG;
 	snapshot(ds, &sn);
 	rows = sn.b.rank ? sn.b.dims[0] : 1;
-	if (new_rows == rows) {
-		pthread_mutex_lock(&ds->meta);
-		rc = tail_buffer(ds) ? 0 : -ENOMEM;
-		if (!rc && new_tail > ds->tail_len)
-			ds->tail_len = new_tail;
-		pthread_mutex_unlock(&ds->meta);
-		return rc;
-	}
 	pthread_mutex_lock(&ds->meta);
 	rc = tail_buffer(ds) ? 0 : -ENOMEM;
 	pthread_mutex_unlock(&ds->meta);
 	if (rc)
 		return rc;
-	rc = set_rows(ds, new_rows, new_tail);
+	nb = sn.b;
+	if (new_rows != rows) {
+		memcpy(dims, sn.b.dims, sn.b.rank * sizeof(*dims));
+		dims[0] = new_rows;
+		rc = h5m_blocks_resize(&nb, dims);
+		if (rc)
+			return rc;
+	}
+	rows_end = new_rows * rb;
+	/* The held row is complete now: it goes into the blocks (the rest of it is fill). Only
+	 * writers (wlock) change the held bytes, so they are read here without meta. */
+	if (new_rows > rows && sn.tail_len > 0)
+		rc = rows_write(v, n, &nb, (const char *)ds->tail, (size_t)rb, rows * rb);
+	if (!rc && len && off < rows_end)
+		rc = rows_write(v, n, &nb, src, (size_t)((end < rows_end ? end : rows_end) - off), off);
 	if (rc)
 		return rc;
-	if (sn.tail_len > 0) {
-		/* The held row is complete now: it goes into the blocks (the rest of it is fill). */
-		struct snap now;
-
-		snapshot(ds, &now);
-		rc = rows_write(v, n, &now.b, (const char *)ds->tail, (size_t)rb, rows * rb);
-	}
 	pthread_mutex_lock(&ds->meta);
-	h5m_store_fill(ds, ds->tail, (size_t)rb, 0);
+	if (new_rows != rows) {
+		ds->blocks = nb;
+		ds->dims[0] = new_rows;
+		ds->pending = true;
+		h5m_store_fill(ds, ds->tail, (size_t)rb, 0);
+		ds->tail_len = new_tail;
+	} else if (new_tail > ds->tail_len) {
+		ds->tail_len = new_tail;
+	}
+	if (len && end > rows_end) {
+		uint64_t from = off > rows_end ? off : rows_end;
+
+		memcpy(ds->tail + (from - rows_end), src + (from - off), (size_t)(end - from));
+	}
 	pthread_mutex_unlock(&ds->meta);
-	return rc;
+	return 0;
 }
 
-/* Grows the raw size to `end` bytes. Rows of no bytes (a trailing dim of 0) hold none. */
+/* Grows the raw size to `end` bytes (fill values). Rows of no bytes (a trailing dim of 0) hold none. */
 static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
 {
 	uint64_t rb = n->ds->row_bytes;
 
 	if (rb == 0)
 		return end == 0 ? 0 : -EFBIG;
-	return grow_rows(v, n, end / rb, end % rb);
+	return grow_rows(v, n, end / rb, end % rb, NULL, 0, 0);
 }
 
 /* Takes a pending write-back error of ds (reported once). */
@@ -987,13 +1016,14 @@ static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char
 	if (__builtin_add_overflow(off, (uint64_t)len, &end))
 		return -EFBIG;
 	if (end > size) {
-		if (ds->rank == 0)
+		/* Growth: the bytes go in before the new size is published (grow_rows). */
+		if (ds->rank == 0 || ds->row_bytes == 0)
 			return -EFBIG;
-		rc = grow(v, n, end);
+		rc = grow_rows(v, n, end / ds->row_bytes, end % ds->row_bytes, buf, len, off);
 		if (rc)
 			return rc;
 		chg->size = true;
-		snapshot(ds, &sn);
+		goto done;
 	}
 	rows_bytes = sn.b.total;
 	if (off < rows_bytes) {
@@ -1010,6 +1040,7 @@ static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char
 		memcpy(ds->tail + (from - rows_bytes), buf + (from - off), (size_t)(end - from));
 		pthread_mutex_unlock(&ds->meta);
 	}
+done:
 	*off_io = off;
 	chg->data_off = off;
 	chg->data_len = len;
@@ -1070,7 +1101,7 @@ static void write_chunk(void *arg, size_t k)
  * enough is held uncommitted, so a crash in the middle leaves a prefix of the appended rows,
  * never holes. Blocks made of whole chunks are encoded and written on the pool; the others
  * through HDF5. Blocks become clean once HDF5 has them. Caller holds wlock. */
-static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_row)
+static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_row, struct h5m_change *completed)
 {
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_cache_ent **list = NULL;
@@ -1087,6 +1118,8 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 		rc = grow(v, n, sn.b.total + ds->row_bytes);
 		if (rc)
 			return rc;
+		if (completed)
+			*completed = (struct h5m_change){ .size = true, .data_off = sn.b.total, .data_len = ds->row_bytes };
 		snapshot(ds, &sn);
 	}
 	rc = h5m_cache_dirty_list(v->cache, n->idx, &list, &cnt);
@@ -1188,11 +1221,16 @@ int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
 		return 0;
 	pthread_mutex_lock(&v->flush_lock);
 	for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++) {
+		struct h5m_change done = { 0 };
+
 		if (n->type != H5M_NODE_DATASET || !n->ds->writable || !needs_flush(n->ds, complete_rows))
 			continue;
 		pthread_mutex_lock(&n->ds->wlock);
-		rc = flush_dataset(v, n, complete_rows);
+		rc = flush_dataset(v, n, complete_rows, &done);
 		pthread_mutex_unlock(&n->ds->wlock);
+		/* A completed row changed this dataset's sizes, whichever file asked for the flush. */
+		if (done.size && v->observer)
+			v->observer(v->observer_ctx, n, &done);
 		if (rc) {
 			pthread_mutex_lock(&n->ds->meta);
 			n->ds->wb_error = rc;
@@ -1251,7 +1289,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	if (rows > sn.b.dims[0] || (rows == sn.b.dims[0] && sn.tail_len == 0)) {
 		if (rows == sn.b.dims[0])
 			return 0;
-		return grow_rows(v, n, rows, 0);
+		return grow_rows(v, n, rows, 0, NULL, 0, 0);
 	}
 	if (!ds->chunked)
 		return -EINVAL;
@@ -1261,7 +1299,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	if (ds->tail)
 		h5m_store_fill(ds, ds->tail, (size_t)ds->row_bytes, 0);
 	pthread_mutex_unlock(&ds->meta);
-	rc = flush_dataset(v, n, false);
+	rc = flush_dataset(v, n, false, NULL);
 	if (rc)
 		return rc;
 	/* Nothing is dirty now. */
@@ -1313,7 +1351,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	rc = h5m_blocks_init(&nb, rank, dims, ds->chunk, ds->dt.elem_size, h5m_store_block_target(v->store));
 	if (rc)
 		return -EINVAL;
-	rc = flush_dataset(v, n, true);
+	rc = flush_dataset(v, n, true, NULL);
 	if (rc)
 		return rc;
 	resize_begin(v, n);

@@ -85,9 +85,18 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 /* Frees the staging buffers of a handle (not the handle itself). */
 void h5m_view_handle_destroy(struct h5m_view_handle *h);
 
+/* Told that a flush changed dataset n other than by a write through one of its files: its held
+ * incomplete row was completed with the fill value (`c` says where; c->size is set). Called
+ * with no lock of the views held, from the flushing thread. */
+typedef void (*h5m_views_observer)(void *ctx, struct h5m_node *n, const struct h5m_change *c);
+
+/* Sets the observer (NULL: none). Call before serving requests. */
+void h5m_views_set_observer(struct h5m_views *v, h5m_views_observer fn, void *ctx);
+
 /* Writes every dirty block back and commits (durable: fsync'ed). With complete_rows, incomplete
- * last rows are completed with the fill value first (logged). Returns 0 or the first -errno
- * (also kept for the writers of the affected datasets). Serialized with other flushes. */
+ * last rows are completed with the fill value first (logged, and reported to the observer).
+ * Returns 0 or the first -errno (also kept for the writers of the affected datasets).
+ * Serialized with other flushes. */
 int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows);
 
 /* Bytes of dirty blocks waiting for write-back. */

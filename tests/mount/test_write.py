@@ -384,6 +384,25 @@ class IncompleteRows(WriteCase):
         self.unmount(m)
         self.assertStored('grow', want)
 
+    def test_fsync_of_another_dataset_that_completes_a_held_row_updates_its_size_at_once(self):
+        m = self.mount()
+        x = m.p('grow')
+        fd = self.open_fd(x, os.O_WRONLY | os.O_APPEND)
+        row = rows(1, seed=12)
+        self.assertEqual(os.write(fd, row.tobytes()[:3000]), 3000)
+        # The kernel caches this size (attribute timeout 1 s on read-write mounts).
+        self.assertEqual(os.stat(x).st_size, ORIG['grow'].nbytes + 3000)
+        other = self.open_fd(m.p('grow_1d'), os.O_RDWR)
+        os.fsync(other)                                  # completes every held row
+        self.assertEqual(os.stat(x).st_size, ORIG['grow'].nbytes + ROWB,
+                         'st_size of grow right after an fsync of grow_1d completed its row')
+        self.assertEqual(read_file(x + '.shape'), harness.shape_text((GROW_ROWS + 1, COLS)))
+        self.assertEqual(os.stat(m.p('grow.npy')).st_size,
+                         harness.npy_data_offset(m.p('grow.npy')) + ORIG['grow'].nbytes + ROWB)
+        self.close_fd(other)
+        self.close_fd(fd)
+        self.unmount(m)
+
     def test_incomplete_row_through_npy_is_held_and_completed_at_close(self):
         m = self.mount()
         npy = m.p('grow_3d.npy')
