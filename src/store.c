@@ -902,6 +902,11 @@ int64_t h5m_store_mtime(struct h5m_store *s)
 	return fstat(s->fd, &st) ? 0 : (int64_t)st.st_mtime;
 }
 
+int h5m_store_stat(struct h5m_store *s, struct stat *st)
+{
+	return fstat(s->fd, st) ? -errno : 0;
+}
+
 void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims)
 {
 	pthread_mutex_lock(&ds->meta);

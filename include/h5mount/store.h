@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <hdf5.h>
@@ -213,5 +214,8 @@ int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *nam
 
 /* Modification time of the HDF5 file (seconds). */
 int64_t h5m_store_mtime(struct h5m_store *s);
+
+/* fstat of the HDF5 file (owner, group, mode for the views). Returns 0 or -errno. */
+int h5m_store_stat(struct h5m_store *s, struct stat *st);
 
 #endif
