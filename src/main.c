@@ -104,18 +104,18 @@ static int mount_bdi(const char *mp, char *out, size_t cap)
 }
 
 /* Opens the store, for writing unless `ro`; a file the user cannot write is opened read-only
- * with a log line. Prints the one-line reason on failure. */
-static struct h5m_store *open_store(const char *shown, const char *path, bool ro, bool *rw)
+ * with a log line. `flags`: H5M_STORE_*. Prints the one-line reason on failure. */
+static struct h5m_store *open_store(const char *shown, const char *path, bool ro, unsigned flags, bool *rw)
 {
 	struct h5m_store *s;
 	char err[600];
-	int rc = h5m_store_open(path, !ro, BLOCK_TARGET, &s, err, sizeof(err));
+	int rc = h5m_store_open(path, !ro, BLOCK_TARGET, flags, &s, err, sizeof(err));
 
 	*rw = !ro;
 	if (!ro && (rc == -EACCES || rc == -EROFS || rc == -EPERM)) {
 		h5m_log(H5M_LOG_WARN, "'%s' is not writable (%s): mounting read-only", shown, err);
 		*rw = false;
-		rc = h5m_store_open(path, false, BLOCK_TARGET, &s, err, sizeof(err));
+		rc = h5m_store_open(path, false, BLOCK_TARGET, flags, &s, err, sizeof(err));
 	}
 	if (rc == 0)
 		return s;
@@ -251,7 +251,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "h5mount: cannot initialise the HDF5 library or the Blosc filter\n");
 		goto out;
 	}
-	fs.store = open_store(cfg.file, file, cfg.read_only, &rw);
+	fs.store = open_store(cfg.file, file, cfg.read_only, cfg.host_elinks ? H5M_STORE_HOST_ELINKS : 0, &rw);
 	if (!fs.store)
 		goto out;
 	fs.writable = rw;
