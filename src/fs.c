@@ -101,6 +101,28 @@ static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum 
 	return 0;
 }
 
+/* Permission bits: the HDF5 file's read and write bits (mode & 0666) for every view, without
+ * the write bits for views that take no writes and on a read-only mount; directories add an x
+ * bit wherever they have an r bit; symlinks 0777. The kernel checks them (default_permissions). */
+static mode_t view_mode(const struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view)
+{
+	mode_t m = fs->mode & 0666;
+
+	switch (n->type) {
+	case H5M_NODE_GROUP:
+		if (!fs->writable)
+			m &= 0444;
+		return S_IFDIR | m | ((m & 0444) >> 2);
+	case H5M_NODE_SOFTLINK:
+		return S_IFLNK | 0777;
+	case H5M_NODE_DATASET:
+		if (!fs->writable || !h5m_view_writable(fs->views, n, view))
+			m &= 0444;
+		return S_IFREG | m;
+	}
+	return 0;
+}
+
 static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, struct stat *st)
 {
 	uint64_t size = 0;
@@ -114,11 +136,11 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 	st->st_blksize = 1 << 17;
 	switch (n->type) {
 	case H5M_NODE_GROUP:
-		st->st_mode = S_IFDIR | (fs->writable ? 0755 : 0555);
+		st->st_mode = view_mode(fs, n, view);
 		st->st_nlink = 2;
 		return 0;
 	case H5M_NODE_SOFTLINK:
-		st->st_mode = S_IFLNK | 0777;
+		st->st_mode = view_mode(fs, n, view);
 		st->st_nlink = 1;
 		st->st_size = (off_t)strlen(n->target);
 		return 0;
@@ -126,7 +148,7 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 		rc = h5m_view_size(fs->views, n, view, &size);
 		if (rc)
 			return rc;
-		st->st_mode = S_IFREG | (fs->writable && h5m_view_writable(fs->views, n, view) ? 0644 : 0444);
+		st->st_mode = view_mode(fs, n, view);
 		st->st_nlink = 1;
 		st->st_size = (off_t)size;
 		if (n->ds->mtime_sec) {

@@ -26,8 +26,9 @@ struct h5m_fs {
 	struct fuse_session *se;   /* set before the loop starts */
 	bool writable;             /* the store accepts writes */
 	bool single_thread;        /* -s: never invalidate inline (nobody else could answer) */
-	uid_t uid;                 /* owner shown for every file */
-	gid_t gid;
+	uid_t uid;                 /* owner shown for every file: the HDF5 file's */
+	gid_t gid;                 /* group shown for every file: the HDF5 file's */
+	mode_t mode;               /* the HDF5 file's permission bits (0777 mask), see fill_stat */
 	double timeout;            /* entry and attribute timeout, seconds */
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */

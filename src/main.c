@@ -104,18 +104,18 @@ static int mount_bdi(const char *mp, char *out, size_t cap)
 }
 
 /* Opens the store, for writing unless `ro`; a file the user cannot write is opened read-only
- * with a log line. Prints the one-line reason on failure. */
-static struct h5m_store *open_store(const char *shown, const char *path, bool ro, bool *rw)
+ * with a log line. `flags`: H5M_STORE_*. Prints the one-line reason on failure. */
+static struct h5m_store *open_store(const char *shown, const char *path, bool ro, unsigned flags, bool *rw)
 {
 	struct h5m_store *s;
 	char err[600];
-	int rc = h5m_store_open(path, !ro, BLOCK_TARGET, &s, err, sizeof(err));
+	int rc = h5m_store_open(path, !ro, BLOCK_TARGET, flags, &s, err, sizeof(err));
 
 	*rw = !ro;
 	if (!ro && (rc == -EACCES || rc == -EROFS || rc == -EPERM)) {
 		h5m_log(H5M_LOG_WARN, "'%s' is not writable (%s): mounting read-only", shown, err);
 		*rw = false;
-		rc = h5m_store_open(path, false, BLOCK_TARGET, &s, err, sizeof(err));
+		rc = h5m_store_open(path, false, BLOCK_TARGET, flags, &s, err, sizeof(err));
 	}
 	if (rc == 0)
 		return s;
@@ -200,9 +200,10 @@ int main(int argc, char *argv[])
 	struct h5m_config cfg;
 	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct flusher flusher;
+	struct stat st;
 	char err[512], *file = NULL;
 	bool mounted = false, handlers = false, flushing = false, rw = false;
-	int ret = 1;
+	int ret = 1, rc;
 
 	/* Transient buffers of 128 KiB to a few MiB come and go all the time (c-blosc takes twice
 	 * its block size for every chunk it decodes): keep them in the heap for reuse instead of
@@ -250,7 +251,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "h5mount: cannot initialise the HDF5 library or the Blosc filter\n");
 		goto out;
 	}
-	fs.store = open_store(cfg.file, file, cfg.read_only, &rw);
+	fs.store = open_store(cfg.file, file, cfg.read_only, cfg.host_elinks ? H5M_STORE_HOST_ELINKS : 0, &rw);
 	if (!fs.store)
 		goto out;
 	fs.writable = rw;
@@ -260,8 +261,17 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "h5mount: %s\n", strerror(ENOMEM));
 		goto out;
 	}
-	fs.uid = getuid();
-	fs.gid = getgid();
+	/* Views and directories show the HDF5 file's owner, group and mode (fs.c fill_stat), and
+	 * the kernel checks them for every access (default_permissions below): with allow_other,
+	 * other users get what the file itself allows them. */
+	rc = h5m_store_stat(fs.store, &st);
+	if (rc < 0) {
+		fprintf(stderr, "h5mount: cannot stat '%s': %s\n", cfg.file, strerror(-rc));
+		goto out;
+	}
+	fs.uid = st.st_uid;
+	fs.gid = st.st_gid;
+	fs.mode = st.st_mode & 0777;
 	/* Read-only: nothing changes, attributes can be cached long. Read-write: every change made
 	 * through the mount is invalidated explicitly, so a second is only a safety net. */
 	fs.timeout = rw ? 1.0 : 3600.0;
@@ -269,7 +279,7 @@ int main(int argc, char *argv[])
 	/* A read-only store is a read-only mount: writes fail with EROFS in the kernel. */
 	if (!rw && !cfg.read_only && fuse_opt_add_arg(&args, "-oro") < 0)
 		goto out;
-	if (fuse_opt_add_arg(&args, "-osubtype=h5mount") < 0)
+	if (fuse_opt_add_arg(&args, "-osubtype=h5mount") < 0 || fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
 		goto out;
 	se = fuse_session_new(&args, h5m_fs_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
 	if (!se) {

@@ -22,6 +22,7 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("cache_size=%s", cache_size_text),
 	H5M_OPT("dirty_limit=%s", dirty_limit_text),
 	H5M_OPT("flush_interval=%s", flush_interval_text),
+	H5M_OPT("external_links=%s", external_links_text),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -125,6 +126,14 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 		}
 		cfg->flush_interval = (unsigned)sec;
 	}
+	if (cfg->external_links_text) {
+		if (!strcmp(cfg->external_links_text, "host")) {
+			cfg->host_elinks = true;
+		} else if (strcmp(cfg->external_links_text, "dangling")) {
+			snprintf(err, cap, "invalid external_links '%s' (expected dangling or host)", cfg->external_links_text);
+			return -EINVAL;
+		}
+	}
 	if (cfg->cache_size_text) {
 		if (h5m_opts_parse_size(cfg->cache_size_text, &cfg->cache_size) < 0) {
 			snprintf(err, cap, "invalid cache_size '%s' (expected a size such as 256M)", cfg->cache_size_text);
@@ -145,7 +154,9 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->cache_size_text);
 	free(cfg->dirty_limit_text);
 	free(cfg->flush_interval_text);
+	free(cfg->external_links_text);
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
+	cfg->external_links_text = NULL;
 }
 
 void h5m_opts_help(const char *progname)
@@ -159,6 +170,8 @@ void h5m_opts_help(const char *progname)
 	       "    -o dirty_limit=SIZE    written data held before a write-back (default 64M)\n"
 	       "    -o flush_interval=SEC  write back every SEC seconds (default 5; 0: only at the\n"
 	       "                           limit, fsync, close and unmount)\n"
+	       "    -o external_links=host show HDF5 external links as symlinks to host paths\n"
+	       "                           (FILE//PATH); default dangling: they lead nowhere\n"
 	       "    -o ro                  mount read-only\n"
 	       "    -V   --version         print version\n"
 	       "    -h   --help            print help\n\n",

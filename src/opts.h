@@ -16,6 +16,8 @@ struct h5m_config {
 	size_t dirty_limit;     /* validated bytes */
 	char *flush_interval_text; /* -o flush_interval= as given (owned by fuse_opt) */
 	unsigned flush_interval;   /* seconds; 0: no periodic write-back */
+	char *external_links_text; /* -o external_links= as given (owned by fuse_opt) */
+	bool host_elinks;          /* external_links=host: external links point at host paths */
 	bool read_only;         /* -o ro given */
 	bool show_help, show_version;
 	int nonopts;            /* plain arguments seen so far (parsing state) */

@@ -55,6 +55,7 @@ struct h5m_store {
 	bool rw;                        /* opened for writing (through the journal driver) */
 	hid_t fid;                      /* HDF5 lock */
 	int fd;                         /* plain read-only descriptor for contiguous data */
+	bool host_elinks;               /* external links show host paths (immutable) */
 	size_t block_target;
 	struct h5m_node **pages[MAX_PAGES]; /* pages of node pointers; grown under the HDF5 lock */
 	uint64_t nnodes;                /* written under the HDF5 lock, read with acquire */
@@ -389,32 +390,169 @@ out:
 
 /* ---- links ---- */
 
-/* Symlink text for soft link target `t` found in group `dirpath`: absolute HDF5 paths become
- * relative to the link's directory so they resolve inside the mount. */
-static char *soft_target(const char *dirpath, const char *t)
-{
-	size_t depth = 0, n;
-	char *out, *p;
+/* Every symlink text made here is "../" k times (k at most the depth of the link's group below
+ * the root, on every path that reaches the group) followed by components none of which is
+ * empty, "." or "..", or a single component (a dangling link). Resolving such texts, one after
+ * another, can climb at most to the mount's root and then only descends through its entries:
+ * no file from elsewhere can point a symlink outside the mount. External links with
+ * H5M_STORE_HOST_ELINKS are the one exception the user asks for. */
 
-	if (t[0] != '/')
-		return strdup(t);
-	for (const char *c = dirpath; *c; c++)
-		if (*c == '/' && c[1] && c[1] != '/')
-			depth++;
-	while (*t == '/')
-		t++;
-	n = depth * 3 + strlen(t) + 2;
-	out = malloc(n);
+#define DANGLING_PREFIX "h5mount-dangling:"
+#define DEPTH_UNKNOWN 2 /* depth_is_fixed not asked yet */
+
+/* A dangling symlink text: "h5mount-dangling:KIND:WHAT" with '%' and '/' of WHAT percent-
+ * encoded, so it is a single path component naming no host path, cut to NAME_MAX_BYTES.
+ * Returns malloc'd text or NULL (out of memory). */
+static char *dangling_text(const char *kind, const char *what)
+{
+	char *out = malloc(NAME_MAX_BYTES + 1);
+	size_t n;
+
 	if (!out)
 		return NULL;
-	p = out;
-	for (size_t i = 0; i < depth; i++) {
+	n = (size_t)snprintf(out, NAME_MAX_BYTES + 1, "%s%s:", DANGLING_PREFIX, kind);
+	for (const char *c = what; *c && n < NAME_MAX_BYTES; c++) {
+		if (*c == '/' || *c == '%') {
+			if (n + 3 > NAME_MAX_BYTES)
+				break;
+			n += (size_t)sprintf(out + n, "%%%02X", (unsigned char)*c);
+		} else {
+			out[n++] = *c;
+		}
+	}
+	out[n] = 0;
+	return out;
+}
+
+/* Whether HDF5 path `t` has a ".." component (HDF5 takes it as an ordinary link name, which
+ * h5mount never shows, so such a link cannot resolve inside the mount). */
+static bool has_dotdot(const char *t)
+{
+	for (const char *c = t; *c; c++)
+		if ((c == t || c[-1] == '/') && c[0] == '.' && c[1] == '.' && (c[2] == '/' || !c[2]))
+			return true;
+	return false;
+}
+
+/* Number of components of group path `dirpath` ("/" is 0). */
+static size_t path_depth(const char *dirpath)
+{
+	size_t depth = 0;
+
+	for (const char *c = dirpath; *c; c++)
+		if (*c != '/' && (c == dirpath || c[-1] == '/'))
+			depth++;
+	return depth;
+}
+
+/* "../" `up` times, then the components of `t` other than empty and "." joined by '/'
+ * ("." when there is nothing at all, "../.." rather than "../../" when only the climb).
+ * `t` has no ".." component. Returns malloc'd text or NULL (out of memory). */
+static char *climb_then(size_t up, const char *t)
+{
+	char *out = malloc(up * 3 + strlen(t) + 2), *p = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < up; i++) {
 		memcpy(p, "../", 3);
 		p += 3;
 	}
-	strcpy(p, *t ? t : ".");
-	if (depth && !*t)
-		p[-1] = 0; /* "../.." for the root */
+	while (*t) {
+		size_t len = strcspn(t, "/");
+
+		if (len && !(len == 1 && *t == '.')) {
+			memcpy(p, t, len);
+			p += len;
+			*p++ = '/';
+		}
+		t += len;
+		if (*t == '/')
+			t++;
+	}
+	if (p == out)
+		*p++ = '.';
+	else
+		p--; /* the last '/' */
+	*p = 0;
+	return out;
+}
+
+/* Whether group `dirpath` (a path of hard links, as group nodes keep) is at that depth on every
+ * path from the root: it and each group above it but the root have one hard link, so any other
+ * path to it passes the root again and is only longer. A group linked twice may sit higher
+ * elsewhere, where climbing to the root from it would leave the mount. Returns 1, 0 (also when
+ * HDF5 cannot tell) or -ENOMEM. HDF5 lock. */
+static int depth_is_fixed(struct h5m_store *s, const char *dirpath)
+{
+	char *p = strdup(dirpath);
+	int fixed = 1;
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 1; fixed == 1 && p[i - 1]; i++) {
+		H5O_info_t oi;
+		char c = p[i];
+
+		/* Ends of components only: the root ("/") and doubled '/' are skipped. */
+		if ((c != '/' && c != 0) || p[i - 1] == '/')
+			continue;
+		p[i] = 0;
+		fixed = H5Oget_info_by_name2(s->fid, p, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && oi.rc == 1;
+		p[i] = c;
+	}
+	H5Eclear2(H5E_DEFAULT);
+	free(p);
+	return fixed;
+}
+
+/* Symlink text for soft link `path` (in group `dirpath`) with HDF5 target `t`: absolute targets
+ * climb to the mount's root, relative ones are kept (without empty and "." components); a ".."
+ * component, or an absolute target in a group whose depth is not fixed, gives a dangling text
+ * (logged). *fixed caches depth_is_fixed for the group (DEPTH_UNKNOWN until asked). Returns
+ * malloc'd text or NULL (out of memory). HDF5 lock. */
+static char *soft_text(struct h5m_store *s, const char *dirpath, const char *path, const char *t, int *fixed)
+{
+	if (has_dotdot(t)) {
+		h5m_log(H5M_LOG_WARN, "%s: soft link to '%s' shown dangling: a '..' component resolves in no HDF5 "
+		        "reader and would leave the mount", path, t);
+		return dangling_text("soft", t);
+	}
+	if (t[0] != '/')
+		return climb_then(0, t);
+	if (*fixed == DEPTH_UNKNOWN)
+		*fixed = depth_is_fixed(s, dirpath);
+	if (*fixed < 0)
+		return NULL;
+	if (!*fixed) {
+		h5m_log(H5M_LOG_WARN, "%s: soft link to '%s' shown dangling: its group is linked under more than one "
+		        "name, so no relative symlink reaches the root from all of them", path, t);
+		return dangling_text("soft", t);
+	}
+	return climb_then(path_depth(dirpath), t);
+}
+
+/* Symlink text for external link `path` to object `obj` of file `file`: dangling unless the
+ * store shows host paths; then FILE//PATH with a relative FILE taken from the directory of
+ * the mounted file. Returns malloc'd text or NULL (out of memory). */
+static char *external_text(struct h5m_store *s, const char *path, const char *file, const char *obj)
+{
+	const char *slash = strrchr(s->path, '/');
+	int dirlen = file[0] == '/' || !slash ? 0 : (int)(slash - s->path) + 1;
+	size_t n = (size_t)dirlen + strlen(file) + strlen(obj) + 3;
+	char *text = malloc(n), *out;
+
+	if (!text)
+		return NULL;
+	/* h5ls notation: FILE//PATH for an absolute PATH. */
+	snprintf(text, n, "%.*s%s/%s%s", dirlen, s->path, file, obj[0] == '/' ? "" : "/", obj);
+	if (s->host_elinks)
+		return text;
+	out = dangling_text("external", text + dirlen);
+	if (out)
+		h5m_log(H5M_LOG_INFO, "%s: external link to '%s' shown dangling (mount with -o external_links=host "
+		        "to show it as a symlink to the host path)", path, text + dirlen);
+	free(text);
 	return out;
 }
 
@@ -548,28 +686,30 @@ static int64_t object_node(struct h5m_store *s, hid_t g, const char *name, const
 	return idx;
 }
 
-/* Creates a symlink node for soft/external link `name`. Returns its index or -errno. HDF5 lock. */
-static int64_t link_node(struct h5m_store *s, hid_t g, const char *dirpath, const char *name, const H5L_info_t *li)
+/* Creates a symlink node for soft/external link `name` of group `dirpath` (its text made by
+ * soft_text, with the group's *fixed, or external_text). Returns its index or -errno. HDF5 lock. */
+static int64_t link_node(struct h5m_store *s, hid_t g, const char *dirpath, const char *name, const H5L_info_t *li,
+                         int *fixed)
 {
-	char *val = malloc(li->u.val_size + 1), *text = NULL;
+	char *val = malloc(li->u.val_size + 1), *text = NULL, *path = NULL;
 	struct h5m_node *n = NULL;
 	int64_t idx = -ENOMEM;
 
 	if (!val || H5Lget_val(g, name, val, li->u.val_size, H5P_DEFAULT) < 0)
 		goto out;
 	val[li->u.val_size] = 0;
+	path = join_path(dirpath, name);
+	if (!path)
+		goto out;
 	if (li->type == H5L_TYPE_SOFT) {
-		text = soft_target(dirpath, val);
+		text = soft_text(s, dirpath, path, val, fixed);
 	} else {
 		const char *file, *obj;
 		unsigned flags;
 
 		if (H5Lunpack_elink_val(val, li->u.val_size, &flags, &file, &obj) < 0)
 			goto out;
-		/* h5ls notation: FILE//PATH for an absolute PATH. */
-		text = malloc(strlen(file) + strlen(obj) + 3);
-		if (text)
-			sprintf(text, "%s/%s%s", file, obj[0] == '/' ? "" : "/", obj);
+		text = external_text(s, path, file, obj);
 	}
 	n = calloc(1, sizeof(*n));
 	if (!text || !n)
@@ -586,6 +726,7 @@ out:
 		free(n->target);
 	free(n);
 	free(text);
+	free(path);
 	free(val);
 	return idx;
 }
@@ -597,7 +738,7 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 	struct ent_list ents = { 0 };
 	hid_t g = H5I_INVALID_HID;
 	size_t nreal;
-	int rc = 0;
+	int rc = 0, depth_fixed = DEPTH_UNKNOWN;
 	char why[256];
 
 	g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT);
@@ -630,7 +771,7 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 		} else if (li.type == H5L_TYPE_HARD) {
 			idx = object_node(s, g, name, path);
 		} else if (li.type == H5L_TYPE_SOFT || li.type == H5L_TYPE_EXTERNAL) {
-			idx = link_node(s, g, dir->path, name, &li);
+			idx = link_node(s, g, dir->path, name, &li, &depth_fixed);
 		} else {
 			h5m_log(H5M_LOG_WARN, "%s: not shown: user-defined link type %d", path, (int)li.type);
 		}
@@ -764,7 +905,8 @@ static hid_t open_file(const char *path, bool rw, char *why, size_t cap)
 	return fid;
 }
 
-int h5m_store_open(const char *path, bool rw, size_t block_target, struct h5m_store **out, char *err, size_t cap)
+int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flags, struct h5m_store **out, char *err,
+                   size_t cap)
 {
 	struct h5m_store *s = calloc(1, sizeof(*s));
 	struct h5m_node *root = NULL;
@@ -782,6 +924,7 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, struct h5m_st
 	s->fid = H5I_INVALID_HID;
 	s->block_target = block_target;
 	s->rw = rw;
+	s->host_elinks = flags & H5M_STORE_HOST_ELINKS;
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0 || fstat(s->fd, &st) < 0) {
 		rc = -errno;
@@ -900,6 +1043,11 @@ int64_t h5m_store_mtime(struct h5m_store *s)
 	struct stat st;
 
 	return fstat(s->fd, &st) ? 0 : (int64_t)st.st_mtime;
+}
+
+int h5m_store_stat(struct h5m_store *s, struct stat *st)
+{
+	return fstat(s->fd, st) ? -errno : 0;
 }
 
 void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims)

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <hdf5.h>
@@ -108,12 +109,25 @@ struct h5m_readahead;
 /* Registers Blosc, turns HDF5's automatic error printing off. Call once before any store. */
 int h5m_store_global_init(void);
 
+/* Flags of h5m_store_open. */
+#define H5M_STORE_HOST_ELINKS 1u  /* external links become symlinks to host paths (FILE//PATH,
+                                   * a relative FILE from the directory of `path`) instead of
+                                   * dangling ones */
+
 /* Opens `path` (for writing when `rw`; a file that cannot be opened for writing is refused
  * with -EACCES/-EROFS) and lists its root group. Replays a journal left by a crash first when
  * `rw`. On failure returns -errno and writes a one-line reason to err[cap]: "No such file or
  * directory", "is not an HDF5 file", or (-EIO) the reason HDF5 gives. `block_target` is the
- * preferred cache block size. */
-int h5m_store_open(const char *path, bool rw, size_t block_target, struct h5m_store **out, char *err, size_t cap);
+ * preferred cache block size; `flags` are H5M_STORE_* flags.
+ *
+ * Symlink texts (soft and external links) never lead out of the mount: "../" at most as many
+ * times as the link's group lies below the root on every path to it, then components that are
+ * not empty, "." or ".."; links that cannot be shown so (a ".." component, an absolute target
+ * in a group linked under several names, external links without H5M_STORE_HOST_ELINKS) get
+ * the single component "h5mount-dangling:KIND:TARGET" ('/' and '%' as %2F and %25, at most
+ * 255 bytes) and a log line. */
+int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flags, struct h5m_store **out, char *err,
+                   size_t cap);
 
 /* Whether the store was opened for writing. */
 bool h5m_store_writable(struct h5m_store *s);
@@ -213,5 +227,8 @@ int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *nam
 
 /* Modification time of the HDF5 file (seconds). */
 int64_t h5m_store_mtime(struct h5m_store *s);
+
+/* fstat of the HDF5 file (owner, group, mode for the views). Returns 0 or -errno. */
+int h5m_store_stat(struct h5m_store *s, struct stat *st);
 
 #endif
