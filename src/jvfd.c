@@ -12,14 +12,37 @@
  * past disk_eof is then part of the virtual file up to `direct_end`; a crash before the next
  * commit leaves unreferenced bytes past the committed end, which HDF5 ignores.
  *
- * Journal format (all integers little-endian):
- *   header   40 bytes: "H5MJRNL1", u32 version (1), u32 reserved (0), u64 extent count,
- *                      u64 cut (truncate the file to this first), u64 eof (the final size)
+ * Journal format (all integers little-endian), version 2:
+ *   header   96 bytes: "H5MJRNL1", u32 version (2), u32 reserved (0), u64 extent count,
+ *                      u64 cut (truncate the file to this first), u64 eof (the final size),
+ *                      then the binding: u64 st_dev, u64 st_ino of the HDF5 file, u64 its size
+ *                      when the commit began, u64 offset and u64 length of the bound region,
+ *                      u64 checksum of the region before the commit, u64 checksum after it
  *   extents  count x (u64 addr, u64 len, len bytes), ascending and disjoint, each ending <= eof
  *   trailer  24 bytes: u64 offset of the trailer, u64 FNV-1a-64 of every byte before the
  *                      trailer, "H5MJEND1"
  * A journal is complete only if its size is exactly what the header and records imply and the
- * trailer matches; anything else is a commit that never reached the HDF5 file. */
+ * trailer matches; anything else is a commit that never reached the HDF5 file. Version 1 had
+ * the 40-byte header without the binding.
+ *
+ * The binding ties a journal to the file state it was written against, so that a journal left
+ * next to a file that was since replaced (renamed over: another inode; copied over: the same
+ * inode, other bytes) is refused instead of replayed into it. The bound region is the 4 KiB
+ * page holding the superblock (found where HDF5 looks for it: 0, 512, 1024, 2048...), cut to
+ * below the commit's cut and the file's size, so that no step of applying the commit changes
+ * it but one: its bytes are written last, in one pwrite of at most a page, after every other
+ * extent. At any moment of a commit or a replay, and after a crash in any of them, the region
+ * is therefore either entirely as before the commit or entirely as after it, and its checksum
+ * one of the two recorded. A replay (or a read-only open) accepts a complete journal only when
+ * st_dev and st_ino match, the file is at least as long as every step of the apply leaves it
+ * (min(cut, size before)), and the region's checksum is one of the two.
+ *
+ *   commit:  [direct bytes past disk_eof] -> journal.tmp -> rename to journal -> extents
+ *            outside the region -> the region (one write) -> final size -> empty the journal
+ *   replay:  check the binding -> cut -> extents outside the region -> the region -> final
+ *            size -> fsync -> remove the journal
+ * A journal that fails the check is left as it is, and so is the file; a version-1 journal
+ * cannot show which file it belongs to and is refused the same way. */
 #include "h5mount/jvfd.h"
 
 #include <errno.h>
@@ -38,8 +61,10 @@
 #define JV_NAME "h5m-journal"
 #define JV_MAGIC "H5MJRNL1"
 #define JV_END "H5MJEND1"
-#define JV_VERSION 1u
-#define JV_HEAD 40u
+#define JV_VERSION 2u
+#define JV_HEAD 96u                         /* version 2's header */
+#define JV_HEAD_V1 40u
+#define JV_REGION 4096u                     /* the bound region: at most one page */
 #define JV_REC 16u
 #define JV_TRAIL 24u
 #define JV_TMP ".tmp"
@@ -72,8 +97,10 @@ struct jv_file {
 	bool lock_best_effort;  /* a file system without flock is not an error */
 	bool journal_ours;      /* we renamed a journal into place: remove it at close when empty */
 	int err;                /* errno of the last failed write, truncate or commit; 0 if none */
-	dev_t dev;
+	dev_t dev;              /* of the file opened: a journal binds to them */
 	ino_t ino;
+	bool sb_known;          /* sb_off is where the superblock is (found on disk at a commit) */
+	uint64_t sb_off;
 	haddr_t eoa;
 	uint64_t disk_eof;      /* size of the file on disk after the last commit */
 	uint64_t cut;           /* lowest size the file was truncated to since: disk bytes past it are gone */
@@ -95,6 +122,7 @@ struct jv_file {
 /* The registered driver id; the only global state (see h5m_jvfd_register). */
 static hid_t jv_id = H5I_INVALID_HID;
 static bool crash_after_journal; /* fault injection for tests, see jvfd.h */
+static unsigned crash_after_writes; /* likewise: 0, or the file writes left before _exit(86) */
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers */
@@ -258,6 +286,73 @@ static int unlink_if_present(const char *path)
 {
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
+	return 0;
+}
+
+/* Reads up to n bytes at off, fewer only at the end of the file. Returns the count or -errno. */
+static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* pwrite_all for the steps that apply a commit to the HDF5 file, where the crash fault
+ * injection (h5m_jvfd_crash_after_file_writes) counts. Returns 0 or -errno. */
+static int file_write(int fd, const void *buf, size_t n, uint64_t off)
+{
+	int rc = pwrite_all(fd, buf, n, off);
+
+	if (rc == 0 && crash_after_writes && --crash_after_writes == 0)
+		_exit(86);
+	return rc;
+}
+
+/* Writes the n bytes of buf meant for [off, off + n) except those inside the bound region
+ * [roff, roff + rlen), which are written last, all at once. Returns 0 or -errno. */
+static int file_write_outside(int fd, const unsigned char *buf, size_t n, uint64_t off, uint64_t roff, uint64_t rlen)
+{
+	uint64_t end = off + n, rend = roff + rlen;
+	int rc;
+
+	if (rlen == 0 || end <= roff || off >= rend)
+		return file_write(fd, buf, n, off);
+	if (off < roff && (rc = file_write(fd, buf, (size_t)(roff - off), off)) != 0)
+		return rc;
+	if (end > rend)
+		return file_write(fd, buf + (rend - off), (size_t)(end - rend), rend);
+	return 0;
+}
+
+/* Where HDF5 looks for the superblock: 0, then 512 and every power of two above. Sets *at and
+ * returns 1 when the signature is at one of them below `bound`, else 0; or -errno. */
+static int find_superblock(int fd, uint64_t bound, uint64_t *at)
+{
+	static const unsigned char sig[8] = { 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n' };
+	unsigned char got[8];
+
+	for (uint64_t off = 0; off <= bound && bound - off >= sizeof(sig); off = off ? off * 2 : 512) {
+		ssize_t r = pread_full(fd, got, sizeof(got), off);
+
+		if (r < 0)
+			return (int)r;
+		if (r == (ssize_t)sizeof(got) && memcmp(got, sig, sizeof(sig)) == 0) {
+			*at = off;
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -522,6 +617,61 @@ static bool direct_ok(const struct jv_file *f, uint64_t addr)
 /* ---------------------------------------------------------------------------------------- */
 /* Commit */
 
+/* A commit's bound region (see the header comment): [off, off + len) of the file, and its
+ * bytes after the commit. */
+struct region {
+	uint64_t off, len;
+	uint64_t pre, post;            /* checksums of its bytes before and after the commit */
+	bool changed;                  /* the commit changes them: img is written last */
+	unsigned char img[JV_REGION];  /* its bytes after the commit */
+};
+
+static uint64_t region_sum(const unsigned char *p, uint64_t len)
+{
+	struct jsum s;
+
+	jsum_init(&s);
+	jsum_update(&s, p, (size_t)len);
+	return jsum_final(&s);
+}
+
+/* Fills *rg for a commit of f, whose file on disk is `size` bytes long: the page of the
+ * superblock below min(cut, size), as it is now and as the overlay leaves it. Bytes below the
+ * cut lie below disk_eof, where nothing is written straight into the file, so only the commit
+ * changes them. An empty region (a file whose superblock is not on disk yet) binds by
+ * st_dev/st_ino alone. Returns 0 or -errno. */
+static int bind_region(struct jv_file *f, uint64_t size, struct region *rg)
+{
+	uint64_t bound = f->cut < size ? f->cut : size;
+	unsigned char pre[JV_REGION];
+	ssize_t got;
+
+	rg->off = rg->len = 0;
+	if (!f->sb_known) {
+		int rc = find_superblock(f->fd, bound, &f->sb_off);
+
+		if (rc < 0)
+			return rc;
+		f->sb_known = rc == 1; /* HDF5 never moves it */
+	}
+	if (f->sb_known) {
+		rg->off = f->sb_off & ~(uint64_t)(JV_REGION - 1);
+		if (bound > rg->off)
+			rg->len = bound - rg->off < JV_REGION ? bound - rg->off : JV_REGION;
+	}
+	got = pread_full(f->fd, pre, (size_t)rg->len, rg->off);
+	if (got < 0)
+		return (int)got;
+	if ((uint64_t)got != rg->len)
+		return -EIO; /* shorter than fstat said a moment ago */
+	memcpy(rg->img, pre, (size_t)rg->len);
+	overlay(f->root, rg->off, rg->off + rg->len, rg->img);
+	rg->pre = region_sum(pre, rg->len);
+	rg->post = region_sum(rg->img, rg->len);
+	rg->changed = memcmp(pre, rg->img, (size_t)rg->len) != 0;
+	return 0;
+}
+
 /* A buffered, checksummed writer of a fresh journal file. */
 struct jwriter {
 	int fd;
@@ -615,12 +765,14 @@ static int direct_extent(const struct jv_ext *e, void *ctx)
 	return pwrite_all(d->fd, e->buf + e->skip + skip, e->len - skip, e->addr + skip);
 }
 
-/* Writes the whole overlay as a journal to jtmp, then renames it over jpath (fsync'ing the
+/* Writes the whole overlay as a journal to jtmp, bound to the file's st_dev/st_ino, its size
+ * `size` and the region rg, then renames it over jpath (fsync'ing the
  * journal before and its directory after the rename when durable). Returns the journal's fd
  * (>= 0), or -errno with *what set. On a failure before the rename, jtmp is removed and any
  * older journal is left as it was, so a complete journal is never destroyed before its
  * successor is complete. */
-static int write_journal(struct jv_file *f, uint64_t eof, uint64_t limit, mode_t mode, const char **what)
+static int write_journal(struct jv_file *f, uint64_t eof, uint64_t limit, uint64_t size, const struct region *rg,
+			 mode_t mode, const char **what)
 {
 	struct jwriter w = { .fd = -1, .limit = limit };
 	unsigned char head[JV_HEAD], trail[JV_TRAIL];
@@ -648,6 +800,13 @@ static int write_journal(struct jv_file *f, uint64_t eof, uint64_t limit, mode_t
 	/* With direct bytes past the old end, a replay must not cut the file below the end. */
 	put64(head + 24, limit == UINT64_MAX ? f->cut : eof);
 	put64(head + 32, eof);
+	put64(head + 40, (uint64_t)f->dev);
+	put64(head + 48, (uint64_t)f->ino);
+	put64(head + 56, size);
+	put64(head + 64, rg->off);
+	put64(head + 72, rg->len);
+	put64(head + 80, rg->pre);
+	put64(head + 88, rg->post);
 	if ((rc = jw_put(&w, head, sizeof(head))) != 0 || (rc = walk(f->root, jw_extent, &w)) != 0)
 		goto fail;
 	put64(trail, w.off + w.n);
@@ -679,6 +838,7 @@ struct apply_ctx {
 	int fd;
 	uint64_t limit; /* parts at or above it were written directly before the journal */
 	uint64_t end;   /* end of the last extent */
+	const struct region *rg;
 };
 
 static int apply_extent(const struct jv_ext *e, void *ctx)
@@ -687,30 +847,30 @@ static int apply_extent(const struct jv_ext *e, void *ctx)
 	size_t len = below(e, a->limit);
 
 	a->end = e->addr + e->len;
-	return len ? pwrite_all(a->fd, e->buf + e->skip, len, e->addr) : 0;
+	return len ? file_write_outside(a->fd, e->buf + e->skip, len, e->addr, a->rg->off, a->rg->len) : 0;
 }
 
 /* Applies the journaled part of the overlay (below `limit`) to the HDF5 file, whose size is now
- * disk_size: size to cut, extents, size to eof, fsync if durable. Returns 0 or -errno. */
-static int apply(struct jv_file *f, uint64_t disk_size, uint64_t eof, uint64_t limit)
+ * disk_size: size to cut, extents outside the region rg, then rg at once, size to eof, fsync if
+ * durable. Returns 0 or -errno. */
+static int apply(struct jv_file *f, uint64_t disk_size, uint64_t eof, uint64_t limit, const struct region *rg)
 {
-	struct apply_ctx a = { .fd = f->fd, .limit = limit, .end = 0 };
+	struct apply_ctx a = { .fd = f->fd, .limit = limit, .end = 0, .rg = rg };
 	int rc;
 
+	if (limit == UINT64_MAX && disk_size != f->cut && ftruncate(f->fd, (off_t)f->cut) < 0)
+		return -errno;
+	if ((rc = walk(f->root, apply_extent, &a)) != 0)
+		return rc;
+	if (rg->changed && (rc = file_write(f->fd, rg->img, (size_t)rg->len, rg->off)) != 0)
+		return rc;
 	if (limit == UINT64_MAX) {
-		if (disk_size != f->cut && ftruncate(f->fd, (off_t)f->cut) < 0)
-			return -errno;
-		if ((rc = walk(f->root, apply_extent, &a)) != 0)
-			return rc;
 		if (eof > f->cut && eof > a.end && ftruncate(f->fd, (off_t)eof) < 0)
 			return -errno;
-	} else {
-		/* Direct bytes are in place already: nothing may be cut, only the final size set
+	} else if (ftruncate(f->fd, (off_t)eof) < 0) {
+		/* Direct bytes are in place already: nothing was cut, only the final size is set
 		 * (dropping what a failed earlier attempt may have left past it). */
-		if ((rc = walk(f->root, apply_extent, &a)) != 0)
-			return rc;
-		if (ftruncate(f->fd, (off_t)eof) < 0)
-			return -errno;
+		return -errno;
 	}
 	if (f->durable && fsync(f->fd) < 0)
 		return -errno;
@@ -727,6 +887,7 @@ static int apply(struct jv_file *f, uint64_t disk_size, uint64_t eof, uint64_t l
 static int commit(struct jv_file *f, const char **what)
 {
 	uint64_t eof = virtual_eof(f), need, limit;
+	struct region rg;
 	struct stat st;
 	int jfd = -1, rc;
 
@@ -760,7 +921,10 @@ static int commit(struct jv_file *f, const char **what)
 			goto out;
 		}
 	}
-	jfd = write_journal(f, eof, limit, st.st_mode & 0666, what);
+	*what = "cannot read the superblock region of";
+	if ((rc = bind_region(f, (uint64_t)st.st_size, &rg)) != 0)
+		goto out;
+	jfd = write_journal(f, eof, limit, (uint64_t)st.st_size, &rg, st.st_mode & 0666, what);
 	if (jfd < 0) {
 		rc = jfd;
 		goto out;
@@ -768,7 +932,7 @@ static int commit(struct jv_file *f, const char **what)
 	if (crash_after_journal)
 		_exit(86);
 	*what = "cannot write";
-	if ((rc = apply(f, (uint64_t)st.st_size, eof, limit)) != 0)
+	if ((rc = apply(f, (uint64_t)st.st_size, eof, limit, &rg)) != 0)
 		goto out;
 	*what = "cannot empty the journal of";
 	if (ftruncate(jfd, 0) < 0 || (f->durable && fsync(jfd) < 0)) {
@@ -820,6 +984,8 @@ static void jv_free(struct jv_file *f)
 	free(f);
 }
 
+static int show_journal(struct jv_file *f, const char **what);
+
 static H5FD_t *jv_open(const char *name, unsigned flags, hid_t fapl, haddr_t maxaddr)
 {
 	struct jv_file *f = NULL;
@@ -845,9 +1011,10 @@ static H5FD_t *jv_open(const char *name, unsigned flags, hid_t fapl, haddr_t max
 		goto fail;
 	}
 	f->fd = -1;
-	/* A journal left by a crash must be replayed (h5m_jvfd_recover) before the file is used:
-	 * the file may hold half of that commit. Truncating the file makes it moot. */
-	if (!(flags & H5F_ACC_TRUNC) && stat(f->jpath, &st) == 0 && st.st_size > 0) {
+	/* A journal left by a crash must be replayed (h5m_jvfd_recover) before the file is written:
+	 * the file may hold half of that commit. Truncating the file makes it moot; a read-only
+	 * open shows it (show_journal). */
+	if ((flags & H5F_ACC_RDWR) && !(flags & H5F_ACC_TRUNC) && stat(f->jpath, &st) == 0 && st.st_size > 0) {
 		PUSH_ERR(H5E_CANTOPENFILE, EEXIST, "unrecovered journal (call h5m_jvfd_recover first)", f->jpath);
 		goto fail;
 	}
@@ -876,6 +1043,15 @@ static H5FD_t *jv_open(const char *name, unsigned flags, hid_t fapl, haddr_t max
 	f->rng = ((uint64_t)(uintptr_t)f * 0x9e3779b97f4a7c15ull) ^ (uint64_t)st.st_ino ^ 0x2545f4914f6cdd1dull;
 	if (!f->rng)
 		f->rng = 1;
+	if (!f->writable) {
+		const char *what = "cannot open";
+		int rc = show_journal(f, &what);
+
+		if (rc < 0) {
+			PUSH_ERR(H5E_CANTOPENFILE, -rc, what, f->jpath);
+			goto fail;
+		}
+	}
 	return &f->pub;
 fail:
 	if (f) {
@@ -998,6 +1174,10 @@ static herr_t jv_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, 
 	(void)dxpl;
 	if (!region_ok(addr, size))
 		return -1;
+	if (!f->writable) {
+		PUSH_ERR(H5E_WRITEERROR, EBADF, "cannot write a read-only file", f->path);
+		return -1;
+	}
 	if (size == 0)
 		return 0;
 	if (direct_ok(f, addr)) {
@@ -1200,24 +1380,52 @@ size_t h5m_jvfd_held_bytes(hid_t fid)
 /* ---------------------------------------------------------------------------------------- */
 /* Recovery */
 
-/* Whether the n-byte journal at j is complete; on success sets *count, *cut, *eof. Returns 1
- * (complete), 0 (incomplete or corrupt) or -EPROTO (a version this code does not know). */
-static int journal_check(const unsigned char *j, uint64_t n, uint64_t *count, uint64_t *cut, uint64_t *eof)
+/* A journal's header, of either version. */
+struct jhead {
+	uint32_t version;
+	uint64_t head;              /* header bytes: where the first extent record starts */
+	uint64_t count, cut, eof;
+	uint64_t dev, ino, size;    /* version 2: the binding (see the header comment) */
+	uint64_t roff, rlen, pre, post;
+};
+
+/* Whether the n-byte journal at j is complete; on success fills *h. Returns 1 (complete),
+ * 0 (incomplete or corrupt) or -EPROTO (a version this code does not know). */
+static int journal_check(const unsigned char *j, uint64_t n, struct jhead *h)
 {
 	struct jsum sum;
-	uint64_t off = JV_HEAD, body;
+	uint64_t off, body;
 
-	if (n < JV_HEAD + JV_TRAIL || memcmp(j, JV_MAGIC, 8) != 0)
+	if (n < JV_HEAD_V1 + JV_TRAIL || memcmp(j, JV_MAGIC, 8) != 0)
 		return 0;
-	if (get32(j + 8) != JV_VERSION)
+	h->version = get32(j + 8);
+	if (h->version != 1 && h->version != JV_VERSION)
 		return -EPROTO;
-	*count = get64(j + 16);
-	*cut = get64(j + 24);
-	*eof = get64(j + 32);
-	if (*cut > *eof || *eof > JV_MAXADDR)
+	h->head = h->version == 1 ? JV_HEAD_V1 : JV_HEAD;
+	if (n < h->head + JV_TRAIL)
 		return 0;
+	h->count = get64(j + 16);
+	h->cut = get64(j + 24);
+	h->eof = get64(j + 32);
+	if (h->cut > h->eof || h->eof > JV_MAXADDR)
+		return 0;
+	if (h->version >= 2) {
+		uint64_t bound;
+
+		h->dev = get64(j + 40);
+		h->ino = get64(j + 48);
+		h->size = get64(j + 56);
+		h->roff = get64(j + 64);
+		h->rlen = get64(j + 72);
+		h->pre = get64(j + 80);
+		h->post = get64(j + 88);
+		bound = h->cut < h->size ? h->cut : h->size;
+		if (h->rlen > JV_REGION || h->roff > bound || h->rlen > bound - h->roff)
+			return 0; /* no step of the apply may touch the region but its own write */
+	}
+	off = h->head;
 	body = n - JV_TRAIL;
-	for (uint64_t i = 0; i < *count; i++) {
+	for (uint64_t i = 0; i < h->count; i++) {
 		uint64_t addr, len;
 
 		if (body - off < JV_REC)
@@ -1225,7 +1433,7 @@ static int journal_check(const unsigned char *j, uint64_t n, uint64_t *count, ui
 		addr = get64(j + off);
 		len = get64(j + off + 8);
 		off += JV_REC;
-		if (len > body - off || addr > *eof || len > *eof - addr)
+		if (len > body - off || addr > h->eof || len > h->eof - addr)
 			return 0;
 		off += len;
 	}
@@ -1236,11 +1444,110 @@ static int journal_check(const unsigned char *j, uint64_t n, uint64_t *count, ui
 	return get64(j + body + 8) == jsum_final(&sum) ? 1 : 0;
 }
 
-/* Applies a checked journal to path and fsyncs it. Returns 0 or -errno, *what saying which step. */
-static int journal_apply(const char *path, const unsigned char *j, uint64_t count, uint64_t cut, uint64_t eof,
-			 const char **what)
+/* A journal file mapped into memory. */
+struct jmap {
+	unsigned char *p; /* MAP_FAILED when not mapped */
+	size_t n;
+};
+
+static void jmap_free(struct jmap *m)
 {
-	uint64_t off = JV_HEAD, end = cut;
+	if (m->p != MAP_FAILED)
+		munmap(m->p, m->n);
+	m->p = MAP_FAILED;
+}
+
+/* Maps and checks the journal at jpath; *found says whether the file exists. Returns 1 when it
+ * is complete (*h filled, *m mapped: jmap_free it), 0 when it is missing, empty or incomplete
+ * (nothing mapped), or -errno / -EPROTO (an unknown version) with *what naming the step. */
+static int journal_load(const char *jpath, struct jmap *m, struct jhead *h, bool *found, const char **what)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	m->p = MAP_FAILED;
+	m->n = 0;
+	*found = false;
+	*what = "cannot open";
+	fd = open(jpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	*found = true;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((uint64_t)st.st_size < JV_HEAD_V1 + JV_TRAIL)
+		goto out;
+	*what = "cannot map";
+	m->p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m->p == MAP_FAILED) {
+		rc = -errno;
+		goto out;
+	}
+	m->n = (size_t)st.st_size;
+	rc = journal_check(m->p, m->n, h);
+	if (rc < 0)
+		*what = "unknown journal version in";
+	if (rc <= 0)
+		jmap_free(m);
+out:
+	close(fd);
+	return rc;
+}
+
+/* Whether the file open at fd is in a state the version-2 journal h was written against (see
+ * the header comment). Reads the bound region into img (JV_REGION bytes). Returns 0, -ESTALE
+ * with *why saying what differs, or -errno. */
+static int journal_bound(int fd, const struct jhead *h, unsigned char *img, const char **why)
+{
+	uint64_t floor = h->cut < h->size ? h->cut : h->size, sum;
+	struct stat st;
+	ssize_t got;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*why = "it is another inode: it was replaced";
+	if ((uint64_t)st.st_dev != h->dev || (uint64_t)st.st_ino != h->ino)
+		return -ESTALE;
+	*why = "it is shorter than that commit ever leaves it: it was truncated or replaced";
+	if ((uint64_t)st.st_size < floor)
+		return -ESTALE;
+	got = pread_full(fd, img, (size_t)h->rlen, h->roff);
+	if (got < 0)
+		return (int)got;
+	sum = region_sum(img, (uint64_t)got);
+	*why = "its superblock region differs: it was replaced or changed";
+	if ((uint64_t)got != h->rlen || (sum != h->pre && sum != h->post))
+		return -ESTALE;
+	return 0;
+}
+
+/* The one-line refusal of a journal that is not shown to belong to the file. */
+static void refusal(char *err, size_t cap, const char *jpath, const char *path, const struct jhead *h,
+		    const char *why)
+{
+	if (!err || !cap)
+		return;
+	if (h->version < 2)
+		snprintf(err, cap,
+			 "'%s' was left by an older h5mount and does not say which state of '%s' it belongs to; "
+			 "the file is left as it is: replay it with that h5mount, or move the journal away to mount it",
+			 jpath, path);
+	else
+		snprintf(err, cap,
+			 "'%s' belongs to another state of '%s' (%s); the file is left as it is: "
+			 "move the journal away to mount it", jpath, path, why);
+}
+
+/* Applies a checked version-2 journal to path and fsyncs it, after checking under the file's
+ * lock that it belongs to the file (-ESTALE, *why set, nothing touched). Returns 0 or -errno,
+ * *what saying which step. */
+static int journal_apply(const char *path, const unsigned char *j, const struct jhead *h, const char **what,
+			 const char **why)
+{
+	unsigned char img[JV_REGION];
+	uint64_t off = h->head, end = h->cut;
 	struct stat st;
 	int fd, rc = 0;
 
@@ -1253,21 +1560,32 @@ static int journal_apply(const char *path, const unsigned char *j, uint64_t coun
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno; /* open elsewhere */
 		goto out;
 	}
+	*what = "cannot read";
+	if ((rc = journal_bound(fd, h, img, why)) != 0)
+		goto out;
 	*what = "cannot write";
-	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size != cut && ftruncate(fd, (off_t)cut) < 0)) {
+	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size != h->cut && ftruncate(fd, (off_t)h->cut) < 0)) {
 		rc = -errno;
 		goto out;
 	}
-	for (uint64_t i = 0; i < count; i++) {
+	for (uint64_t i = 0; i < h->count; i++) {
 		uint64_t addr = get64(j + off), len = get64(j + off + 8);
+		const unsigned char *data = j + off + JV_REC;
+		uint64_t lo = addr > h->roff ? addr : h->roff;
+		uint64_t hi = addr + len < h->roff + h->rlen ? addr + len : h->roff + h->rlen;
 
-		if ((rc = pwrite_all(fd, j + off + JV_REC, (size_t)len, addr)) != 0)
+		if (lo < hi)
+			memcpy(img + (lo - h->roff), data + (lo - addr), (size_t)(hi - lo));
+		if ((rc = file_write_outside(fd, data, (size_t)len, addr, h->roff, h->rlen)) != 0)
 			goto out;
 		off += JV_REC + len;
 		if (addr + len > end)
 			end = addr + len;
 	}
-	if ((eof != end && ftruncate(fd, (off_t)eof) < 0) || fsync(fd) < 0)
+	/* The bound region last, at once: until here it is as before the commit. */
+	if (h->rlen && (rc = file_write(fd, img, (size_t)h->rlen, h->roff)) != 0)
+		goto out;
+	if ((h->eof != end && ftruncate(fd, (off_t)h->eof) < 0) || fsync(fd) < 0)
 		rc = -errno;
 out:
 	close(fd);
@@ -1278,66 +1596,51 @@ int h5m_jvfd_recover(const char *path, char *err, size_t cap)
 {
 	char *jpath = concat(path, H5M_JVFD_SUFFIX), *jtmp = jpath ? concat(jpath, JV_TMP) : NULL;
 	char *dir = dir_of(path);
-	const char *what = "cannot recover", *whom = path;
-	unsigned char *map = MAP_FAILED;
-	uint64_t count = 0, cut = 0, eof = 0;
-	struct stat st;
-	int jfd = -1, rc = 0, ok = 0;
+	const char *what = "cannot recover", *whom = path, *why = "";
+	struct jmap m = { .p = MAP_FAILED };
+	struct jhead h = { 0 };
+	bool found = false;
+	int rc = 0, ok = 0;
 
 	if (!jpath || !jtmp || !dir) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* A .tmp journal was never renamed into place: its commit never touched the file. */
+	whom = jpath;
+	ok = journal_load(jpath, &m, &h, &found, &what);
+	if (ok < 0) {
+		rc = ok;
+		goto out; /* kept: it may be complete, for a newer h5mount */
+	}
+	if (ok && h.version < JV_VERSION) {
+		rc = -ESTALE;
+		refusal(err, cap, jpath, path, &h, why);
+		goto out;
+	}
+	if (ok) {
+		whom = path;
+		rc = journal_apply(path, m.p, &h, &what, &why);
+		if (rc == -ESTALE)
+			refusal(err, cap, jpath, path, &h, why);
+		if (rc)
+			goto out;
+	}
+	/* Replayed, or incomplete (that commit never touched the file), or empty (it finished). A
+	 * .tmp journal was never renamed into place: its commit never touched the file either. */
 	what = "cannot remove";
 	whom = jtmp;
 	if ((rc = unlink_if_present(jtmp)) != 0)
 		goto out;
-	what = "cannot open";
-	whom = jpath;
-	jfd = open(jpath, O_RDONLY | O_CLOEXEC);
-	if (jfd < 0) {
-		rc = errno == ENOENT ? 0 : -errno;
-		goto out;
-	}
-	if (fstat(jfd, &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if ((uint64_t)st.st_size >= JV_HEAD + JV_TRAIL) {
-		what = "cannot map";
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, jfd, 0);
-		if (map == MAP_FAILED) {
-			rc = -errno;
+	if (found) {
+		whom = jpath;
+		if ((rc = unlink_if_present(jpath)) != 0)
 			goto out;
-		}
-		ok = journal_check(map, (uint64_t)st.st_size, &count, &cut, &eof);
-		if (ok < 0) {
-			rc = ok;
-			what = "unknown journal version in";
-			goto out; /* kept: it may be complete, for a newer h5mount */
-		}
+		fsync_dir(dir); /* best effort: a replay that comes back is harmless */
 	}
-	if (ok) {
-		whom = path;
-		if ((rc = journal_apply(path, map, count, cut, eof, &what)) != 0)
-			goto out;
-	}
-	/* Replayed, or incomplete (that commit never touched the file), or empty (it finished). */
-	what = "cannot remove";
-	whom = jpath;
-	if (unlink(jpath) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	fsync_dir(dir); /* best effort: a replay that comes back is harmless */
 	rc = ok;
 out:
-	if (map != MAP_FAILED)
-		munmap(map, (size_t)st.st_size);
-	if (jfd >= 0)
-		close(jfd);
-	if (rc < 0 && err && cap)
+	jmap_free(&m);
+	if (rc < 0 && rc != -ESTALE && err && cap)
 		snprintf(err, cap, "%s '%s': %s", what, whom, strerror(-rc));
 	free(dir);
 	free(jtmp);
@@ -1345,7 +1648,101 @@ out:
 	return rc;
 }
 
+int h5m_jvfd_inspect(const char *path, char *err, size_t cap)
+{
+	char *jpath = concat(path, H5M_JVFD_SUFFIX);
+	const char *what = "cannot inspect", *whom = path, *why = "";
+	unsigned char img[JV_REGION];
+	struct jmap m = { .p = MAP_FAILED };
+	struct jhead h = { 0 };
+	bool found;
+	int fd = -1, rc;
+
+	if (!jpath) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	whom = jpath;
+	rc = journal_load(jpath, &m, &h, &found, &what);
+	if (rc <= 0)
+		goto out;
+	if (h.version < JV_VERSION) {
+		rc = -ESTALE;
+		refusal(err, cap, jpath, path, &h, why);
+		goto out;
+	}
+	what = "cannot open";
+	whom = path;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	what = "cannot read";
+	rc = journal_bound(fd, &h, img, &why);
+	if (rc == -ESTALE)
+		refusal(err, cap, jpath, path, &h, why);
+	if (rc == 0)
+		rc = 1;
+out:
+	if (fd >= 0)
+		close(fd);
+	jmap_free(&m);
+	if (rc < 0 && rc != -ESTALE && err && cap)
+		snprintf(err, cap, "%s '%s': %s", what, whom, strerror(-rc));
+	free(jpath);
+	return rc;
+}
+
+/* For a read-only open of f: holds the extents of a complete journal that belongs to the file
+ * as if just written, so that the file reads as a replay would leave it; touches neither the
+ * file nor the journal, and ignores an incomplete one. Returns 0, or -ESTALE (another state of
+ * the file, or a version-1 journal), -EPROTO, -errno, with *what naming the reason. */
+static int show_journal(struct jv_file *f, const char **what)
+{
+	unsigned char img[JV_REGION];
+	struct jmap m;
+	struct jhead h;
+	const char *why;
+	bool found;
+	uint64_t off;
+	int rc = journal_load(f->jpath, &m, &h, &found, what);
+
+	if (rc <= 0)
+		return rc;
+	*what = "a journal of an older h5mount (replay it with that h5mount) in";
+	if (h.version < JV_VERSION) {
+		rc = -ESTALE;
+		goto out;
+	}
+	*what = "a journal that belongs to another state of the file in";
+	if ((rc = journal_bound(f->fd, &h, img, &why)) != 0)
+		goto out;
+	*what = "cannot hold the journal";
+	off = h.head;
+	for (uint64_t i = 0; i < h.count; i++) {
+		uint64_t addr = get64(m.p + off), len = get64(m.p + off + 8);
+
+		if (len && (rc = hold(f, addr, m.p + off + JV_REC, (size_t)len)) != 0) {
+			drop_overlay(f);
+			goto out;
+		}
+		off += JV_REC + len;
+	}
+	if (h.cut < f->cut)
+		f->cut = h.cut;
+	f->base = h.eof;
+out:
+	jmap_free(&m);
+	return rc;
+}
+
 void h5m_jvfd_crash_after_journal(bool on)
 {
 	crash_after_journal = on;
+}
+
+void h5m_jvfd_crash_after_file_writes(unsigned n)
+{
+	crash_after_writes = n;
 }

@@ -121,6 +121,8 @@ static struct h5m_store *open_store(const char *shown, const char *path, bool ro
 		return s;
 	if (rc == -EINVAL)
 		fprintf(stderr, "h5mount: '%s' %s\n", shown, err);
+	else if (rc == -ESTALE)
+		fprintf(stderr, "h5mount: %s\n", err); /* a journal refused: err names both files */
 	else if (rc == -EIO)
 		fprintf(stderr, "h5mount: cannot read HDF5 file '%s': %s\n", shown, err);
 	else

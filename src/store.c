@@ -56,6 +56,9 @@ struct h5m_store {
 	hid_t fid;                      /* HDF5 lock */
 	int fd;                         /* plain read-only descriptor for contiguous data */
 	bool host_elinks;               /* external links show host paths (immutable) */
+	bool journal_shown;             /* read-only through the journal driver, showing a crash's
+	                                 * journal from memory: the file's bytes are not the data's,
+	                                 * so nothing is read through fd */
 	size_t block_target;
 	struct h5m_node **pages[MAX_PAGES]; /* pages of node pointers; grown under the HDF5 lock */
 	uint64_t nnodes;                /* written under the HDF5 lock, read with acquire */
@@ -317,7 +320,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		haddr_t off = H5Dget_offset(did);
 
 		H5Eclear2(H5E_DEFAULT);
-		if (off != HADDR_UNDEF && off < (haddr_t)INT64_MAX)
+		if (off != HADDR_UNDEF && off < (haddr_t)INT64_MAX && !s->journal_shown)
 			ds->contig_offset = (int64_t)off;
 	}
 	if (ds->dt.kind == H5M_DT_FIXED) {
@@ -347,7 +350,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			ds->zero_fill &= ds->fill[i] == 0;
 		ds->writable = s->rw;
 		/* Read-only, unfiltered chunks of whole rows: every byte range is a file range. */
-		ds->raw_rows = !s->rw && ds->direct && !ds->blosc && ds->rank > 0;
+		ds->raw_rows = !s->rw && !s->journal_shown && ds->direct && !ds->blosc && ds->rank > 0;
 		for (unsigned i = 1; i < ds->rank; i++)
 			ds->raw_rows &= ds->chunk[i] == ds->dims[i];
 	} else {
@@ -873,13 +876,14 @@ const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *
 /* ---- open / close ---- */
 
 /* Opens the HDF5 file; for writing through the journal driver, clearing the "already open for
- * write" flag that a crashed writer leaves in superblock-v3 files. HDF5 lock held. */
-static hid_t open_file(const char *path, bool rw, char *why, size_t cap)
+ * write" flag that a crashed writer leaves in superblock-v3 files; read-only through it too
+ * when `journal` (it then shows a crash's journal from memory). HDF5 lock held. */
+static hid_t open_file(const char *path, bool rw, bool journal, char *why, size_t cap)
 {
 	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid;
 
 	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-	if (rw && h5m_jvfd_set_fapl(fapl) < 0) {
+	if ((rw || journal) && h5m_jvfd_set_fapl(fapl) < 0) {
 		snprintf(why, cap, "cannot set up the journal driver");
 		H5Pclose(fapl);
 		return H5I_INVALID_HID;
@@ -956,17 +960,25 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flag
 		snprintf(err, cap, "is not an HDF5 file");
 		goto fail;
 	}
-	if (rw) {
-		rc = h5m_jvfd_recover(path, why, sizeof(why));
-		if (rc < 0) {
-			hdf5_unlock();
-			snprintf(err, cap, "cannot replay the journal: %s", why);
-			goto fail;
-		}
-		if (rc == 1)
-			h5m_log(H5M_LOG_WARN, "%s: replayed the journal of an interrupted write-back", path);
+	/* A crash's journal: replayed when writing; shown from memory, changing nothing, when
+	 * read-only; refused (-ESTALE, file and journal untouched) when it is another state's. */
+	rc = rw ? h5m_jvfd_recover(path, why, sizeof(why)) : h5m_jvfd_inspect(path, why, sizeof(why));
+	if (rc < 0) {
+		hdf5_unlock();
+		if (rc == -ESTALE)
+			snprintf(err, cap, "%s", why);
+		else
+			snprintf(err, cap, "cannot %s the journal: %s", rw ? "replay" : "read", why);
+		goto fail;
 	}
-	s->fid = open_file(path, rw, why, sizeof(why));
+	if (rc == 1 && rw)
+		h5m_log(H5M_LOG_WARN, "%s: replayed the journal of an interrupted write-back", path);
+	if (rc == 1 && !rw) {
+		s->journal_shown = true;
+		h5m_log(H5M_LOG_WARN, "%s: showing the state of the journal left by an interrupted write-back; "
+		        "mount read-write once to replay it into the file", path);
+	}
+	s->fid = open_file(path, rw, s->journal_shown, why, sizeof(why));
 	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
 		if (s->fid >= 0)
 			h5err(why, sizeof(why));

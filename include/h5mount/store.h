@@ -115,8 +115,10 @@ int h5m_store_global_init(void);
                                    * dangling ones */
 
 /* Opens `path` (for writing when `rw`; a file that cannot be opened for writing is refused
- * with -EACCES/-EROFS) and lists its root group. Replays a journal left by a crash first when
- * `rw`. On failure returns -errno and writes a one-line reason to err[cap]: "No such file or
+ * with -EACCES/-EROFS) and lists its root group. A complete journal left by a crash is
+ * replayed first when `rw`, and shown from memory (file and journal unchanged) when not; one
+ * that belongs to another state of the file is refused with -ESTALE and err saying so. On
+ * failure returns -errno and writes a one-line reason to err[cap]: "No such file or
  * directory", "is not an HDF5 file", or (-EIO) the reason HDF5 gives. `block_target` is the
  * preferred cache block size; `flags` are H5M_STORE_* flags.
  *

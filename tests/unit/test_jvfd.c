@@ -161,6 +161,25 @@ static hsize_t extent_of(hid_t d)
 	return n;
 }
 
+/* Opens path read-only with fapl and checks that 1-D dataset `name` holds exactly n elements
+ * equal to want (n * size bytes of memtype). */
+static void expect_dataset_with(hid_t fapl, const char *path, const char *name, hid_t memtype, const void *want,
+				hsize_t n)
+{
+	hid_t fid = open_with(path, H5F_ACC_RDONLY, fapl), d;
+	size_t size = H5Tget_size(memtype);
+	void *got = malloc(n * size + 1);
+
+	d = H5Dopen2(fid, name, H5P_DEFAULT);
+	assert_true(d >= 0);
+	assert_int_equal(extent_of(d), n);
+	assert_true(H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0);
+	assert_memory_equal(got, want, n * size);
+	free(got);
+	H5Dclose(d);
+	assert_true(H5Fclose(fid) >= 0);
+}
+
 /* Opens path with sec2 (no locking) and checks that 1-D dataset `name` holds exactly n
  * elements equal to want (n * size bytes of memtype). */
 static void expect_dataset(const char *path, const char *name, hid_t memtype, const void *want, hsize_t n)
@@ -218,34 +237,6 @@ static uint64_t jsum(const unsigned char *p, size_t n)
 	return h;
 }
 
-/* A journal that cuts the file to 600 bytes, writes "HELLO" at 10 and 50 'z' at 700, and ends
- * it at 1200. */
-static void build_journal(struct jbuild *j, uint32_t version)
-{
-	unsigned char z[50];
-	uint64_t body;
-
-	memset(z, 'z', sizeof z);
-	j->n = 0;
-	jb_bytes(j, "H5MJRNL1", 8);
-	for (int i = 0; i < 4; i++)
-		j->b[j->n++] = (unsigned char)(version >> (8 * i));
-	jb_bytes(j, "\0\0\0\0", 4);
-	jb_u64(j, 2);
-	jb_u64(j, 600);
-	jb_u64(j, 1200);
-	jb_u64(j, 10);
-	jb_u64(j, 5);
-	jb_bytes(j, "HELLO", 5);
-	jb_u64(j, 700);
-	jb_u64(j, sizeof z);
-	jb_bytes(j, z, sizeof z);
-	body = j->n;
-	jb_u64(j, body);
-	jb_u64(j, jsum(j->b, body));
-	jb_bytes(j, "H5MJEND1", 8);
-}
-
 /* The 1000 'a' bytes the hand-written journals are applied to, and the expected result. */
 static void plain_before(unsigned char *b)
 {
@@ -258,6 +249,49 @@ static void plain_after(unsigned char *b)
 	memset(b, 'a', 600);
 	memcpy(b + 10, "HELLO", 5);
 	memset(b + 700, 'z', 50);
+}
+
+/* A journal that cuts the file to 600 bytes, writes "HELLO" at 10 and 50 'z' at 700, and ends
+ * it at 1200. Version 1 has the 40-byte header; version 2 and later add the binding to the
+ * file at `path` (its st_dev and st_ino, its size 1000, and the region [0, 600) before and
+ * after: plain_before and plain_after). */
+static void build_journal(struct jbuild *j, uint32_t version, const char *path)
+{
+	unsigned char z[50], before[1000], after[1200];
+	uint64_t body;
+	struct stat st;
+
+	memset(z, 'z', sizeof z);
+	plain_before(before);
+	plain_after(after);
+	j->n = 0;
+	jb_bytes(j, "H5MJRNL1", 8);
+	for (int i = 0; i < 4; i++)
+		j->b[j->n++] = (unsigned char)(version >> (8 * i));
+	jb_bytes(j, "\0\0\0\0", 4);
+	jb_u64(j, 2);
+	jb_u64(j, 600);
+	jb_u64(j, 1200);
+	if (version >= 2) {
+		assert_int_equal(stat(path, &st), 0);
+		jb_u64(j, (uint64_t)st.st_dev);
+		jb_u64(j, (uint64_t)st.st_ino);
+		jb_u64(j, 1000);
+		jb_u64(j, 0);
+		jb_u64(j, 600);
+		jb_u64(j, jsum(before, 600));
+		jb_u64(j, jsum(after, 600));
+	}
+	jb_u64(j, 10);
+	jb_u64(j, 5);
+	jb_bytes(j, "HELLO", 5);
+	jb_u64(j, 700);
+	jb_u64(j, sizeof z);
+	jb_bytes(j, z, sizeof z);
+	body = j->n;
+	jb_u64(j, body);
+	jb_u64(j, jsum(j->b, body));
+	jb_bytes(j, "H5MJEND1", 8);
 }
 
 /* ---- tests: HDF5 through the driver --------------------------------------------------- */
@@ -929,10 +963,10 @@ static void test_writer_killed_between_journal_and_file_is_replayed(void **state
 	assert_int_equal(WEXITSTATUS(status), 86);
 
 	assert_true(exists(jpath));
-	/* The driver refuses to open a file with an unrecovered journal. */
+	/* The driver refuses to open a file with an unrecovered journal for writing. */
 	H5Pclose(fapl);
 	fapl = fapl_jvfd();
-	assert_true(H5Fopen(path, H5F_ACC_RDONLY, fapl) < 0);
+	assert_true(H5Fopen(path, H5F_ACC_RDWR, fapl) < 0);
 	H5Eclear2(H5E_DEFAULT);
 	assert_int_equal(h5m_jvfd_recover(path, err, sizeof err), 1);
 	assert_false(exists(jpath));
@@ -958,7 +992,7 @@ static void test_recover_replays_a_complete_journal_idempotently(void **state)
 	plain_before(plain);
 	plain_after(want);
 	spit(path, plain, sizeof plain);
-	build_journal(&j, 1);
+	build_journal(&j, 2, path);
 	for (int round = 0; round < 2; round++) { /* a replay cut short by a crash is replayed again */
 		spit(jpath, j.b, j.n);
 		assert_int_equal(h5m_jvfd_recover(path, err, sizeof err), 1);
@@ -985,7 +1019,7 @@ static void test_recover_discards_incomplete_and_corrupt_journals(void **state)
 	snprintf(jtmp, sizeof jtmp, "%s.tmp", jpath);
 	plain_before(plain);
 	spit(path, plain, sizeof plain);
-	build_journal(&j, 1);
+	build_journal(&j, 2, path);
 	for (size_t cut = 0; cut < j.n; cut++) {
 		spit(jpath, j.b, cut);
 		assert_int_equal(h5m_jvfd_recover(path, err, sizeof err), 0);
@@ -1021,7 +1055,7 @@ static void test_recover_keeps_a_journal_of_an_unknown_version(void **state)
 	journal_of(jpath, sizeof jpath, path);
 	plain_before(plain);
 	spit(path, plain, sizeof plain);
-	build_journal(&j, 2);
+	build_journal(&j, 3, path);
 	spit(jpath, j.b, j.n);
 	assert_int_equal(h5m_jvfd_recover(path, err, sizeof err), -EPROTO);
 	assert_non_null(strstr(err, "version"));
@@ -1046,7 +1080,7 @@ static void test_recover_refuses_a_file_locked_by_another_writer(void **state)
 	plain_before(plain);
 	plain_after(want);
 	spit(path, plain, sizeof plain);
-	build_journal(&j, 1);
+	build_journal(&j, 2, path);
 	spit(jpath, j.b, j.n);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
@@ -1061,6 +1095,309 @@ static void test_recover_refuses_a_file_locked_by_another_writer(void **state)
 	assert_memory_equal(got, want, sizeof want);
 	free(got);
 	assert_int_equal(h5m_jvfd_recover("/nonexistent-dir/x.h5", err, sizeof err), 0);
+}
+
+/* ---- tests: journals bound to the file state they belong to ---------------------------- */
+
+enum { FX_OLD = 1000, FX_NEW = 3000, FX_C = 2000 };
+
+/* The crash fixture's data: "d" (int32, extendable, chunks of 100) and "c" (contiguous
+ * doubles) before (old) and after (new) the child's commit. */
+static void fixture_values(bool new_state, int32_t *d, double *c)
+{
+	for (int i = 0; i < (new_state ? FX_NEW : FX_OLD); i++)
+		d[i] = new_state ? 7 * i + 1 : i;
+	for (int i = 0; i < FX_C; i++)
+		c[i] = new_state ? -(double)i : i / 2.0;
+}
+
+/* Creates path (over any file there, keeping its inode) with a user block of ub bytes (0 for
+ * none) and the fixture's old state, written with sec2. */
+static void make_fixture(const char *path, hsize_t ub)
+{
+	static int32_t d0[FX_NEW];
+	static double c0[FX_C];
+	hsize_t nc = FX_C;
+	hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fid, d, space;
+
+	fixture_values(false, d0, c0);
+	assert_true(fcpl >= 0);
+	if (ub)
+		assert_true(H5Pset_userblock(fcpl, ub) >= 0);
+	fid = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+	assert_true(fid >= 0);
+	d = create_extendable(fid, "d", H5T_STD_I32LE, FX_OLD, 100);
+	assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, d0) >= 0);
+	H5Dclose(d);
+	space = H5Screate_simple(1, &nc, NULL);
+	d = H5Dcreate2(fid, "c", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	assert_true(d >= 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c0) >= 0);
+	H5Dclose(d);
+	H5Sclose(space);
+	assert_true(H5Fclose(fid) >= 0);
+	H5Pclose(fcpl);
+}
+
+/* An unrelated HDF5 file at path: one dataset "e" of 50 bytes. */
+static void make_other(const char *path)
+{
+	unsigned char e[50];
+	hsize_t n = sizeof e;
+	hid_t fid = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), space, d;
+
+	memset(e, 0x5a, sizeof e);
+	assert_true(fid >= 0);
+	space = H5Screate_simple(1, &n, NULL);
+	d = H5Dcreate2(fid, "e", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	assert_true(d >= 0 && H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, e) >= 0);
+	H5Dclose(d);
+	H5Sclose(space);
+	assert_true(H5Fclose(fid) >= 0);
+}
+
+/* A child process opens path through the driver, writes the fixture's new state (d grown to
+ * FX_NEW, c overwritten in place) and commits, killed right after the journal when
+ * `after_journal`, or after `writes` writes into the file when writes > 0. Returns its exit
+ * status: 86 when killed, 0 when the commit finished. */
+static int child_commit(const char *path, bool after_journal, unsigned writes)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static int32_t dn[FX_NEW];
+		static double cn[FX_C];
+		hid_t cfapl = H5Pcreate(H5P_FILE_ACCESS), cfid, cd, cc;
+
+		fixture_values(true, dn, cn);
+		if (h5m_jvfd_set_fapl(cfapl) != 0 || (cfid = H5Fopen(path, H5F_ACC_RDWR, cfapl)) < 0)
+			_exit(2);
+		h5m_jvfd_set_durable(cfid, false);
+		if ((cd = H5Dopen2(cfid, "d", H5P_DEFAULT)) < 0 || (cc = H5Dopen2(cfid, "c", H5P_DEFAULT)) < 0)
+			_exit(3);
+		extend_and_write(cd, H5T_NATIVE_INT32, 0, FX_NEW, dn);
+		if (H5Dwrite(cc, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, cn) < 0)
+			_exit(4);
+		H5Dclose(cd);
+		H5Dclose(cc);
+		h5m_jvfd_crash_after_journal(after_journal);
+		h5m_jvfd_crash_after_file_writes(writes);
+		if (H5Fflush(cfid, H5F_SCOPE_GLOBAL) < 0)
+			_exit(5);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* Checks the fixture's state in path, read with fapl (a sec2 reader when fapl < 0). */
+static void expect_fixture(const char *path, bool new_state, hid_t fapl)
+{
+	static int32_t d[FX_NEW];
+	static double c[FX_C];
+	hid_t use = fapl >= 0 ? fapl : fapl_sec2_reader();
+
+	fixture_values(new_state, d, c);
+	expect_dataset_with(use, path, "d", H5T_NATIVE_INT32, d, new_state ? FX_NEW : FX_OLD);
+	expect_dataset_with(use, path, "c", H5T_NATIVE_DOUBLE, c, FX_C);
+	if (fapl < 0)
+		H5Pclose(use);
+}
+
+static void expect_same_bytes(const char *path, const unsigned char *want, size_t n)
+{
+	size_t got_n;
+	unsigned char *got = slurp(path, &got_n);
+
+	assert_int_equal(got_n, n);
+	assert_memory_equal(got, want, n);
+	free(got);
+}
+
+static void test_journal_is_refused_for_a_file_renamed_or_copied_over_or_truncated(void **state)
+{
+	char path[512], jpath[600], other[512], err[1024];
+	hid_t fapl = fapl_jvfd();
+
+	(void)state;
+	path_in(path, sizeof path, "replaced.h5");
+	path_in(other, sizeof other, "other.h5");
+	journal_of(jpath, sizeof jpath, path);
+	for (int how = 0; how < 3; how++) {
+		unsigned char *jbytes, *fbytes;
+		size_t jn, fn;
+		struct stat before, after;
+
+		make_fixture(path, 0);
+		assert_int_equal(child_commit(path, true, 0), 86);
+		assert_int_equal(stat(path, &before), 0);
+		jbytes = slurp(jpath, &jn);
+		if (how == 0) { /* renamed over: another inode */
+			make_other(other);
+			assert_int_equal(rename(other, path), 0);
+		} else if (how == 1) { /* copied over (cp new.h5 file.h5): the same inode, other bytes */
+			unsigned char *o;
+			size_t on;
+
+			make_other(other);
+			o = slurp(other, &on);
+			spit(path, o, on);
+			free(o);
+		} else { /* cut below the superblock region */
+			assert_int_equal(truncate(path, 100), 0);
+		}
+		assert_int_equal(stat(path, &after), 0);
+		assert_true(how == 0 ? after.st_ino != before.st_ino : after.st_ino == before.st_ino);
+		fbytes = slurp(path, &fn);
+
+		err[0] = '\0';
+		assert_int_equal(h5m_jvfd_recover(path, err, sizeof err), -ESTALE);
+		assert_non_null(strstr(err, "belongs to another state of"));
+		assert_non_null(strstr(err, "move the journal away"));
+		assert_null(strchr(err, '\n'));
+		err[0] = '\0';
+		assert_int_equal(h5m_jvfd_inspect(path, err, sizeof err), -ESTALE);
+		assert_non_null(strstr(err, "belongs to another state of"));
+		assert_true(H5Fopen(path, H5F_ACC_RDONLY, fapl) < 0); /* not shown either */
+		assert_true(H5Fopen(path, H5F_ACC_RDWR, fapl) < 0);
+		H5Eclear2(H5E_DEFAULT);
+		expect_same_bytes(path, fbytes, fn); /* neither the file ... */
+		expect_same_bytes(jpath, jbytes, jn); /* ... nor the journal was touched */
+		free(fbytes);
+		free(jbytes);
+		assert_int_equal(unlink(jpath), 0);
+	}
+	H5Pclose(fapl);
+}
+
+static void test_a_commit_killed_at_any_write_into_the_file_is_replayed(void **state)
+{
+	static const hsize_t userblocks[] = { 0, 512, 8192 }; /* superblock at 0, 512, 8192 */
+	char path[512], jpath[600], err[512];
+
+	(void)state;
+	path_in(path, sizeof path, "midway.h5");
+	journal_of(jpath, sizeof jpath, path);
+	for (size_t u = 0; u < sizeof userblocks / sizeof userblocks[0]; u++) {
+		unsigned k;
+
+		for (k = 1; k < 200; k++) {
+			int status;
+
+			make_fixture(path, userblocks[u]);
+			status = child_commit(path, false, k);
+			if (status == 0)
+				break; /* the commit made fewer than k writes: every window was tried */
+			assert_int_equal(status, 86);
+			err[0] = '\0';
+			if (h5m_jvfd_recover(path, err, sizeof err) != 1)
+				fail_msg("userblock %llu, killed after write %u: %s", (unsigned long long)userblocks[u], k, err);
+			assert_false(exists(jpath));
+			expect_fixture(path, true, -1);
+		}
+		assert_true(k > 3 && k < 200); /* several extents, then the region, then it finished */
+		expect_fixture(path, true, -1);
+	}
+}
+
+static void test_a_replay_killed_at_any_write_is_replayed_again(void **state)
+{
+	char path[512], jpath[600], err[512];
+	unsigned k;
+
+	(void)state;
+	path_in(path, sizeof path, "replay-twice.h5");
+	journal_of(jpath, sizeof jpath, path);
+	for (k = 1; k < 200; k++) {
+		int status;
+		pid_t pid;
+
+		make_fixture(path, 512);
+		assert_int_equal(child_commit(path, true, 0), 86);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char cerr[512];
+
+			h5m_jvfd_crash_after_file_writes(k);
+			_exit(h5m_jvfd_recover(path, cerr, sizeof cerr) == 1 ? 0 : 3);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) == 0)
+			break;
+		assert_int_equal(WEXITSTATUS(status), 86);
+		assert_true(exists(jpath));
+		err[0] = '\0';
+		if (h5m_jvfd_recover(path, err, sizeof err) != 1)
+			fail_msg("replay killed after write %u: %s", k, err);
+		expect_fixture(path, true, -1);
+	}
+	assert_true(k > 3 && k < 200);
+	assert_false(exists(jpath));
+	expect_fixture(path, true, -1);
+}
+
+static void test_read_only_open_shows_a_complete_journal_and_changes_nothing(void **state)
+{
+	char path[512], jpath[600], err[512];
+	hid_t fapl = fapl_jvfd();
+
+	(void)state;
+	path_in(path, sizeof path, "shown.h5");
+	journal_of(jpath, sizeof jpath, path);
+	for (unsigned writes = 0; writes < 3; writes++) { /* killed after the journal, or midway */
+		unsigned char *jbytes, *fbytes;
+		size_t jn, fn;
+
+		make_fixture(path, 0);
+		assert_int_equal(child_commit(path, writes == 0, writes), 86);
+		jbytes = slurp(jpath, &jn);
+		fbytes = slurp(path, &fn);
+		err[0] = '\0';
+		assert_int_equal(h5m_jvfd_inspect(path, err, sizeof err), 1);
+		assert_string_equal(err, "");
+		expect_fixture(path, true, fapl); /* the state a replay gives, from memory */
+		expect_same_bytes(path, fbytes, fn);
+		expect_same_bytes(jpath, jbytes, jn);
+		if (writes == 0) {
+			/* An incomplete journal (its commit never touched the file) is ignored and kept. */
+			spit(jpath, jbytes, jn / 2);
+			assert_int_equal(h5m_jvfd_inspect(path, err, sizeof err), 0);
+			expect_fixture(path, false, fapl);
+			assert_true(exists(jpath));
+			expect_same_bytes(path, fbytes, fn);
+		}
+		free(fbytes);
+		free(jbytes);
+		assert_int_equal(unlink(jpath), 0);
+	}
+	H5Pclose(fapl);
+}
+
+static void test_recover_refuses_a_version_1_journal_and_keeps_it(void **state)
+{
+	char path[512], jpath[600], err[512] = "";
+	unsigned char plain[1000];
+	struct jbuild j;
+
+	(void)state;
+	path_in(path, sizeof path, "v1.bin");
+	journal_of(jpath, sizeof jpath, path);
+	plain_before(plain);
+	spit(path, plain, sizeof plain);
+	build_journal(&j, 1, path);
+	spit(jpath, j.b, j.n);
+	assert_int_equal(h5m_jvfd_recover(path, err, sizeof err), -ESTALE);
+	assert_non_null(strstr(err, "older h5mount"));
+	assert_non_null(strstr(err, "move the journal away"));
+	err[0] = '\0';
+	assert_int_equal(h5m_jvfd_inspect(path, err, sizeof err), -ESTALE);
+	assert_non_null(strstr(err, "older h5mount"));
+	expect_same_bytes(jpath, j.b, j.n);
+	expect_same_bytes(path, plain, sizeof plain);
 }
 
 /* ---- tests: a full file system --------------------------------------------------------- */
@@ -1189,6 +1526,11 @@ int main(void)
 		cmocka_unit_test(test_recover_discards_incomplete_and_corrupt_journals),
 		cmocka_unit_test(test_recover_keeps_a_journal_of_an_unknown_version),
 		cmocka_unit_test(test_recover_refuses_a_file_locked_by_another_writer),
+		cmocka_unit_test(test_journal_is_refused_for_a_file_renamed_or_copied_over_or_truncated),
+		cmocka_unit_test(test_a_commit_killed_at_any_write_into_the_file_is_replayed),
+		cmocka_unit_test(test_a_replay_killed_at_any_write_is_replayed_again),
+		cmocka_unit_test(test_read_only_open_shows_a_complete_journal_and_changes_nothing),
+		cmocka_unit_test(test_recover_refuses_a_version_1_journal_and_keeps_it),
 		cmocka_unit_test_setup_teardown(test_commit_on_a_full_disk_fails_with_enospc_and_keeps_the_old_state,
 						mount_tiny, unmount_tiny),
 	};
