@@ -17,6 +17,11 @@ struct h5m_config {
 	char *flush_interval_text; /* -o flush_interval= as given (owned by fuse_opt) */
 	unsigned flush_interval;   /* seconds; 0: no periodic write-back */
 	bool read_only;         /* -o ro given */
+	bool nocheck;           /* -o nocheck: no check of the file before mounting */
+	char *check_timeout_text;  /* -o check_timeout= as given (owned by fuse_opt) */
+	unsigned check_timeout;    /* seconds the check may take */
+	char *check_memory_text;   /* -o check_memory= as given (owned by fuse_opt) */
+	size_t check_memory;       /* resident bytes the check may use */
 	bool show_help, show_version;
 	int nonopts;            /* plain arguments seen so far (parsing state) */
 };
