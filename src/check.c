@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,6 +146,10 @@ int h5m_check_file(const char *path, const struct h5m_check_limits *lim, char *w
 		return rc;
 	}
 	if (pid == 0) {
+		/* A parent killed meanwhile (Ctrl-C) takes the check with it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(CHILD_UNOPENED);
 		close(pfd[0]);
 		child_main(path, lim->block_target); /* holds pfd[1] until it ends */
 	}
