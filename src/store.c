@@ -1544,7 +1544,8 @@ static void vlen_read_failed(struct h5m_dataset *ds, const struct vlen_budget *b
 struct gheap_check {
 	struct h5m_store *s;
 	struct h5m_dataset *ds;
-	uint64_t base;              /* the file's base address (user block size) */
+	uint64_t base;              /* the file's base address (user block size): heap addresses and
+	                             * chunk addresses are relative to it, H5Dget_offset is not */
 	size_t sa, sl;              /* sizeof_addr, sizeof_size of the file */
 	uint64_t coll_addr;         /* the collection held in coll, or 0 */
 	unsigned char *coll;
@@ -1665,7 +1666,7 @@ static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
 		for (r = 0; r < ds->nrows && rc == 0; r += VLEN_BATCH) {
 			uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
 
-			if (pread_all(s, ds, buf, n * dsz, ub + (uint64_t)ds->contig_offset + r * dsz, "variable-length descriptors"))
+			if (pread_all(s, ds, buf, n * dsz, (uint64_t)ds->contig_offset + r * dsz, "variable-length descriptors"))
 				rc = -EIO;
 			else
 				rc = gheap_check_rows(&g, buf, r, n);
