@@ -3,12 +3,22 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+
+/* Lines kept while held, at most this many bytes (later lines are counted, not kept). */
+#define HOLD_MAX 16384
 
 /* Set once by h5m_log_setup() before threads start; read-only afterwards. */
 static bool log_syslog;
 static enum h5m_log_level log_max = H5M_LOG_INFO;
+
+/* Start-up hold: set and released by the main thread before any other thread exists. */
+static bool log_held;
+static char *held;          /* the held lines, each ending in '\n' (malloc'd) */
+static size_t held_len, held_dropped;
 
 void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level)
 {
@@ -37,6 +47,39 @@ void h5m_log(enum h5m_log_level level, const char *fmt, ...)
 		syslog(prio[level], "%s", line);
 		return;
 	}
+	if (log_held) {
+		char *nb = held_len + (size_t)n + 16 <= HOLD_MAX ? realloc(held, held_len + (size_t)n + 16) : NULL;
+
+		if (!nb) {
+			held_dropped++;
+			return;
+		}
+		held = nb;
+		held_len += (size_t)snprintf(held + held_len, (size_t)n + 16, "%s: %s\n", tag[level], line);
+		return;
+	}
 	/* One fprintf per line: stdio locks the stream, so lines from threads never interleave. */
 	fprintf(stderr, "h5mount: %s: %s\n", tag[level], line);
+}
+
+void h5m_log_hold(void)
+{
+	log_held = true;
+}
+
+void h5m_log_release(bool print)
+{
+	log_held = false;
+	for (char *p = held, *nl; print && p && p < held + held_len; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (log_syslog)
+			syslog(LOG_INFO, "%.*s", (int)(nl - p), p);
+		else
+			fprintf(stderr, "h5mount: %.*s\n", (int)(nl - p), p);
+	}
+	if (print && held_dropped)
+		h5m_log(H5M_LOG_WARN, "%zu more start-up log lines were dropped", held_dropped);
+	free(held);
+	held = NULL;
+	held_len = held_dropped = 0;
 }

@@ -14,8 +14,12 @@
 #define MIN_DIRTY_LIMIT ((size_t)1 << 20)
 #define DEFAULT_FLUSH_INTERVAL 5u
 #define MAX_FLUSH_INTERVAL 86400u
+#define DEFAULT_CHECK_TIMEOUT 60u
+#define MAX_CHECK_TIMEOUT 86400u
+#define DEFAULT_CHECK_MEMORY ((size_t)1 << 30)
+#define MIN_CHECK_MEMORY ((size_t)64 << 20)
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK };
 
 #define H5M_OPT(t, p) { t, offsetof(struct h5m_config, p), 1 }
 static const struct fuse_opt h5m_opt_table[] = {
@@ -23,6 +27,9 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("dirty_limit=%s", dirty_limit_text),
 	H5M_OPT("flush_interval=%s", flush_interval_text),
 	H5M_OPT("external_links=%s", external_links_text),
+	H5M_OPT("check_timeout=%s", check_timeout_text),
+	H5M_OPT("check_memory=%s", check_memory_text),
+	FUSE_OPT_KEY("nocheck", KEY_NOCHECK),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -46,6 +53,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_RO:
 		cfg->read_only = true;
 		return 1; /* also for the kernel mount */
+	case KEY_NOCHECK:
+		cfg->nocheck = true;
+		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		/* The first plain argument is the HDF5 file; the next is the mountpoint (kept for libfuse). */
 		if (cfg->nonopts++ == 0) {
@@ -102,6 +112,32 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 	}
 	cfg->dirty_limit = DEFAULT_DIRTY_LIMIT;
 	cfg->flush_interval = DEFAULT_FLUSH_INTERVAL;
+	cfg->check_timeout = DEFAULT_CHECK_TIMEOUT;
+	cfg->check_memory = DEFAULT_CHECK_MEMORY;
+	if (cfg->check_timeout_text) {
+		char *end;
+		unsigned long sec;
+
+		errno = 0;
+		sec = strtoul(cfg->check_timeout_text, &end, 10);
+		if (errno || end == cfg->check_timeout_text || *end || *cfg->check_timeout_text == '-' || sec < 1 ||
+		    sec > MAX_CHECK_TIMEOUT) {
+			snprintf(err, cap, "invalid check_timeout '%s' (expected seconds, 1 to %u)", cfg->check_timeout_text,
+			         MAX_CHECK_TIMEOUT);
+			return -EINVAL;
+		}
+		cfg->check_timeout = (unsigned)sec;
+	}
+	if (cfg->check_memory_text) {
+		if (h5m_opts_parse_size(cfg->check_memory_text, &cfg->check_memory) < 0) {
+			snprintf(err, cap, "invalid check_memory '%s' (expected a size such as 1G)", cfg->check_memory_text);
+			return -EINVAL;
+		}
+		if (cfg->check_memory < MIN_CHECK_MEMORY) {
+			snprintf(err, cap, "check_memory '%s' is too small (at least 64M)", cfg->check_memory_text);
+			return -EINVAL;
+		}
+	}
 	if (cfg->dirty_limit_text) {
 		if (h5m_opts_parse_size(cfg->dirty_limit_text, &cfg->dirty_limit) < 0) {
 			snprintf(err, cap, "invalid dirty_limit '%s' (expected a size such as 64M)", cfg->dirty_limit_text);
@@ -155,6 +191,9 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->dirty_limit_text);
 	free(cfg->flush_interval_text);
 	free(cfg->external_links_text);
+	free(cfg->check_timeout_text);
+	free(cfg->check_memory_text);
+	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 	cfg->external_links_text = NULL;
 }
@@ -173,6 +212,10 @@ void h5m_opts_help(const char *progname)
 	       "    -o external_links=host show HDF5 external links as symlinks to host paths\n"
 	       "                           (FILE//PATH); default dangling: they lead nowhere\n"
 	       "    -o ro                  mount read-only\n"
+	       "    -o nocheck             mount without the check of the file's metadata\n"
+	       "                           (a child process walks it first, see README.md)\n"
+	       "    -o check_timeout=SEC   time the check may take (default 60)\n"
+	       "    -o check_memory=SIZE   memory the check may use (default 1G)\n"
 	       "    -V   --version         print version\n"
 	       "    -h   --help            print help\n\n",
 	       progname);

@@ -19,6 +19,11 @@ struct h5m_config {
 	char *external_links_text; /* -o external_links= as given (owned by fuse_opt) */
 	bool host_elinks;          /* external_links=host: external links point at host paths */
 	bool read_only;         /* -o ro given */
+	bool nocheck;           /* -o nocheck: no check of the file before mounting */
+	char *check_timeout_text;  /* -o check_timeout= as given (owned by fuse_opt) */
+	unsigned check_timeout;    /* seconds the check may take */
+	char *check_memory_text;   /* -o check_memory= as given (owned by fuse_opt) */
+	size_t check_memory;       /* resident bytes the check may use */
 	bool show_help, show_version;
 	int nonopts;            /* plain arguments seen so far (parsing state) */
 };

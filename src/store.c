@@ -23,6 +23,20 @@
 /* Chunks up to this size may be decoded outside the HDF5 lock. */
 #define DIRECT_MAX_CHUNK ((size_t)64 << 20)
 
+/* Bounds on sizes read from the file, checked before anything of that size is allocated (a
+ * damaged file must not make the daemon allocate gigabytes). Beyond them: EIO or "not
+ * shown", and a log line. */
+#define MAX_ELEM_BYTES ((size_t)64 << 20)      /* one element (HDF5 allows 4 GiB) */
+#define MAX_CHUNK_BYTES ((size_t)1 << 30)      /* one chunk (HDF5 allows 4 GiB) */
+#define MAX_ATTR_BYTES ((size_t)16 << 20)      /* an attribute's stored values; an xattr is 64 KiB */
+#define MAX_LINK_BYTES ((size_t)64 << 10)      /* a soft or external link's value */
+/* Variable-length reads allocate through vlen_alloc: at most this much live per read call. */
+#define VLEN_BUDGET ((size_t)256 << 20)
+/* A vlen dataset's rows: each written one is a 16-byte descriptor in the file, so more rows
+ * than the file has bytes (or than this floor, for mostly unwritten chunked datasets) is a
+ * damaged extent that would make the offsets table and its computation huge. */
+#define VLEN_ROWS_FLOOR ((uint64_t)1 << 20)
+
 /* The HDF5 library is thread-safe but has one global lock; ours serializes sequences of calls
  * (open + describe, select + read) and guards the node table's growth and dataset state. */
 static pthread_mutex_t h5m_hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,6 +73,7 @@ struct h5m_store {
 	bool journal_shown;             /* read-only through the journal driver, showing a crash's
 	                                 * journal from memory: the file's bytes are not the data's,
 	                                 * so nothing is read through fd */
+	uint64_t fsize;                 /* file size at open */
 	size_t block_target;
 	struct h5m_node **pages[MAX_PAGES]; /* pages of node pointers; grown under the HDF5 lock */
 	uint64_t nnodes;                /* written under the HDF5 lock, read with acquire */
@@ -98,6 +113,9 @@ int h5m_store_global_init(void)
 {
 	unsigned maj, min, rel;
 
+	/* No HDF5 cleanup at exit: it would close (and flush) files left open on purpose, see
+	 * h5m_store_close. Must come before any other HDF5 call. */
+	H5dont_atexit();
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	thread_quiet = true;
 	if (H5open() < 0 || H5get_libversion(&maj, &min, &rel) < 0)
@@ -292,6 +310,10 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	rc = h5m_dtype_describe(ds->ftype, &ds->dt, why, cap);
 	if (rc)
 		goto out;
+	if (ds->dt.elem_size > MAX_ELEM_BYTES) {
+		snprintf(why, cap, "elements of %zu bytes (more than %zu MiB)", ds->dt.elem_size, MAX_ELEM_BYTES >> 20);
+		goto out;
+	}
 	if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
 		ds->chunked = true;
 		if (H5Pget_chunk(dcpl, rank, chunk) != rank) {
@@ -304,6 +326,11 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		for (int i = 0; i < rank; i++)
 			if (__builtin_mul_overflow(ds->chunk_bytes, (size_t)chunk[i], &ds->chunk_bytes))
 				ds->chunk_bytes = SIZE_MAX;
+		/* HDF5 allocates whole chunks when it reads one: refuse absurd ones up front. */
+		if (ds->chunk_bytes > MAX_CHUNK_BYTES) {
+			snprintf(why, cap, "chunks of more than %zu MiB", MAX_CHUNK_BYTES >> 20);
+			goto out;
+		}
 		if (H5Pget_nfilters(dcpl) == 1 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
 			unsigned flags;
 			size_t ncd = H5M_BLOSC_CD_MAX;
@@ -360,6 +387,11 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		}
 		npy_rank = 1;
 		ds->nrows = ds->rank ? ds->dims[0] : 1;
+		if (ds->nrows > VLEN_ROWS_FLOOR && ds->nrows > s->fsize) {
+			snprintf(why, cap, "%llu variable-length rows in a file of %llu bytes", (unsigned long long)ds->nrows,
+			         (unsigned long long)s->fsize);
+			goto out;
+		}
 	}
 	if (h5m_npy_header_size(ds->dt.descr, npy_rank, &ds->npy_header_len, &version) < 0) {
 		snprintf(why, cap, "cannot make a .npy header");
@@ -694,12 +726,22 @@ static int64_t object_node(struct h5m_store *s, hid_t g, const char *name, const
 static int64_t link_node(struct h5m_store *s, hid_t g, const char *dirpath, const char *name, const H5L_info_t *li,
                          int *fixed)
 {
-	char *val = malloc(li->u.val_size + 1), *text = NULL, *path = NULL;
+	char *val = NULL, *text = NULL, *path = NULL;
 	struct h5m_node *n = NULL;
 	int64_t idx = -ENOMEM;
 
-	if (!val || H5Lget_val(g, name, val, li->u.val_size, H5P_DEFAULT) < 0)
+	if (li->u.val_size > MAX_LINK_BYTES) {
+		h5m_log(H5M_LOG_WARN, "%s/%s: not shown: a link value of %zu bytes", dirpath, name, li->u.val_size);
+		return -ENOENT;
+	}
+	val = malloc(li->u.val_size + 1);
+	if (!val)
 		goto out;
+	if (H5Lget_val(g, name, val, li->u.val_size, H5P_DEFAULT) < 0) {
+		h5m_log(H5M_LOG_WARN, "%s/%s: not shown: the link value cannot be read", dirpath, name);
+		idx = -ENOENT;
+		goto out;
+	}
 	val[li->u.val_size] = 0;
 	path = join_path(dirpath, name);
 	if (!path)
@@ -710,8 +752,11 @@ static int64_t link_node(struct h5m_store *s, hid_t g, const char *dirpath, cons
 		const char *file, *obj;
 		unsigned flags;
 
-		if (H5Lunpack_elink_val(val, li->u.val_size, &flags, &file, &obj) < 0)
+		if (H5Lunpack_elink_val(val, li->u.val_size, &flags, &file, &obj) < 0) {
+			h5m_log(H5M_LOG_WARN, "%s/%s: not shown: a damaged external link", dirpath, name);
+			idx = -ENOENT;
 			goto out;
+		}
 		text = external_text(s, path, file, obj);
 	}
 	n = calloc(1, sizeof(*n));
@@ -788,7 +833,8 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 		goto out;
 	/* Views of datasets, unless a real object already has that name (the object wins). */
 	nreal = ents.n;
-	qsort(ents.e, nreal, sizeof(*ents.e), dirent_cmp);
+	if (nreal) /* an empty group has no array: qsort's pointer must not be NULL */
+		qsort(ents.e, nreal, sizeof(*ents.e), dirent_cmp);
 	for (size_t i = 0; i < nreal && rc == 0; i++) {
 		static const char *const suffix[H5M_NVIEWS] = { "", ".npy", ".shape", ".offsets" };
 		struct h5m_node *n = h5m_store_node(s, ents.e[i].node);
@@ -822,7 +868,8 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 	}
 	if (rc)
 		goto out;
-	qsort(ents.e, ents.n, sizeof(*ents.e), dirent_cmp);
+	if (ents.n)
+		qsort(ents.e, ents.n, sizeof(*ents.e), dirent_cmp);
 	dir->ents = ents.e;
 	dir->nents = ents.n;
 	ents.e = NULL;
@@ -867,7 +914,7 @@ const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *
 	*err = h5m_store_list(s, dir, &ents, &n);
 	if (*err)
 		return NULL;
-	hit = bsearch(&key, ents, n, sizeof(*ents), dirent_cmp);
+	hit = n ? bsearch(&key, ents, n, sizeof(*ents), dirent_cmp) : NULL;
 	if (!hit)
 		*err = -ENOENT;
 	return hit;
@@ -935,6 +982,7 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flag
 		snprintf(err, cap, "%s", strerror(errno));
 		goto fail;
 	}
+	s->fsize = (uint64_t)st.st_size;
 	if (S_ISDIR(st.st_mode)) {
 		rc = -EISDIR;
 		snprintf(err, cap, "%s", strerror(EISDIR));
@@ -1016,7 +1064,8 @@ fail:
 	return rc;
 }
 
-void h5m_store_close(struct h5m_store *s)
+/* Frees s; closes the HDF5 file unless `keep_ro_file` and it is read-only. */
+static void store_free(struct h5m_store *s, bool keep_ro_file)
 {
 	if (!s)
 		return;
@@ -1040,7 +1089,11 @@ void h5m_store_close(struct h5m_store *s)
 		H5Eclear2(H5E_DEFAULT);
 		h5m_log(H5M_LOG_ERR, "%s: the last commit failed; the file keeps its previous committed state", s->path);
 	}
-	if (s->fid >= 0)
+	/* A read-only file has nothing to write back, but HDF5 1.10.8's close still walks and
+	 * evicts its metadata cache, and crashed there (SIGSEGV, SIGABRT) on damaged files after
+	 * the mount was used: at exit the file is left open for the process's end to release
+	 * (h5m_store_global_init turned HDF5's own cleanup at exit off). */
+	if (s->fid >= 0 && !(keep_ro_file && !s->rw))
 		H5Fclose(s->fid);
 	hdf5_unlock();
 	if (s->fd >= 0)
@@ -1048,6 +1101,16 @@ void h5m_store_close(struct h5m_store *s)
 	free(s->amap);
 	free(s->path);
 	free(s);
+}
+
+void h5m_store_close(struct h5m_store *s)
+{
+	store_free(s, false);
+}
+
+void h5m_store_close_at_exit(struct h5m_store *s)
+{
+	store_free(s, true);
 }
 
 int64_t h5m_store_mtime(struct h5m_store *s)
@@ -1133,8 +1196,8 @@ static void log_read_error(struct h5m_dataset *ds, const char *why)
 /* Reads (or writes) the hyperslab start/count of dataset did, as memory type mt, from (into)
  * a buffer holding exactly that slab in C order; rank 0 means the whole (scalar) dataset.
  * Returns 0 or -EIO, leaving HDF5's error stack for the caller. HDF5 lock. */
-static int slab_io(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
-                   bool write)
+static int slab_io_x(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
+                     bool write, hid_t xfer)
 {
 	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK];
 	hid_t fs = H5S_ALL, ms = H5S_ALL;
@@ -1150,13 +1213,20 @@ static int slab_io(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, co
 		if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL) < 0)
 			rc = -EIO;
 	}
-	if (!rc && (write ? H5Dwrite(did, mt, ms, fs, H5P_DEFAULT, buf) : H5Dread(did, mt, ms, fs, H5P_DEFAULT, buf)) < 0)
+	if (!rc && (write ? H5Dwrite(did, mt, ms, fs, xfer, buf) : H5Dread(did, mt, ms, fs, xfer, buf)) < 0)
 		rc = -EIO;
 	if (fs > 0 && fs != H5S_ALL)
 		H5Sclose(fs);
 	if (ms > 0 && ms != H5S_ALL)
 		H5Sclose(ms);
 	return rc;
+}
+
+/* slab_io_x with the default transfer list. */
+static int slab_io(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
+                   bool write)
+{
+	return slab_io_x(did, mt, rank, start, count, buf, write, H5P_DEFAULT);
 }
 
 /* Per-thread scratch buffers for raw and decoded chunks: reused, freed at thread exit. */
@@ -1297,6 +1367,17 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 		hdf5_lock();
 		have = H5Dget_chunk_storage_size(ds->did, off, &nbytes) >= 0 && nbytes > 0;
 		H5Eclear2(H5E_DEFAULT);
+		/* The stored size comes from the chunk index: a Blosc frame is never larger than its
+		 * data plus the header, a raw chunk is exactly its data. Checked before allocating. */
+		if (have && nbytes > ds->chunk_bytes + (ds->blosc ? H5M_BLOSC_OVERHEAD : 0)) {
+			if (!ds->read_error_logged) {
+				ds->read_error_logged = true;
+				h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): a chunk at row %llu is stored in %llu bytes, more than its data",
+				        ds->path, (unsigned long long)origin[0], (unsigned long long)nbytes);
+			}
+			hdf5_unlock();
+			return -EIO;
+		}
 		/* An unfiltered chunk that is a run of whole rows is read into place. */
 		raw = !ds->blosc && place && nbytes == ds->chunk_bytes ? place
 		                                                       : grow_buf(&sc->raw, &sc->raw_cap, (size_t)nbytes);
@@ -1498,6 +1579,62 @@ ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *
 	return (ssize_t)done;
 }
 
+/* ---- bounded variable-length reads ---- */
+
+/* Memory handed out for the variable-length values of one read (and given back by the
+ * reclaim that uses the same transfer list): a damaged length makes HDF5 ask for gigabytes,
+ * which vlen_alloc refuses, so the read fails cleanly. Owned by the caller's stack frame. */
+struct vlen_budget {
+	size_t used;        /* bytes handed out and not yet freed */
+	size_t limit;
+	bool refused;       /* an allocation was refused: the read failed for lack of budget */
+};
+
+/* Header in front of each allocation: its size, for vlen_free; 16 bytes keep the alignment. */
+#define VLEN_HDR 16
+
+static void *vlen_alloc(size_t size, void *info)
+{
+	struct vlen_budget *b = info;
+	unsigned char *p;
+
+	if (size > b->limit - b->used || !(p = malloc(VLEN_HDR + size))) {
+		b->refused = true;
+		return NULL;
+	}
+	memcpy(p, &size, sizeof(size));
+	b->used += size;
+	return p + VLEN_HDR;
+}
+
+static void vlen_free(void *mem, void *info)
+{
+	struct vlen_budget *b = info;
+	unsigned char *p = mem;
+	size_t size;
+
+	if (!p)
+		return;
+	p -= VLEN_HDR;
+	memcpy(&size, p, sizeof(size));
+	b->used -= size;
+	free(p);
+}
+
+/* A transfer property list allocating vlen values from budget b (reset here). Returns it (the
+ * caller closes it) or H5I_INVALID_HID. HDF5 lock. */
+static hid_t vlen_xfer(struct vlen_budget *b)
+{
+	hid_t x = H5Pcreate(H5P_DATASET_XFER);
+
+	*b = (struct vlen_budget){ .limit = VLEN_BUDGET };
+	if (x >= 0 && H5Pset_vlen_mem_manager(x, vlen_alloc, b, vlen_free, b) < 0) {
+		H5Pclose(x);
+		x = H5I_INVALID_HID;
+	}
+	return x;
+}
+
 /* Memory type for reading vlen rows: the stored type's own layout. Caller closes. HDF5 lock. */
 static hid_t vlen_memtype(struct h5m_dataset *ds)
 {
@@ -1506,10 +1643,13 @@ static hid_t vlen_memtype(struct h5m_dataset *ds)
 	return H5Tvlen_create(ds->dt.base_type);
 }
 
-/* Reads rows [r0, r0+n) of a vlen dataset into rows (hvl_t or char*). HDF5 lock. */
-static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, uint64_t r0, uint64_t n, void *rows)
+/* Reads rows [r0, r0+n) of a vlen dataset into rows (hvl_t or char*, zeroed first so that a
+ * failed read leaves nothing to free), their values allocated through xfer's budget. Returns 0
+ * or -EIO (HDF5's error stack left for the caller). HDF5 lock. */
+static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t r0, uint64_t n, void *rows)
 {
-	return slab_io(ds->did, mt, ds->rank ? 1 : 0, &r0, &n, rows, false);
+	memset(rows, 0, (size_t)n * sizeof(hvl_t));
+	return slab_io_x(ds->did, mt, ds->rank ? 1 : 0, &r0, &n, rows, false, xfer);
 }
 
 /* Length in base elements of row i of a read batch. */
@@ -1530,52 +1670,261 @@ static const void *vlen_row_ptr(const struct h5m_dataset *ds, const void *rows, 
 	return ((const hvl_t *)rows)[i].p;
 }
 
-static void vlen_reclaim(hid_t mt, void *rows, uint64_t n)
+static void vlen_reclaim(hid_t mt, hid_t xfer, void *rows, uint64_t n)
 {
 	hsize_t d = n;
 	hid_t sp = H5Screate_simple(1, &d, NULL);
 
-	H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, rows);
+	H5Dvlen_reclaim(mt, sp, xfer, rows);
 	H5Sclose(sp);
 }
 
-/* Computes ds->offsets. HDF5 lock. */
-static int vlen_offsets_locked(struct h5m_dataset *ds)
+/* Logs a vlen read of ds that failed (why from HDF5's stack), naming the budget when it was the
+ * cause. HDF5 lock. */
+static void vlen_read_failed(struct h5m_dataset *ds, const struct vlen_budget *b)
 {
-	hid_t mt;
-	void *rows = NULL;
-	uint64_t *off = NULL;
 	char why[256];
+
+	h5err(why, sizeof(why));
+	if (b->refused)
+		snprintf(why, sizeof(why), "variable-length values of more than %zu MiB in one read (damaged lengths?)",
+		         VLEN_BUDGET >> 20);
+	log_read_error(ds, why);
+}
+
+/* ---- checking variable-length descriptors before HDF5 follows them ---- */
+
+/* HDF5 1.10.8 trusts a vlen descriptor (length, global heap collection address, object index):
+ * H5HG_read indexes the collection's object table with the index unchecked and copies the
+ * object's stored size into a buffer sized by the length, and the conversion allocates length x
+ * element bytes first. A damaged descriptor thus crashes the daemon or makes it allocate
+ * gigabytes. Where the descriptors can be read raw (contiguous or unfiltered chunked storage),
+ * each one is checked against its collection first: the object must exist and hold exactly
+ * length x element bytes. */
+struct gheap_check {
+	struct h5m_store *s;
+	struct h5m_dataset *ds;
+	uint64_t base;              /* the file's base address (user block size): heap addresses and
+	                             * chunk addresses are relative to it, H5Dget_offset is not */
+	size_t sa, sl;              /* sizeof_addr, sizeof_size of the file */
+	uint64_t coll_addr;         /* the collection held in coll, or 0 */
+	unsigned char *coll;
+	uint64_t coll_len;
+};
+
+static uint64_t get_le(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Loads the collection at addr into g->coll. Returns 0 or -EIO. */
+static int gheap_load(struct gheap_check *g, uint64_t addr)
+{
+	unsigned char head[32];
+	uint64_t size;
+	unsigned char *nb;
+
+	if (g->coll_addr == addr)
+		return 0;
+	if (addr > g->s->fsize || g->s->fsize - addr < 8 + g->sl || g->base > g->s->fsize - addr - 8 - g->sl ||
+	    pread(g->s->fd, head, 8 + g->sl, (off_t)(g->base + addr)) != (ssize_t)(8 + g->sl) ||
+	    memcmp(head, "GCOL", 4) != 0 || head[4] != 1)
+		return -EIO;
+	size = get_le(head + 8, g->sl);
+	if (size < 8 + g->sl || size > VLEN_BUDGET || size > g->s->fsize - g->base - addr)
+		return -EIO;
+	nb = realloc(g->coll, (size_t)size);
+	if (!nb)
+		return -ENOMEM;
+	g->coll = nb;
+	g->coll_addr = 0;
+	if (pread(g->s->fd, g->coll, (size_t)size, (off_t)(g->base + addr)) != (ssize_t)size)
+		return -EIO;
+	g->coll_addr = addr;
+	g->coll_len = size;
+	return 0;
+}
+
+/* Checks one raw descriptor. Returns 0, -EIO (damaged) or -ENOMEM. */
+static int gheap_check_one(struct gheap_check *g, const unsigned char *d)
+{
+	uint64_t len = get_le(d, 4), addr = get_le(d + 4, g->sa), idx = get_le(d + 4 + g->sa, 4), want, at;
+	int rc;
+
+	if (len == 0)
+		return 0; /* an empty or never written row: HDF5 reads nothing */
+	if (__builtin_mul_overflow(len, (uint64_t)g->ds->dt.elem_size, &want) || want > VLEN_BUDGET || idx == 0)
+		return -EIO;
+	if ((rc = gheap_load(g, addr)) != 0)
+		return rc;
+	/* Objects: index (2), refcount (2), reserved (4), size (sizeof_size), data padded to 8. */
+	for (at = 8 + g->sl; at + 8 + g->sl <= g->coll_len;) {
+		uint64_t oidx = get_le(g->coll + at, 2), osize = get_le(g->coll + at + 8, g->sl);
+
+		if (oidx == 0)
+			break; /* the free space: the last object */
+		if (osize > g->coll_len)
+			return -EIO;
+		if (oidx == idx)
+			return osize == want && osize <= g->coll_len - at - 8 - g->sl ? 0 : -EIO;
+		at += 8 + g->sl + ((osize + 7) & ~(uint64_t)7);
+	}
+	return -EIO;
+}
+
+/* Checks the descriptors of rows [r0, r0 + n) held raw in buf. Logs the first bad one. */
+static int gheap_check_rows(struct gheap_check *g, const unsigned char *buf, uint64_t r0, uint64_t n)
+{
+	size_t dsz = 4 + g->sa + 4;
+
+	for (uint64_t i = 0; i < n; i++) {
+		int rc = gheap_check_one(g, buf + i * dsz);
+
+		if (rc) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "row %llu: a damaged variable-length descriptor (its length or heap object "
+			         "does not match the global heap)", (unsigned long long)(r0 + i));
+			if (rc == -EIO)
+				log_read_error(g->ds, why);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Checks every descriptor of vlen dataset ds when its storage can be read raw; other layouts
+ * (compact, filtered chunks) are left to HDF5. Returns 0, -EIO (logged) or -ENOMEM. HDF5 lock. */
+static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
+{
+	struct gheap_check g = { .s = s, .ds = ds };
+	hid_t fcpl = H5Fget_create_plist(s->fid), dcpl = H5Dget_create_plist(ds->did), space = H5I_INVALID_HID;
+	hsize_t ub = 0, nchunks = 0;
+	unsigned char *buf = NULL;
+	size_t dsz, sa = 0, sl = 0;
+	int rc = 0;
+
+	if (fcpl < 0 || dcpl < 0 || H5Pget_sizes(fcpl, &sa, &sl) < 0 || H5Pget_userblock(fcpl, &ub) < 0 || sa < 1 ||
+	    sa > 8 || sl < 1 || sl > 8)
+		goto out; /* unknown: left to HDF5 */
+	g.sa = sa;
+	g.sl = sl;
+	g.base = ub;
+	dsz = 4 + sa + 4;
+	if (ds->contig_offset >= 0 && ds->rank == 1) {
+		uint64_t r;
+
+		buf = malloc(VLEN_BATCH * dsz);
+		if (!buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (r = 0; r < ds->nrows && rc == 0; r += VLEN_BATCH) {
+			uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
+
+			if (pread_all(s, ds, buf, n * dsz, (uint64_t)ds->contig_offset + r * dsz, "variable-length descriptors"))
+				rc = -EIO;
+			else
+				rc = gheap_check_rows(&g, buf, r, n);
+		}
+	} else if (ds->chunked && ds->rank == 1 && H5Pget_nfilters(dcpl) == 0 && ds->chunk[0] > 0 &&
+	           ds->chunk[0] <= VLEN_BUDGET / dsz) {
+		space = H5Dget_space(ds->did);
+		if (space < 0 || H5Dget_num_chunks(ds->did, space, &nchunks) < 0)
+			goto out;
+		buf = malloc((size_t)ds->chunk[0] * dsz);
+		if (!buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (hsize_t i = 0; i < nchunks && rc == 0; i++) {
+			hsize_t off[H5S_MAX_RANK] = { 0 }, size = 0;
+			haddr_t addr = HADDR_UNDEF;
+			unsigned mask = 0;
+			uint64_t n;
+
+			if (H5Dget_chunk_info(ds->did, space, i, off, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
+			    size != ds->chunk[0] * dsz || off[0] >= ds->nrows) {
+				log_read_error(ds, "a damaged chunk index of variable-length descriptors");
+				rc = -EIO;
+				break;
+			}
+			n = ds->nrows - off[0] < ds->chunk[0] ? ds->nrows - off[0] : ds->chunk[0];
+			if (pread_all(s, ds, buf, (size_t)size, ub + addr, "variable-length descriptors"))
+				rc = -EIO;
+			else
+				rc = gheap_check_rows(&g, buf, off[0], n);
+		}
+	}
+out:
+	H5Eclear2(H5E_DEFAULT);
+	free(buf);
+	free(g.coll);
+	if (space >= 0)
+		H5Sclose(space);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (fcpl >= 0)
+		H5Pclose(fcpl);
+	return rc;
+}
+
+/* Computes ds->offsets. HDF5 lock. */
+static int vlen_offsets_locked(struct h5m_store *s, struct h5m_dataset *ds)
+{
+	struct vlen_budget budget;
+	hid_t mt, xfer;
+	void *rows = NULL;
+	uint64_t *off = NULL, batch = VLEN_BATCH;
 	int rc = 0;
 
 	if (ds->offsets)
 		return 0;
+	rc = vlen_check_descriptors(s, ds);
+	if (rc)
+		return rc;
 	mt = vlen_memtype(ds);
-	off = malloc((ds->nrows + 1) * sizeof(*off));
+	xfer = vlen_xfer(&budget);
+	off = malloc((ds->nrows + 1) * sizeof(*off)); /* nrows bounded by dataset_open */
 	rows = malloc(VLEN_BATCH * sizeof(hvl_t));
-	if (mt < 0 || !off || !rows) {
+	if (mt < 0 || xfer < 0 || !off || !rows) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	off[0] = 0;
-	for (uint64_t r = 0; r < ds->nrows && rc == 0; r += VLEN_BATCH) {
-		uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
+	for (uint64_t r = 0; r < ds->nrows;) {
+		uint64_t n = ds->nrows - r < batch ? ds->nrows - r : batch;
 
-		rc = vlen_read_rows(ds, mt, r, n, rows);
+		rc = vlen_read_rows(ds, mt, xfer, r, n, rows);
+		if (rc && budget.refused && n > 1) {
+			/* Large rows: fewer at a time. */
+			vlen_reclaim(mt, xfer, rows, n);
+			H5Eclear2(H5E_DEFAULT);
+			budget.refused = false;
+			batch = n / 2;
+			continue;
+		}
 		if (rc) {
-			h5err(why, sizeof(why));
-			log_read_error(ds, why);
+			vlen_read_failed(ds, &budget);
+			vlen_reclaim(mt, xfer, rows, n);
 			break;
 		}
 		for (uint64_t i = 0; i < n; i++)
 			off[r + i + 1] = off[r + i] + vlen_row_len(ds, rows, i);
-		vlen_reclaim(mt, rows, n);
+		vlen_reclaim(mt, xfer, rows, n);
+		r += n;
 	}
 	if (rc == 0) {
 		ds->offsets = off;
 		off = NULL;
 	}
 out:
+	if (xfer >= 0)
+		H5Pclose(xfer);
 	if (mt >= 0)
 		H5Tclose(mt);
 	free(rows);
@@ -1589,7 +1938,7 @@ int h5m_store_vlen_offsets(struct h5m_store *s, struct h5m_dataset *ds, const ui
 
 	(void)s;
 	hdf5_lock();
-	rc = vlen_offsets_locked(ds);
+	rc = vlen_offsets_locked(s, ds);
 	hdf5_unlock();
 	*offsets = ds->offsets;
 	*nrows = ds->nrows;
@@ -1608,7 +1957,7 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 		return 0;
 	}
 	hdf5_lock();
-	rc = vlen_offsets_locked(ds);
+	rc = vlen_offsets_locked(s, ds);
 	*bytes = rc ? 0 : ds->offsets[ds->nrows] * ds->dt.elem_size;
 	hdf5_unlock();
 	return rc;
@@ -1618,14 +1967,14 @@ ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *b
 {
 	size_t done = 0, es = ds->dt.elem_size;
 	uint64_t total, lo, hi, r;
-	hid_t mt = H5I_INVALID_HID;
+	struct vlen_budget budget;
+	hid_t mt = H5I_INVALID_HID, xfer = H5I_INVALID_HID;
 	void *rows = NULL;
 	ssize_t rc = 0;
-	char why[256];
 
 	(void)s;
 	hdf5_lock();
-	if (vlen_offsets_locked(ds) < 0) {
+	if (vlen_offsets_locked(s, ds) < 0) {
 		rc = -EIO;
 		goto out;
 	}
@@ -1647,8 +1996,9 @@ ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *b
 	}
 	r = lo;
 	mt = vlen_memtype(ds);
+	xfer = vlen_xfer(&budget);
 	rows = malloc(VLEN_BATCH * sizeof(hvl_t));
-	if (mt < 0 || !rows) {
+	if (mt < 0 || xfer < 0 || !rows) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1661,9 +2011,9 @@ ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *b
 				n = k;
 				break;
 			}
-		if (vlen_read_rows(ds, mt, r, n, rows) < 0) {
-			h5err(why, sizeof(why));
-			log_read_error(ds, why);
+		if (vlen_read_rows(ds, mt, xfer, r, n, rows) < 0) {
+			vlen_read_failed(ds, &budget);
+			vlen_reclaim(mt, xfer, rows, n);
 			rc = -EIO;
 			goto out;
 		}
@@ -1680,11 +2030,13 @@ ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *b
 				done += take;
 			}
 		}
-		vlen_reclaim(mt, rows, n);
+		vlen_reclaim(mt, xfer, rows, n);
 		r += n;
 	}
 	rc = (ssize_t)done;
 out:
+	if (xfer >= 0)
+		H5Pclose(xfer);
 	if (mt >= 0)
 		H5Tclose(mt);
 	free(rows);
@@ -1802,11 +2154,20 @@ int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *nam
 	}
 	if (H5Sget_simple_extent_type(space) == H5S_NULL)
 		np = 0;
+	/* The sizes come from the file: bound them before allocating (an xattr holds 64 KiB). */
+	if (bytes > MAX_ATTR_BYTES) {
+		h5m_log(H5M_LOG_WARN, "attribute '%s': not read: %zu bytes of values (more than %zu MiB)", name, bytes,
+		        MAX_ATTR_BYTES >> 20);
+		rc = -E2BIG;
+		goto out;
+	}
 	buf = calloc(1, bytes ? bytes : 1);
 	if (!buf) {
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* H5Aread takes no transfer list, so variable-length values cannot be budgeted as dataset
+	 * reads are: damaged lengths here are caught by the check before mounting (check.c). */
 	if (np > 0 && H5Aread(attr, mt, buf) < 0) {
 		rc = -EIO;
 		goto out;

@@ -13,4 +13,12 @@ void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level);
 /* Logs one line (a trailing newline is added). Thread-safe: one write per line. */
 void h5m_log(enum h5m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Start-up: keep the lines logged from now on instead of writing them, so that a start-up
+ * failure can print one line only. Call from the only thread; ends with h5m_log_release. */
+void h5m_log_hold(void);
+
+/* Ends the hold: writes the kept lines (print) or drops them, and frees them. A process forked
+ * while lines are held inherits the hold: its lines go nowhere unless it releases them. */
+void h5m_log_release(bool print);
+
 #endif

@@ -140,6 +140,11 @@ size_t h5m_store_block_target(struct h5m_store *s);
 /* Closes every HDF5 handle and frees every node. */
 void h5m_store_close(struct h5m_store *s);
 
+/* The same, for a process about to exit, except that a read-only file is not closed: HDF5
+ * 1.10.8 crashed evicting the metadata cache of damaged files at close, and a read-only file
+ * has nothing to save. Its memory stays reachable from HDF5's globals until the exit. */
+void h5m_store_close_at_exit(struct h5m_store *s);
+
 /* The node with index `idx`, or NULL when there is none. Lock-free. */
 struct h5m_node *h5m_store_node(struct h5m_store *s, uint64_t idx);
 
@@ -223,7 +228,8 @@ int h5m_store_vlen_offsets(struct h5m_store *s, struct h5m_dataset *ds, const ui
 
 /* Extended attributes of a group or dataset node: the NUL-separated "user.<name>" list
  * (malloc'd, *len bytes) or the text of one attribute named `name` (without "user.").
- * Return 0, -ENODATA (no such attribute), -ENOTSUP (node has none), -EIO or -ENOMEM. */
+ * Return 0, -ENODATA (no such attribute), -ENOTSUP (node has none), -EIO, -ENOMEM, or -E2BIG
+ * (get: values stored in more than 16 MiB, refused before allocating; logged). */
 int h5m_store_xattr_list(struct h5m_store *s, struct h5m_node *n, char **list, size_t *len);
 int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *name, char **val, size_t *len);
 
