@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "h5mount/blosc.h"
+#include "h5mount/filters.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
 
@@ -98,7 +99,7 @@ int h5m_store_global_init(void)
 	thread_quiet = true;
 	if (H5open() < 0 || H5get_libversion(&maj, &min, &rel) < 0)
 		return -EIO;
-	return h5m_blosc_register();
+	return h5m_blosc_register() ? -EIO : h5m_filters_register();
 }
 
 /* ---- node table ---- */
