@@ -1,4 +1,4 @@
-/* filters.c: the LZF (32000, h5py), LZO (305) and bzip2 (307, PyTables) HDF5 filters on Debian's libraries; no plugin loading, no state shared between threads. */
+/* filters.c: h5py's LZF (32000) and PyTables' LZO (305) and bzip2 (307) HDF5 filters on Debian's libraries; loads no plugins. */
 #include "h5mount/filters.h"
 
 #include <errno.h>
@@ -20,12 +20,13 @@
  *
  * LZF (32000): a chunk is one bare LZF stream (liblzf's format, API version 0x0105, the one h5py
  *   bundles). cd_values are {filter revision 4, LZF_VERSION, uncompressed chunk bytes}, written by
- *   set_local; files from h5py before set_local existed have fewer. h5py declines chunks that do
- *   not fit in their own size.
+ *   set_local; files from h5py before set_local existed have fewer. That size is only a first
+ *   guess of the decoded length (a filter before LZF may change it). h5py declines chunks that
+ *   do not fit in their own size.
  * LZO (305): a chunk is one bare lzo1x stream from lzo1x_1_compress. cd_values {level, object
  *   version, object type} change nothing. PyTables 0.5 to 0.7 appended 8 bytes (adler32 of the
- *   decoded data, then its length, both little-endian), which decoding still accepts. PyTables
- *   declines chunks that do not shrink.
+ *   decoded data, then its length, in the writer's byte order; read as little-endian), which
+ *   decoding still accepts. PyTables declines chunks that do not shrink.
  * bzip2 (307): a chunk is one bzip2 stream (BZ2_bzBuffToBuffCompress); cd_values[0] is the block
  *   size in 100 kB (1..9, default 9). PyTables stores every chunk encoded, even a larger one.
  */
@@ -60,20 +61,47 @@ static void h5_release(void *p) { H5free_memory(p); }
 static const struct mem h5mem = {h5_alloc, h5_resize, h5_release};
 static const struct mem cmem = {malloc, realloc, free};
 
-/* The size the last chunk this thread decoded had: the first guess for the next LZO or bzip2
- * chunk, whose streams do not say how long they decode (chunks of one dataset are alike). */
-static _Thread_local size_t last_lzo, last_bz2;
+/* A decoded chunk: `len` bytes valid in a buffer of `cap` bytes. */
+struct out {
+	void *p;
+	size_t len, cap;
+};
 
-/* Returns the first output size to try for a stream of srclen bytes with no stated length. */
-static size_t first_guess(size_t last, size_t srclen)
+/* Per thread, so no lock: the chunk bytes of the dataset this thread is reading or writing
+ * through HDF5 (0: unknown; set by h5m_filters_expect), and the sizes the last LZO and bzip2
+ * chunks decoded to (first guesses for the next one when no size is expected: their streams
+ * do not say how long they decode, and chunks of one dataset are alike). */
+static _Thread_local size_t expect, last_lzo, last_bz2;
+
+void h5m_filters_expect(size_t chunk_bytes)
 {
-	size_t n = srclen > H5M_FILTERS_MAX_CHUNK / 4 ? H5M_FILTERS_MAX_CHUNK : srclen * 4;
+	expect = chunk_bytes;
+}
 
+/* Returns the most bytes a chunk may decode to on this thread: the expected chunk bytes plus
+ * room for filters that ran before ours on write and grew the data (PyTables puts Fletcher32
+ * first, which adds 4 bytes; scale-offset adds a header, deflate 0.03%), or
+ * H5M_FILTERS_MAX_CHUNK when nothing is expected. */
+static size_t bound(void)
+{
+	if (expect == 0 || expect > H5M_FILTERS_MAX_CHUNK)
+		return H5M_FILTERS_MAX_CHUNK;
+	return expect + expect / 16 + 256 < H5M_FILTERS_MAX_CHUNK ? expect + expect / 16 + 256 : H5M_FILTERS_MAX_CHUNK;
+}
+
+/* Returns the first output size to try for a stream of srclen bytes that decodes to at most
+ * `limit`: the bound itself when the chunk size is expected (one pass), else a guess. */
+static size_t first_guess(size_t last, size_t srclen, size_t limit)
+{
+	size_t n = srclen > limit / 4 ? limit : srclen * 4;
+
+	if (expect)
+		return limit;
 	if (n < FIRST_GUESS_MIN)
 		n = FIRST_GUESS_MIN;
-	if (last > n && last <= H5M_FILTERS_MAX_CHUNK)
+	if (last > n)
 		n = last;
-	return n < H5M_FILTERS_MAX_CHUNK ? n : H5M_FILTERS_MAX_CHUNK;
+	return n < limit ? n : limit;
 }
 
 /* Returns the next output size to try after `cur` was too small, or 0 past `limit`. */
@@ -84,48 +112,57 @@ static size_t next_guess(size_t cur, size_t limit)
 	return cur > limit / 2 ? limit : cur * 2;
 }
 
+/* Grows o->p to `cap` bytes (allocating it the first time). Returns 0 or -ENOMEM (o unchanged). */
+static int out_grow(struct out *o, size_t cap, const struct mem *m)
+{
+	void *p = o->p ? m->resize(o->p, cap) : m->alloc(cap);
+
+	if (p == NULL)
+		return -ENOMEM;
+	o->p = p;
+	o->cap = cap;
+	return 0;
+}
+
+static void out_drop(struct out *o, const struct mem *m)
+{
+	if (o->p)
+		m->release(o->p);
+	o->p = NULL;
+	o->len = o->cap = 0;
+}
+
 /* ---- LZF ---- */
 
-/* Decodes an LZF chunk. With a chunk size in cd_values the output must be exactly that size
- * (the size is checked against H5M_FILTERS_MAX_CHUNK before allocating); without one it may be
- * anything up to LZF_MAX_RATIO times the input. Returns the buffer (from m) and sets *outlen, or
- * returns NULL. */
-static void *lzf_dec(size_t ncd, const unsigned *cd, const uint8_t *src, size_t srclen, size_t *outlen,
-                     const struct mem *m)
+/* Decodes an LZF chunk into o, trying the chunk size of cd_values first (as h5py does; a
+ * filter before LZF on write may have made the data longer or shorter) and growing up to the
+ * bound, and up to LZF_MAX_RATIO times the input. Returns 0, or -EIO (o empty). */
+static int lzf_dec(size_t ncd, const unsigned *cd, const uint8_t *src, size_t srclen, struct out *o,
+                   const struct mem *m)
 {
-	size_t want = ncd > LZF_CD_CHUNKSIZE ? cd[LZF_CD_CHUNKSIZE] : 0;
-	size_t cap, limit, n = 0;
-	void *out = NULL;
+	size_t stated = ncd > LZF_CD_CHUNKSIZE ? cd[LZF_CD_CHUNKSIZE] : 0;
+	size_t limit = bound(), cap;
+	unsigned n = 0;
 
 	if (srclen == 0 || srclen > UINT_MAX)
-		return NULL;
-	if (want > H5M_FILTERS_MAX_CHUNK)
-		return NULL;
-	if (want) {
-		cap = limit = want;
-	} else {
-		limit = srclen > H5M_FILTERS_MAX_CHUNK / LZF_MAX_RATIO ? H5M_FILTERS_MAX_CHUNK
-		                                                        : srclen * LZF_MAX_RATIO;
-		cap = first_guess(0, srclen) < limit ? first_guess(0, srclen) : limit;
-	}
+		return -EIO;
+	if (srclen < limit / LZF_MAX_RATIO)
+		limit = srclen * LZF_MAX_RATIO;
+	cap = stated && stated <= limit && !expect ? stated : first_guess(0, srclen, limit);
 	for (; cap; cap = next_guess(cap, limit)) {
-		void *p = out ? m->resize(out, cap) : m->alloc(cap);
-
-		if (p == NULL)
+		if (out_grow(o, cap, m) != 0)
 			break;
-		out = p;
 		errno = 0;
-		n = lzf_decompress(src, (unsigned)srclen, out, (unsigned)cap);
-		if (n > 0 || errno != E2BIG || want)
+		n = lzf_decompress(src, (unsigned)srclen, o->p, (unsigned)cap);
+		if (n > 0 || errno != E2BIG)
 			break;
 	}
-	if (n == 0 || (want && n != want)) {
-		if (out)
-			m->release(out);
-		return NULL;
+	if (n == 0) {
+		out_drop(o, m);
+		return -EIO;
 	}
-	*outlen = n;
-	return out;
+	o->len = n;
+	return 0;
 }
 
 /* Encodes for the LZF filter into *dst (from h5mem). An optional filter declines output that
@@ -153,68 +190,54 @@ static uint32_t le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Decodes exactly `want` bytes from a PyTables 0.5-0.7 chunk (stream, adler32, length) and
- * checks the adler32. Returns the buffer or NULL. */
-static void *lzo_legacy(const uint8_t *src, size_t srclen, size_t want, const struct mem *m)
+/* Decodes exactly `want` bytes (at most `limit`) into o from a PyTables 0.5-0.7 chunk (stream,
+ * adler32, length) and checks the adler32. Returns 0, or -EIO (o empty). */
+static int lzo_legacy(const uint8_t *src, size_t srclen, size_t want, size_t limit, struct out *o,
+                      const struct mem *m)
 {
 	size_t body = srclen - LEGACY_LZO_TRAILER;
 	lzo_uint n = want;
-	void *out;
 
-	if (want == 0 || want > H5M_FILTERS_MAX_CHUNK)
-		return NULL;
-	out = m->alloc(want);
-	if (out == NULL)
-		return NULL;
-	if (lzo1x_decompress_safe(src, body, out, &n, NULL) != LZO_E_OK || n != want ||
-	    lzo_adler32(lzo_adler32(0, NULL, 0), out, n) != le32(src + body)) {
-		m->release(out);
-		return NULL;
+	if (want == 0 || want > limit || out_grow(o, want, m) != 0)
+		return -EIO;
+	if (lzo1x_decompress_safe(src, body, o->p, &n, NULL) != LZO_E_OK || n != want ||
+	    lzo_adler32(lzo_adler32(0, NULL, 0), o->p, n) != le32(src + body)) {
+		out_drop(o, m);
+		return -EIO;
 	}
-	return out;
+	o->len = n;
+	return 0;
 }
 
-/* Decodes an LZO chunk, growing the output up to H5M_FILTERS_MAX_CHUNK. Returns the buffer
- * (from m) and sets *outlen, or returns NULL. */
-static void *lzo_dec(const uint8_t *src, size_t srclen, size_t *outlen, const struct mem *m)
+/* Decodes an LZO chunk into o, growing the output up to the bound. Returns 0, or -EIO (o empty). */
+static int lzo_dec(const uint8_t *src, size_t srclen, struct out *o, const struct mem *m)
 {
-	void *out = NULL;
+	size_t limit = bound();
 	lzo_uint n = 0;
 	int rc = LZO_E_ERROR;
 
 	if (srclen == 0)
-		return NULL;
-	for (size_t cap = first_guess(last_lzo, srclen); cap; cap = next_guess(cap, H5M_FILTERS_MAX_CHUNK)) {
-		void *p = out ? m->resize(out, cap) : m->alloc(cap);
-
-		if (p == NULL)
+		return -EIO;
+	for (size_t cap = first_guess(last_lzo, srclen, limit); cap; cap = next_guess(cap, limit)) {
+		if (out_grow(o, cap, m) != 0)
 			break;
-		out = p;
 		n = cap;
-		rc = lzo1x_decompress_safe(src, srclen, out, &n, NULL);
+		rc = lzo1x_decompress_safe(src, srclen, o->p, &n, NULL);
 		if (rc != LZO_E_OUTPUT_OVERRUN)
 			break;
 	}
 	if (rc == LZO_E_INPUT_NOT_CONSUMED && srclen > LEGACY_LZO_TRAILER) {
-		/* Bytes after the end of the stream: the 8-byte trailer of PyTables 0.5-0.7? */
-		size_t want = le32(src + srclen - 4);
-
-		if (out)
-			m->release(out);
-		out = lzo_legacy(src, srclen, want, m);
-		if (out == NULL)
-			return NULL;
-		n = want;
-		rc = LZO_E_OK;
+		/* bytes after the end of the stream: the 8-byte trailer of PyTables 0.5-0.7? */
+		out_drop(o, m);
+		return lzo_legacy(src, srclen, le32(src + srclen - 4), limit, o, m);
 	}
 	if (rc != LZO_E_OK || n == 0) {
-		if (out)
-			m->release(out);
-		return NULL;
+		out_drop(o, m);
+		return -EIO;
 	}
 	last_lzo = n;
-	*outlen = n;
-	return out;
+	o->len = n;
+	return 0;
 }
 
 /* Encodes for the LZO filter into *dst (from h5mem) with lzo1x_1, as PyTables does. An optional
@@ -246,62 +269,50 @@ static size_t lzo_enc(bool optional, const void *src, size_t srclen, void **dst,
 
 /* ---- bzip2 ---- */
 
-/* Decodes a bzip2 chunk (one stream), growing the output up to H5M_FILTERS_MAX_CHUNK. Returns
- * the buffer (from m) and sets *outlen, or returns NULL: on a bad or truncated stream, or one
- * that decodes to more. */
-static void *bz2_dec(const uint8_t *src, size_t srclen, size_t *outlen, const struct mem *m)
+/* Decodes a bzip2 chunk (one stream) into o, growing the output up to the bound. Returns 0, or
+ * -EIO (o empty) on a bad or truncated stream, or one that decodes to more. */
+static int bz2_dec(const uint8_t *src, size_t srclen, struct out *o, const struct mem *m)
 {
+	size_t limit = bound(), cap = first_guess(last_bz2, srclen, limit), done = 0;
 	bz_stream bz;
-	size_t cap = first_guess(last_bz2, srclen), done = 0;
-	char *out = NULL;
 	int rc = BZ_DATA_ERROR;
 
 	if (srclen == 0 || srclen > UINT_MAX)
-		return NULL;
+		return -EIO;
 	memset(&bz, 0, sizeof(bz));
 	if (BZ2_bzDecompressInit(&bz, 0, 0) != BZ_OK)
-		return NULL;
-	out = m->alloc(cap);
-	if (out == NULL)
-		goto out;
+		return -EIO;
 	bz.next_in = (char *)src;
 	bz.avail_in = (unsigned)srclen;
-	for (;;) {
-		size_t room = cap - done;
+	while (cap) {
+		char *at;
 
-		bz.next_out = out + done;
-		bz.avail_out = room > UINT_MAX ? UINT_MAX : (unsigned)room;
-		rc = BZ2_bzDecompress(&bz);
-		done += (size_t)(bz.next_out - (out + done));
-		if (rc != BZ_OK)
-			break; /* BZ_STREAM_END or an error */
-		if (done < cap) {
-			if (bz.avail_in == 0) {
-				rc = BZ_UNEXPECTED_EOF; /* output room left, input used up: truncated */
-				break;
-			}
-			continue;
-		}
-		size_t next = next_guess(cap, H5M_FILTERS_MAX_CHUNK);
-		char *p = next ? m->resize(out, next) : NULL;
-
-		if (p == NULL) {
+		if (cap != o->cap && out_grow(o, cap, m) != 0) {
 			rc = BZ_MEM_ERROR;
 			break;
 		}
-		out = p;
-		cap = next;
+		at = (char *)o->p + done;
+		bz.next_out = at;
+		bz.avail_out = (unsigned)(cap - done); /* cap <= H5M_FILTERS_MAX_CHUNK < UINT_MAX */
+		rc = BZ2_bzDecompress(&bz);
+		done += (size_t)(bz.next_out - at);
+		if (rc != BZ_OK)
+			break; /* BZ_STREAM_END or an error */
+		if (done < cap && bz.avail_in == 0) {
+			rc = BZ_UNEXPECTED_EOF; /* output room left, input used up: truncated */
+			break;
+		}
+		if (done == cap)
+			cap = next_guess(cap, limit); /* 0 past the bound: rc stays BZ_OK, a failure */
 	}
-out:
 	BZ2_bzDecompressEnd(&bz);
 	if (rc != BZ_STREAM_END || done == 0) {
-		if (out)
-			m->release(out);
-		return NULL;
+		out_drop(o, m);
+		return -EIO;
 	}
 	last_bz2 = done;
-	*outlen = done;
-	return out;
+	o->len = done;
+	return 0;
 }
 
 /* Encodes for the bzip2 filter into *dst (from h5mem) with the cd_values' block size, always
@@ -328,64 +339,66 @@ static size_t bz2_enc(size_t ncd, const unsigned *cd, const void *src, size_t sr
 
 /* ---- decoding, HDF5 callbacks ---- */
 
-static void *decode(int id, size_t ncd, const unsigned *cd, const void *src, size_t srclen, size_t *outlen,
-                    const struct mem *m)
+static int decode(int id, size_t ncd, const unsigned *cd, const void *src, size_t srclen, struct out *o,
+                  const struct mem *m)
 {
 	switch (id) {
 	case H5M_LZF_FILTER_ID:
-		return lzf_dec(ncd, cd, src, srclen, outlen, m);
+		return lzf_dec(ncd, cd, src, srclen, o, m);
 	case H5M_LZO_FILTER_ID:
-		return lzo_dec(src, srclen, outlen, m);
+		return lzo_dec(src, srclen, o, m);
 	case H5M_BZIP2_FILTER_ID:
-		return bz2_dec(src, srclen, outlen, m);
+		return bz2_dec(src, srclen, o, m);
 	default:
-		return NULL;
+		return -EIO;
 	}
 }
 
 void *h5m_filters_decode(int id, size_t ncd, const unsigned *cd, const void *src, size_t srclen, size_t *outlen)
 {
-	void *out = NULL;
+	struct out o = {NULL, 0, 0};
 
 	*outlen = 0;
-	if (src != NULL)
-		out = decode(id, ncd, cd, src, srclen, outlen, &cmem);
-	if (out == NULL)
-		*outlen = 0;
-	return out;
+	if (src == NULL || decode(id, ncd, cd, src, srclen, &o, &cmem) != 0)
+		return NULL;
+	*outlen = o.len;
+	return o.p;
 }
 
 /* The body of the three HDF5 filter callbacks. On read (H5Z_FLAG_REVERSE) decodes `nbytes` of
  * *buf; on write encodes them. Returns the new size and replaces *buf (the old one freed with
  * H5free_memory, the new one from H5allocate_memory) and *buf_size; returns 0 and leaves *buf
  * alone on corrupt input, a refused encoding (HDF5 then stores an optional filter's chunk raw
- * and fails a mandatory one's write) or no memory. Runs under HDF5's global lock. */
+ * and fails a mandatory one's write) or no memory. A decoded chunk shorter than expected is
+ * zero-padded to the expected size in the buffer, because HDF5 1.10 does not check the size a
+ * filter returns and copies a whole chunk out of it. Runs under HDF5's global lock. */
 static size_t run(int id, unsigned flags, size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size,
                   void **buf)
 {
 	bool optional = flags & H5Z_FLAG_OPTIONAL;
-	void *out = NULL;
-	size_t cap = 0, n = 0;
+	struct out o = {NULL, 0, 0};
 
 	if (flags & H5Z_FLAG_REVERSE) {
-		out = decode(id, ncd, cd, *buf, nbytes, &n, &h5mem);
-		cap = n;
+		if (decode(id, ncd, cd, *buf, nbytes, &o, &h5mem) != 0)
+			return 0;
+		if (o.len < expect && o.cap >= expect) /* cap >= expect whenever expect is set */
+			memset((char *)o.p + o.len, 0, expect - o.len);
 	} else if (id == H5M_LZF_FILTER_ID) {
-		n = lzf_enc(optional, *buf, nbytes, &out, &cap);
+		o.len = lzf_enc(optional, *buf, nbytes, &o.p, &o.cap);
 	} else if (id == H5M_LZO_FILTER_ID) {
-		n = lzo_enc(optional, *buf, nbytes, &out, &cap);
+		o.len = lzo_enc(optional, *buf, nbytes, &o.p, &o.cap);
 	} else {
-		n = bz2_enc(ncd, cd, *buf, nbytes, &out, &cap);
+		o.len = bz2_enc(ncd, cd, *buf, nbytes, &o.p, &o.cap);
 	}
-	if (out == NULL || n == 0) {
-		if (out)
-			H5free_memory(out);
+	if (o.p == NULL || o.len == 0) {
+		if (o.p)
+			H5free_memory(o.p);
 		return 0;
 	}
 	H5free_memory(*buf);
-	*buf = out;
-	*buf_size = cap;
-	return n;
+	*buf = o.p;
+	*buf_size = o.cap;
+	return o.len;
 }
 
 static size_t lzf_filter(unsigned flags, size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size,

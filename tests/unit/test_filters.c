@@ -353,9 +353,17 @@ static void test_decode_rejects_truncated_empty_and_random_chunks(void **state)
 		assert_memory_equal(out, data, CHUNK_BYTES);
 		free(out);
 
-		/* every truncation fails (LZF with a known size; LZO and bzip2 by their stream end) */
+		/* LZO and bzip2 end their streams with a marker, so every truncation fails; LZF
+		 * has none: cut between two runs, it decodes shorter (HDF5 reads get that chunk
+		 * zero-padded, see test_expected_chunk_size_bounds_and_pads_decoding) */
 		for (size_t cut = 0; cut < len; cut++) {
 			out = h5m_filters_decode(ids[i], ncd, lzf_cd, enc, cut, &outlen);
+			if (ids[i] == H5M_LZF_FILTER_ID && out != NULL) {
+				assert_true(outlen < CHUNK_BYTES);
+				assert_memory_equal(out, data, outlen);
+				free(out);
+				continue;
+			}
 			assert_null(out);
 			assert_int_equal(outlen, 0);
 		}
@@ -390,14 +398,14 @@ static void test_decode_of_any_single_byte_corruption_fails_or_stays_bounded(voi
 			enc[at] ^= 0x5A;
 			if (out == NULL)
 				continue;
-			/* LZF and LZO carry no checksum: a flip may decode to other bytes, of the
-			 * chunk's size for LZF and within the bound for LZO. bzip2's CRCs let only
-			 * flips of padding bits through, which change nothing. */
+			/* LZF and LZO carry no checksum: a flip may decode to other bytes, within the
+			 * bound. bzip2's CRCs let only flips of padding bits through, which change
+			 * nothing. */
 			assert_true(outlen > 0 && outlen <= H5M_FILTERS_MAX_CHUNK);
-			if (ids[i] != H5M_LZO_FILTER_ID)
+			if (ids[i] == H5M_BZIP2_FILTER_ID) {
 				assert_int_equal(outlen, CHUNK_BYTES);
-			if (ids[i] == H5M_BZIP2_FILTER_ID)
 				assert_memory_equal(out, data, CHUNK_BYTES);
+			}
 			free(out);
 		}
 		free(enc);
@@ -405,10 +413,11 @@ static void test_decode_of_any_single_byte_corruption_fails_or_stays_bounded(voi
 	free(data);
 }
 
-static void test_lzf_chunk_size_in_cd_values_is_checked_before_allocating(void **state)
+static void test_lzf_chunk_size_in_cd_values_is_only_a_first_guess(void **state)
 {
 	double *data = malloc(CHUNK_BYTES);
 	unsigned cd[3] = {4, 0x0105, 0};
+	const unsigned stated[] = {0xFFFFFFF0u, CHUNK_BYTES - 8, CHUNK_BYTES + 8, CHUNK_BYTES, 0};
 	size_t len, outlen;
 	unsigned char *enc;
 	void *out;
@@ -418,26 +427,144 @@ static void test_lzf_chunk_size_in_cd_values_is_checked_before_allocating(void *
 	fill_ramp(data, CHUNK_BYTES / 8);
 	enc = encode_with_library(H5M_LZF_FILTER_ID, data, CHUNK_BYTES, &len);
 
-	/* a size over the bound, or one that is not the stream's, fails */
-	cd[2] = 0xFFFFFFF0u;
-	assert_null(h5m_filters_decode(H5M_LZF_FILTER_ID, 3, cd, enc, len, &outlen));
-	cd[2] = CHUNK_BYTES - 8;
-	assert_null(h5m_filters_decode(H5M_LZF_FILTER_ID, 3, cd, enc, len, &outlen));
-	cd[2] = CHUNK_BYTES + 8;
-	assert_null(h5m_filters_decode(H5M_LZF_FILTER_ID, 3, cd, enc, len, &outlen));
-
-	/* files from before h5py's set_local: no size, found by growing the output */
+	/* a size past the bound is not allocated; a wrong one (a filter before LZF on write
+	 * changed the length) or none (files from before h5py's set_local) is grown from */
+	for (size_t k = 0; k < sizeof stated / sizeof stated[0]; k++) {
+		cd[2] = stated[k];
+		out = h5m_filters_decode(H5M_LZF_FILTER_ID, 3, cd, enc, len, &outlen);
+		assert_non_null(out);
+		assert_int_equal(outlen, CHUNK_BYTES);
+		assert_memory_equal(out, data, CHUNK_BYTES);
+		free(out);
+	}
 	out = h5m_filters_decode(H5M_LZF_FILTER_ID, 0, NULL, enc, len, &outlen);
-	assert_non_null(out);
-	assert_int_equal(outlen, CHUNK_BYTES);
-	assert_memory_equal(out, data, CHUNK_BYTES);
-	free(out);
-	cd[2] = 0;
-	out = h5m_filters_decode(H5M_LZF_FILTER_ID, 3, cd, enc, len, &outlen);
 	assert_non_null(out);
 	assert_int_equal(outlen, CHUNK_BYTES);
 	free(out);
 	free(enc);
+	free(data);
+}
+
+static void test_expected_chunk_size_bounds_and_pads_decoding(void **state)
+{
+	const unsigned lzf_cd[3] = {4, 0x0105, CHUNK_BYTES};
+	double *data = malloc(CHUNK_BYTES);
+
+	(void)state;
+	assert_non_null(data);
+	fill_ramp(data, CHUNK_BYTES / 8);
+	for (int i = 0; i < 3; i++) {
+		size_t len, outlen, ncd = ids[i] == H5M_LZF_FILTER_ID ? 3 : 0;
+		unsigned char *enc = encode_with_library(ids[i], data, CHUNK_BYTES, &len);
+		void *out;
+
+		/* a dataset of half-size chunks: this chunk decodes past the bound and fails */
+		h5m_filters_expect(CHUNK_BYTES / 2);
+		assert_null(h5m_filters_decode(ids[i], ncd, lzf_cd, enc, len, &outlen));
+		/* 4 bytes over (PyTables' Fletcher32 before the compressor) are within it */
+		h5m_filters_expect(CHUNK_BYTES - 4);
+		out = h5m_filters_decode(ids[i], ncd, lzf_cd, enc, len, &outlen);
+		assert_non_null(out);
+		assert_int_equal(outlen, CHUNK_BYTES);
+		assert_memory_equal(out, data, CHUNK_BYTES);
+		free(out);
+		h5m_filters_expect(0);
+		free(enc);
+	}
+	free(data);
+}
+
+static void test_hdf5_read_of_short_lzf_chunk_is_zero_padded_to_the_chunk(void **state)
+{
+	double *data = malloc(ROWS * COLS * sizeof *data), *back = malloc(ROWS * COLS * sizeof *back);
+	const hsize_t origin[2] = {0, 0};
+	unsigned char *enc;
+	char path[4096];
+	size_t len;
+	hid_t f, d;
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(back);
+	fill_ramp(data, ROWS * COLS);
+	assert_int_equal(h5m_filters_register(), 0);
+	tmp_path(path, sizeof path, "short.h5");
+	write_dataset(path, H5M_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL, false, data);
+	/* the first chunk replaced by an LZF stream of only its first half */
+	enc = encode_with_library(H5M_LZF_FILTER_ID, data, CHUNK_BYTES / 2, &len);
+	f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+	assert_true(f >= 0);
+	d = H5Dopen2(f, "d", H5P_DEFAULT);
+	assert_true(d >= 0);
+	assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 0, origin, len, enc) >= 0);
+	H5Dclose(d);
+	H5Fclose(f);
+
+	/* HDF5 does not check the size a filter returns; with the chunk size expected (as the
+	 * store sets it) the rest of the chunk reads as zeros, not as stale heap bytes */
+	f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(f >= 0);
+	d = H5Dopen2(f, "d", H5P_DEFAULT);
+	assert_true(d >= 0);
+	memset(back, 0xAA, ROWS * COLS * sizeof *back);
+	h5m_filters_expect(CHUNK_BYTES);
+	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+	h5m_filters_expect(0);
+	assert_memory_equal(back, data, CHUNK_BYTES / 2);
+	for (size_t k = CHUNK_BYTES / 2 / 8; k < CHUNK_BYTES / 8; k++)
+		assert_true(back[k] == 0.0);
+	assert_memory_equal(back + CHUNK_BYTES / 8, data + CHUNK_BYTES / 8, (ROWS * COLS * 8) - CHUNK_BYTES);
+	H5Dclose(d);
+	H5Fclose(f);
+	free(enc);
+	free(back);
+	free(data);
+}
+
+static void test_hdf5_roundtrip_with_fletcher32_before_the_filter_as_pytables_orders_it(void **state)
+{
+	const hsize_t dims[2] = {ROWS, COLS}, chunk[2] = {CHUNK_ROWS, COLS};
+	double *data = malloc(ROWS * COLS * sizeof *data), *back = malloc(ROWS * COLS * sizeof *back);
+	char path[4096];
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(back);
+	fill_ramp(data, ROWS * COLS);
+	assert_int_equal(h5m_filters_register(), 0);
+	tmp_path(path, sizeof path, "fletcher.h5");
+	for (int i = 0; i < 3; i++) {
+		hid_t f, space, dcpl, d;
+
+		f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+		space = H5Screate_simple(2, dims, NULL);
+		dcpl = H5Pcreate(H5P_DATASET_CREATE);
+		assert_true(f >= 0 && space >= 0 && dcpl >= 0);
+		assert_true(H5Pset_chunk(dcpl, 2, chunk) >= 0);
+		assert_true(H5Pset_fletcher32(dcpl) >= 0); /* the filter gets chunk + 4 bytes */
+		assert_true(H5Pset_shuffle(dcpl) >= 0);
+		assert_true(H5Pset_filter(dcpl, (H5Z_filter_t)ids[i], H5Z_FLAG_OPTIONAL, 0, NULL) >= 0);
+		d = H5Dcreate2(f, "d", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+		assert_true(d >= 0);
+		assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+		H5Dclose(d);
+		H5Pclose(dcpl);
+		H5Sclose(space);
+		assert_true(H5Fclose(f) >= 0);
+
+		f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+		assert_true(f >= 0);
+		d = H5Dopen2(f, "d", H5P_DEFAULT);
+		assert_true(d >= 0);
+		memset(back, 0xAA, ROWS * COLS * sizeof *back);
+		h5m_filters_expect(CHUNK_BYTES);
+		assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+		h5m_filters_expect(0);
+		assert_memory_equal(back, data, ROWS * COLS * sizeof *back);
+		H5Dclose(d);
+		H5Fclose(f);
+	}
+	free(back);
 	free(data);
 }
 
@@ -611,7 +738,10 @@ int main(void)
 		cmocka_unit_test(test_hdf5_read_of_corrupt_stored_chunk_fails),
 		cmocka_unit_test(test_decode_rejects_truncated_empty_and_random_chunks),
 		cmocka_unit_test(test_decode_of_any_single_byte_corruption_fails_or_stays_bounded),
-		cmocka_unit_test(test_lzf_chunk_size_in_cd_values_is_checked_before_allocating),
+		cmocka_unit_test(test_lzf_chunk_size_in_cd_values_is_only_a_first_guess),
+		cmocka_unit_test(test_expected_chunk_size_bounds_and_pads_decoding),
+		cmocka_unit_test(test_hdf5_read_of_short_lzf_chunk_is_zero_padded_to_the_chunk),
+		cmocka_unit_test(test_hdf5_roundtrip_with_fletcher32_before_the_filter_as_pytables_orders_it),
 		cmocka_unit_test(test_streams_decoding_past_the_bound_fail),
 		cmocka_unit_test(test_lzo_chunk_with_pytables_0_5_checksum_trailer_decodes),
 		cmocka_unit_test(test_reads_h5py_lzf_and_pytables_lzo_bzip2_datasets),
