@@ -136,13 +136,15 @@ static void out_drop(struct out *o, const struct mem *m)
 
 /* Decodes an LZF chunk into o, trying the chunk size of cd_values first (as h5py does; a
  * filter before LZF on write may have made the data longer or shorter) and growing up to the
- * bound, and up to LZF_MAX_RATIO times the input. Returns 0, or -EIO (o empty). */
+ * bound, and up to LZF_MAX_RATIO times the input. Returns 0, or (o empty) -EIO for a corrupt
+ * stream, -EFBIG for one that decodes to more, -ENOMEM. */
 static int lzf_dec(size_t ncd, const unsigned *cd, const uint8_t *src, size_t srclen, struct out *o,
                    const struct mem *m)
 {
 	size_t stated = ncd > LZF_CD_CHUNKSIZE ? cd[LZF_CD_CHUNKSIZE] : 0;
 	size_t limit = bound(), cap;
 	unsigned n = 0;
+	int rc = -EIO;
 
 	if (srclen == 0 || srclen > UINT_MAX)
 		return -EIO;
@@ -150,16 +152,19 @@ static int lzf_dec(size_t ncd, const unsigned *cd, const uint8_t *src, size_t sr
 		limit = srclen * LZF_MAX_RATIO;
 	cap = stated && stated <= limit && !expect ? stated : first_guess(0, srclen, limit);
 	for (; cap; cap = next_guess(cap, limit)) {
-		if (out_grow(o, cap, m) != 0)
+		if (out_grow(o, cap, m) != 0) {
+			rc = -ENOMEM;
 			break;
+		}
 		errno = 0;
 		n = lzf_decompress(src, (unsigned)srclen, o->p, (unsigned)cap);
+		rc = errno == E2BIG ? -EFBIG : -EIO;
 		if (n > 0 || errno != E2BIG)
 			break;
 	}
 	if (n == 0) {
 		out_drop(o, m);
-		return -EIO;
+		return rc;
 	}
 	o->len = n;
 	return 0;
@@ -191,15 +196,20 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /* Decodes exactly `want` bytes (at most `limit`) into o from a PyTables 0.5-0.7 chunk (stream,
- * adler32, length) and checks the adler32. Returns 0, or -EIO (o empty). */
+ * adler32, length) and checks the adler32. Returns 0, or (o empty) -EIO, -EFBIG past the
+ * limit, -ENOMEM. */
 static int lzo_legacy(const uint8_t *src, size_t srclen, size_t want, size_t limit, struct out *o,
                       const struct mem *m)
 {
 	size_t body = srclen - LEGACY_LZO_TRAILER;
 	lzo_uint n = want;
 
-	if (want == 0 || want > limit || out_grow(o, want, m) != 0)
+	if (want == 0)
 		return -EIO;
+	if (want > limit)
+		return -EFBIG;
+	if (out_grow(o, want, m) != 0)
+		return -ENOMEM;
 	if (lzo1x_decompress_safe(src, body, o->p, &n, NULL) != LZO_E_OK || n != want ||
 	    lzo_adler32(lzo_adler32(0, NULL, 0), o->p, n) != le32(src + body)) {
 		out_drop(o, m);
@@ -209,7 +219,8 @@ static int lzo_legacy(const uint8_t *src, size_t srclen, size_t want, size_t lim
 	return 0;
 }
 
-/* Decodes an LZO chunk into o, growing the output up to the bound. Returns 0, or -EIO (o empty). */
+/* Decodes an LZO chunk into o, growing the output up to the bound. Returns 0, or (o empty) -EIO
+ * for a corrupt stream, -EFBIG for one that decodes to more, -ENOMEM. */
 static int lzo_dec(const uint8_t *src, size_t srclen, struct out *o, const struct mem *m)
 {
 	size_t limit = bound();
@@ -219,8 +230,10 @@ static int lzo_dec(const uint8_t *src, size_t srclen, struct out *o, const struc
 	if (srclen == 0)
 		return -EIO;
 	for (size_t cap = first_guess(last_lzo, srclen, limit); cap; cap = next_guess(cap, limit)) {
-		if (out_grow(o, cap, m) != 0)
-			break;
+		if (out_grow(o, cap, m) != 0) {
+			out_drop(o, m);
+			return -ENOMEM;
+		}
 		n = cap;
 		rc = lzo1x_decompress_safe(src, srclen, o->p, &n, NULL);
 		if (rc != LZO_E_OUTPUT_OVERRUN)
@@ -233,7 +246,7 @@ static int lzo_dec(const uint8_t *src, size_t srclen, struct out *o, const struc
 	}
 	if (rc != LZO_E_OK || n == 0) {
 		out_drop(o, m);
-		return -EIO;
+		return rc == LZO_E_OUTPUT_OVERRUN ? -EFBIG : -EIO;
 	}
 	last_lzo = n;
 	o->len = n;
@@ -270,7 +283,7 @@ static size_t lzo_enc(bool optional, const void *src, size_t srclen, void **dst,
 /* ---- bzip2 ---- */
 
 /* Decodes a bzip2 chunk (one stream) into o, growing the output up to the bound. Returns 0, or
- * -EIO (o empty) on a bad or truncated stream, or one that decodes to more. */
+ * (o empty) -EIO for a bad or truncated stream, -EFBIG for one that decodes to more, -ENOMEM. */
 static int bz2_dec(const uint8_t *src, size_t srclen, struct out *o, const struct mem *m)
 {
 	size_t limit = bound(), cap = first_guess(last_bz2, srclen, limit), done = 0;
@@ -281,7 +294,7 @@ static int bz2_dec(const uint8_t *src, size_t srclen, struct out *o, const struc
 		return -EIO;
 	memset(&bz, 0, sizeof(bz));
 	if (BZ2_bzDecompressInit(&bz, 0, 0) != BZ_OK)
-		return -EIO;
+		return -ENOMEM; /* its only failure with valid arguments */
 	bz.next_in = (char *)src;
 	bz.avail_in = (unsigned)srclen;
 	while (cap) {
@@ -308,7 +321,7 @@ static int bz2_dec(const uint8_t *src, size_t srclen, struct out *o, const struc
 	BZ2_bzDecompressEnd(&bz);
 	if (rc != BZ_STREAM_END || done == 0) {
 		out_drop(o, m);
-		return -EIO;
+		return rc == BZ_OK ? -EFBIG : rc == BZ_MEM_ERROR ? -ENOMEM : -EIO;
 	}
 	last_bz2 = done;
 	o->len = done;
@@ -365,6 +378,24 @@ void *h5m_filters_decode(int id, size_t ncd, const unsigned *cd, const void *src
 	return o.p;
 }
 
+/* Puts why a stored chunk of `nbytes` did not decode (rc from decode) on HDF5's error stack,
+ * where the store finds it for its log line. */
+static void push_decode_error(int id, int rc, size_t nbytes)
+{
+	const char *name = id == H5M_LZF_FILTER_ID ? "LZF" : id == H5M_LZO_FILTER_ID ? "LZO" : "bzip2";
+
+	if (rc == -EFBIG)
+		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_PLINE, H5E_CALLBACK,
+		         "%s chunk of %zu bytes decodes to more than %zu bytes (the chunk size and some room)",
+		         name, nbytes, bound());
+	else if (rc == -ENOMEM)
+		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_PLINE, H5E_CANTALLOC,
+		         "out of memory decoding a %s chunk of %zu bytes", name, nbytes);
+	else
+		H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_PLINE, H5E_CALLBACK,
+		         "%s chunk of %zu bytes is corrupt", name, nbytes);
+}
+
 /* The body of the three HDF5 filter callbacks. On read (H5Z_FLAG_REVERSE) decodes `nbytes` of
  * *buf; on write encodes them. Returns the new size and replaces *buf (the old one freed with
  * H5free_memory, the new one from H5allocate_memory) and *buf_size; returns 0 and leaves *buf
@@ -379,8 +410,12 @@ static size_t run(int id, unsigned flags, size_t ncd, const unsigned cd[], size_
 	struct out o = {NULL, 0, 0};
 
 	if (flags & H5Z_FLAG_REVERSE) {
-		if (decode(id, ncd, cd, *buf, nbytes, &o, &h5mem) != 0)
+		int rc = decode(id, ncd, cd, *buf, nbytes, &o, &h5mem);
+
+		if (rc != 0) {
+			push_decode_error(id, rc, nbytes);
 			return 0;
+		}
 		if (o.len < expect && o.cap >= expect) /* cap >= expect whenever expect is set */
 			memset((char *)o.p + o.len, 0, expect - o.len);
 	} else if (id == H5M_LZF_FILTER_ID) {

@@ -984,7 +984,7 @@ static int slab_io(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const 
                    const uint64_t *count, void *buf, bool write)
 {
 	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK];
-	hid_t did = ds->did, fs = H5S_ALL, ms = H5S_ALL;
+	hid_t did = ds->did, fs = H5S_ALL, ms = H5S_ALL, estack;
 	int rc = 0;
 
 	if (rank > 0) {
@@ -1001,10 +1001,13 @@ static int slab_io(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const 
 	if (!rc && (write ? H5Dwrite(did, mt, ms, fs, H5P_DEFAULT, buf) : H5Dread(did, mt, ms, fs, H5P_DEFAULT, buf)) < 0)
 		rc = -EIO;
 	h5m_filters_expect(0);
+	estack = rc ? H5Eget_current_stack() : H5I_INVALID_HID; /* H5Sclose would clear it */
 	if (fs > 0 && fs != H5S_ALL)
 		H5Sclose(fs);
 	if (ms > 0 && ms != H5S_ALL)
 		H5Sclose(ms);
+	if (estack >= 0)
+		H5Eset_current_stack(estack); /* and closes it */
 	return rc;
 }
 

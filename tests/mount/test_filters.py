@@ -356,6 +356,9 @@ class CorruptLzfChunk(unittest.TestCase):
         harness.assert_bytes_equal(read_file(self.mnt.p('i4_2d_shuffle')),
                                    SOURCE[('lzf', '/i4_2d_shuffle')].tobytes(), 'i4_2d_shuffle')
         self.assertTrue(self.mnt.alive())
+        size = chunk_infos(self.h5, '/f8_1d')[2].size
+        self.assertIn('/f8_1d: read failed (EIO): LZF chunk of %d bytes is corrupt' % size,
+                      self.mnt.stderr_text())
 
 
 if __name__ == '__main__':

@@ -163,6 +163,22 @@ static unsigned char *encode_with_library(int id, const void *src, size_t n, siz
 	}
 }
 
+static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data)
+{
+	(void)n;
+	if (e->desc)
+		snprintf(data, 256, "%s", e->desc); /* downward: the last is the innermost */
+	return 0;
+}
+
+/* Copies the innermost description on the thread's HDF5 error stack into buf[256]; clears it. */
+static void innermost_error(char buf[256])
+{
+	buf[0] = 0;
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, buf);
+	H5Eclear2(H5E_DEFAULT);
+}
+
 /* ---- registration ------------------------------------------------------------------------ */
 
 static void test_register_adds_the_three_filters_and_restores_plugin_loading(void **state)
@@ -292,9 +308,10 @@ static void test_hdf5_incompressible_chunks_round_trip(void **state)
 static void test_hdf5_read_of_corrupt_stored_chunk_fails(void **state)
 {
 	double *data = malloc(ROWS * COLS * sizeof *data), *back = malloc(ROWS * COLS * sizeof *back);
+	static const char *const names[3] = {"LZF", "LZO", "bzip2"};
 	const hsize_t origin[2] = {0, 0};
 	unsigned char junk[512];
-	char path[4096];
+	char path[4096], why[256], want[256];
 
 	(void)state;
 	assert_non_null(data);
@@ -321,7 +338,10 @@ static void test_hdf5_read_of_corrupt_stored_chunk_fails(void **state)
 		d = H5Dopen2(f, "d", H5P_DEFAULT);
 		assert_true(d >= 0);
 		assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) < 0);
-		H5Eclear2(H5E_DEFAULT);
+		/* the filter says why, for the store's log line */
+		innermost_error(why);
+		snprintf(want, sizeof want, "%s chunk of %zu bytes is corrupt", names[i], sizeof junk);
+		assert_string_equal(why, want);
 		H5Dclose(d);
 		H5Fclose(f);
 	}
@@ -461,6 +481,7 @@ static void test_expected_chunk_size_bounds_and_pads_decoding(void **state)
 		/* a dataset of half-size chunks: this chunk decodes past the bound and fails */
 		h5m_filters_expect(CHUNK_BYTES / 2);
 		assert_null(h5m_filters_decode(ids[i], ncd, lzf_cd, enc, len, &outlen));
+		assert_int_equal(outlen, 0);
 		/* 4 bytes over (PyTables' Fletcher32 before the compressor) are within it */
 		h5m_filters_expect(CHUNK_BYTES - 4);
 		out = h5m_filters_decode(ids[i], ncd, lzf_cd, enc, len, &outlen);
