@@ -7,11 +7,13 @@ h5mount's code; they are also compared with the arrays the fixtures were written
 every view of 1-D and 2-D LZF datasets of several dtypes (with and without shuffle and Fletcher32,
 with chunks stored raw because they did not compress), PyTables LZO/bzip2 EArrays, CArrays and
 Tables; appends through the mount read back by h5py and PyTables, with the new chunks encoded
-(filter mask 0); a corrupt LZF chunk fails with EIO while the rest of the file reads. Usage:
+(filter mask 0); a corrupt LZF chunk fails with EIO while the rest of the file reads, and a bzip2
+chunk that would decode to 64 MiB fails without the daemon allocating that. Usage:
 
     /usr/bin/python3 tests/mount/test_filters.py build/h5mount [TestClass[.test_name] ...]
 """
 
+import bz2
 import errno
 import os
 import sys
@@ -359,6 +361,43 @@ class CorruptLzfChunk(unittest.TestCase):
         size = chunk_infos(self.h5, '/f8_1d')[2].size
         self.assertIn('/f8_1d: read failed (EIO): LZF chunk of %d bytes is corrupt' % size,
                       self.mnt.stderr_text())
+
+
+class Bzip2BombChunk(unittest.TestCase):
+    """Chunk 1 of /bzip2_i2 (4 KiB of data) replaced by a valid bzip2 stream of 64 MiB of zeros."""
+
+    BOMB = 64 * harness.MiB
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h5 = harness.fresh_copy(FIX['pt'], 'bomb.h5')
+        bomb = bz2.compress(bytes(cls.BOMB), 9)
+        with h5py.File(cls.h5, 'r+') as f:
+            ds = f['/bzip2_i2']
+            info = ds.id.get_chunk_info(1)
+            ds.id.write_direct_chunk(info.chunk_offset, bomb, 0)
+        cls.mnt = harness.Mount(cls.h5, ['-o', 'ro'])
+        cls.mnt.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        problem = cls.mnt.cleanup()
+        if problem:
+            raise AssertionError(problem + '\n' + cls.mnt.stderr_text())
+
+    def test_reading_it_fails_with_eio_without_decoding_it(self):
+        row = 4 * 2
+        want = SOURCE[('pt', '/bzip2_i2')].tobytes()
+        with open(self.mnt.p('bzip2_i2'), 'rb') as fp:
+            self.assertEqual(fp.read(512 * row), want[:512 * row])
+            before = harness.vm_hwm(self.mnt.proc.pid)
+            self.assertEqual(harness.errno_of(os.pread, fp.fileno(), row, 600 * row), errno.EIO)
+            self.assertEqual(os.pread(fp.fileno(), 512 * row, 1024 * row),
+                             want[1024 * row:1536 * row])
+        grown = harness.vm_hwm(self.mnt.proc.pid) - before
+        self.assertLess(grown, 16 * harness.MiB, 'the daemon grew by %d bytes' % grown)
+        self.assertIn('/bzip2_i2: read failed (EIO): bzip2 chunk of', self.mnt.stderr_text())
+        self.assertIn('decodes to more than', self.mnt.stderr_text())
 
 
 if __name__ == '__main__':
