@@ -395,7 +395,8 @@ class Bzip2BombChunk(unittest.TestCase):
             self.assertEqual(os.pread(fp.fileno(), 512 * row, 1024 * row),
                              want[1024 * row:1536 * row])
         grown = harness.vm_hwm(self.mnt.proc.pid) - before
-        self.assertLess(grown, 16 * harness.MiB, 'the daemon grew by %d bytes' % grown)
+        # a few kB in a plain build, about 17 MiB under ASan (its allocator and shadow memory)
+        self.assertLess(grown, self.BOMB // 2, 'the daemon grew by %d bytes' % grown)
         self.assertIn('/bzip2_i2: read failed (EIO): bzip2 chunk of', self.mnt.stderr_text())
         self.assertIn('decodes to more than', self.mnt.stderr_text())
 
