@@ -401,8 +401,11 @@ static void push_decode_error(int id, int rc, size_t nbytes)
  * H5free_memory, the new one from H5allocate_memory) and *buf_size; returns 0 and leaves *buf
  * alone on corrupt input, a refused encoding (HDF5 then stores an optional filter's chunk raw
  * and fails a mandatory one's write) or no memory. A decoded chunk shorter than expected is
- * zero-padded to the expected size in the buffer, because HDF5 1.10 does not check the size a
- * filter returns and copies a whole chunk out of it. Runs under HDF5's global lock. */
+ * zero-padded to the expected size and returned at that size, because HDF5 1.10 checks no
+ * size a filter returns and copies a whole chunk out of the last filter's buffer (the filters
+ * HDF5 runs after ours, such as shuffle, keep the size they are given; N-bit and scale-offset,
+ * whose output LZF legitimately decodes shorter, ignore trailing bytes). Runs under HDF5's
+ * global lock. */
 static size_t run(int id, unsigned flags, size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size,
                   void **buf)
 {
@@ -416,8 +419,10 @@ static size_t run(int id, unsigned flags, size_t ncd, const unsigned cd[], size_
 			push_decode_error(id, rc, nbytes);
 			return 0;
 		}
-		if (o.len < expect && o.cap >= expect) /* cap >= expect whenever expect is set */
+		if (o.len < expect && o.cap >= expect) { /* cap >= expect whenever expect is set */
 			memset((char *)o.p + o.len, 0, expect - o.len);
+			o.len = expect;
+		}
 	} else if (id == H5M_LZF_FILTER_ID) {
 		o.len = lzf_enc(optional, *buf, nbytes, &o.p, &o.cap);
 	} else if (id == H5M_LZO_FILTER_ID) {

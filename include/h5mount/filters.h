@@ -26,8 +26,9 @@ int h5m_filters_register(void);
  * read, write or resize through HDF5 holds (0: unknown, the default). Until the next call, a
  * chunk this thread decodes may be at most that plus a little room (filters that run before
  * ours on write may lengthen the data: PyTables puts Fletcher32's 4 bytes first) rather than
- * H5M_FILTERS_MAX_CHUNK, decodes in one pass, and a shorter one is zero-padded to it, since
- * HDF5 does not check the size a filter returns. Thread-local: no lock, never fails. */
+ * H5M_FILTERS_MAX_CHUNK, and decodes in one pass. In the HDF5 filter callbacks a shorter one
+ * is zero-padded to it (HDF5 does not check the size a filter returns); h5m_filters_decode
+ * returns the length decoded. Thread-local: no lock, never fails. */
 void h5m_filters_expect(size_t chunk_bytes);
 
 /* Decodes one stored chunk of `srclen` bytes written by filter `id` (one of the ids above)

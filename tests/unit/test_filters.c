@@ -542,6 +542,100 @@ static void test_hdf5_read_of_short_lzf_chunk_is_zero_padded_to_the_chunk(void *
 	free(data);
 }
 
+static void test_hdf5_read_of_short_chunk_before_unshuffle_stays_in_the_chunk(void **state)
+{
+	double *data = malloc(ROWS * COLS * sizeof *data), *back = malloc(ROWS * COLS * sizeof *back);
+	const hsize_t origin[2] = {0, 0};
+	unsigned char *enc;
+	char path[4096];
+	size_t len;
+	hid_t f, d;
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(back);
+	fill_ramp(data, ROWS * COLS);
+	assert_int_equal(h5m_filters_register(), 0);
+	tmp_path(path, sizeof path, "short_shuffle.h5");
+	/* shuffle, then LZF: on read HDF5 unshuffles what LZF returns, in a buffer of that size,
+	 * then copies a whole chunk out of it (ASan sees a read past a short one) */
+	write_dataset(path, H5M_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL, true, data);
+	enc = encode_with_library(H5M_LZF_FILTER_ID, data, CHUNK_BYTES / 4, &len);
+	f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+	assert_true(f >= 0);
+	d = H5Dopen2(f, "d", H5P_DEFAULT);
+	assert_true(d >= 0);
+	assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 0, origin, len, enc) >= 0);
+	H5Dclose(d);
+	H5Fclose(f);
+
+	f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(f >= 0);
+	d = H5Dopen2(f, "d", H5P_DEFAULT);
+	assert_true(d >= 0);
+	h5m_filters_expect(CHUNK_BYTES);
+	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+	h5m_filters_expect(0);
+	/* the damaged chunk reads as unshuffled bytes of its own; the others are intact */
+	assert_memory_equal(back + CHUNK_BYTES / 8, data + CHUNK_BYTES / 8, (ROWS * COLS * 8) - CHUNK_BYTES);
+	H5Dclose(d);
+	H5Fclose(f);
+	free(enc);
+	free(back);
+	free(data);
+}
+
+static void test_hdf5_roundtrip_with_nbit_before_the_filter_decodes_shorter_than_the_chunk(void **state)
+{
+	enum { N = ROWS * COLS };
+	const hsize_t dims[2] = {ROWS, COLS}, chunk[2] = {CHUNK_ROWS, COLS};
+	int32_t *data = malloc(N * sizeof *data), *back = malloc(N * sizeof *back);
+	char path[4096];
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(back);
+	for (int i = 0; i < N; i++)
+		data[i] = (i * 7) % 2000; /* fits in 12 bits */
+	assert_int_equal(h5m_filters_register(), 0);
+	tmp_path(path, sizeof path, "nbit.h5");
+	for (int i = 0; i < 3; i++) {
+		hid_t f, space, dcpl, type, d;
+
+		f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+		space = H5Screate_simple(2, dims, NULL);
+		dcpl = H5Pcreate(H5P_DATASET_CREATE);
+		type = H5Tcopy(H5T_STD_I32LE);
+		assert_true(f >= 0 && space >= 0 && dcpl >= 0 && type >= 0);
+		assert_true(H5Tset_precision(type, 12) >= 0);
+		assert_true(H5Pset_chunk(dcpl, 2, chunk) >= 0);
+		assert_true(H5Pset_nbit(dcpl) >= 0); /* the filter gets 12 of every 32 bits */
+		assert_true(H5Pset_filter(dcpl, (H5Z_filter_t)ids[i], H5Z_FLAG_OPTIONAL, 0, NULL) >= 0);
+		d = H5Dcreate2(f, "d", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+		assert_true(d >= 0);
+		assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+		H5Dclose(d);
+		H5Tclose(type);
+		H5Pclose(dcpl);
+		H5Sclose(space);
+		assert_true(H5Fclose(f) >= 0);
+
+		f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+		assert_true(f >= 0);
+		d = H5Dopen2(f, "d", H5P_DEFAULT);
+		assert_true(d >= 0);
+		memset(back, 0xAA, N * sizeof *back);
+		h5m_filters_expect(CHUNK_ROWS * COLS * 4); /* what the store sets for this dataset */
+		assert_true(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+		h5m_filters_expect(0);
+		assert_memory_equal(back, data, N * sizeof *back);
+		H5Dclose(d);
+		H5Fclose(f);
+	}
+	free(back);
+	free(data);
+}
+
 static void test_hdf5_roundtrip_with_fletcher32_before_the_filter_as_pytables_orders_it(void **state)
 {
 	const hsize_t dims[2] = {ROWS, COLS}, chunk[2] = {CHUNK_ROWS, COLS};
@@ -762,6 +856,8 @@ int main(void)
 		cmocka_unit_test(test_lzf_chunk_size_in_cd_values_is_only_a_first_guess),
 		cmocka_unit_test(test_expected_chunk_size_bounds_and_pads_decoding),
 		cmocka_unit_test(test_hdf5_read_of_short_lzf_chunk_is_zero_padded_to_the_chunk),
+		cmocka_unit_test(test_hdf5_read_of_short_chunk_before_unshuffle_stays_in_the_chunk),
+		cmocka_unit_test(test_hdf5_roundtrip_with_nbit_before_the_filter_decodes_shorter_than_the_chunk),
 		cmocka_unit_test(test_hdf5_roundtrip_with_fletcher32_before_the_filter_as_pytables_orders_it),
 		cmocka_unit_test(test_streams_decoding_past_the_bound_fail),
 		cmocka_unit_test(test_lzo_chunk_with_pytables_0_5_checksum_trailer_decodes),
