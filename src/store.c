@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "h5mount/blosc.h"
+#include "h5mount/filters.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
 
@@ -120,7 +121,7 @@ int h5m_store_global_init(void)
 	thread_quiet = true;
 	if (H5open() < 0 || H5get_libversion(&maj, &min, &rel) < 0)
 		return -EIO;
-	return h5m_blosc_register();
+	return h5m_blosc_register() ? -EIO : h5m_filters_register();
 }
 
 /* ---- node table ---- */
@@ -1193,14 +1194,20 @@ static void log_read_error(struct h5m_dataset *ds, const char *why)
 	h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): %s", ds->path, why);
 }
 
-/* Reads (or writes) the hyperslab start/count of dataset did, as memory type mt, from (into)
+/* Chunk bytes of a fixed-size chunked dataset for h5m_filters_expect, else 0 (unknown). */
+static size_t filter_chunk_bytes(const struct h5m_dataset *ds)
+{
+	return ds->chunked && ds->dt.kind == H5M_DT_FIXED && ds->chunk_bytes != SIZE_MAX ? ds->chunk_bytes : 0;
+}
+
+/* Reads (or writes) the hyperslab start/count of dataset ds, as memory type mt, from (into)
  * a buffer holding exactly that slab in C order; rank 0 means the whole (scalar) dataset.
  * Returns 0 or -EIO, leaving HDF5's error stack for the caller. HDF5 lock. */
-static int slab_io_x(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
-                     bool write, hid_t xfer)
+static int slab_io_x(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const uint64_t *start,
+                     const uint64_t *count, void *buf, bool write, hid_t xfer)
 {
 	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK];
-	hid_t fs = H5S_ALL, ms = H5S_ALL;
+	hid_t did = ds->did, fs = H5S_ALL, ms = H5S_ALL, estack;
 	int rc = 0;
 
 	if (rank > 0) {
@@ -1213,20 +1220,25 @@ static int slab_io_x(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, 
 		if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL) < 0)
 			rc = -EIO;
 	}
+	h5m_filters_expect(filter_chunk_bytes(ds)); /* bounds LZF/LZO/bzip2 chunks */
 	if (!rc && (write ? H5Dwrite(did, mt, ms, fs, xfer, buf) : H5Dread(did, mt, ms, fs, xfer, buf)) < 0)
 		rc = -EIO;
+	h5m_filters_expect(0);
+	estack = rc ? H5Eget_current_stack() : H5I_INVALID_HID; /* H5Sclose would clear it */
 	if (fs > 0 && fs != H5S_ALL)
 		H5Sclose(fs);
 	if (ms > 0 && ms != H5S_ALL)
 		H5Sclose(ms);
+	if (estack >= 0)
+		H5Eset_current_stack(estack); /* and closes it */
 	return rc;
 }
 
 /* slab_io_x with the default transfer list. */
-static int slab_io(hid_t did, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
+static int slab_io(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
                    bool write)
 {
-	return slab_io_x(did, mt, rank, start, count, buf, write, H5P_DEFAULT);
+	return slab_io_x(ds, mt, rank, start, count, buf, write, H5P_DEFAULT);
 }
 
 /* Per-thread scratch buffers for raw and decoded chunks: reused, freed at thread exit. */
@@ -1441,7 +1453,7 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 		goto out;
 	}
 	if (b->rank == 0) {
-		rc = slab_io(ds->did, ds->ftype, 0, NULL, NULL, buf, false);
+		rc = slab_io(ds, ds->ftype, 0, NULL, NULL, buf, false);
 		got = blen;
 	} else {
 		h5m_blocks_slab(b, block, start, count);
@@ -1468,7 +1480,7 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 				goto out;
 		} else if (count[0] > 0) {
 			got = count[0] * (b->level == 0 ? b->inner * b->elem : blen);
-			rc = slab_io(ds->did, ds->ftype, b->rank, start, count, buf, false);
+			rc = slab_io(ds, ds->ftype, b->rank, start, count, buf, false);
 		}
 	}
 	if (rc) {
@@ -1506,7 +1518,7 @@ int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const
 		rc = -EIO; /* only reached after a failed full read, for rows in the file */
 		goto out;
 	}
-	rc = slab_io(ds->did, ds->ftype, b->rank, start, cnt, buf, false);
+	rc = slab_io(ds, ds->ftype, b->rank, start, cnt, buf, false);
 	H5Eclear2(H5E_DEFAULT);
 out:
 	hdf5_unlock();
@@ -1649,7 +1661,7 @@ static hid_t vlen_memtype(struct h5m_dataset *ds)
 static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t r0, uint64_t n, void *rows)
 {
 	memset(rows, 0, (size_t)n * sizeof(hvl_t));
-	return slab_io_x(ds->did, mt, ds->rank ? 1 : 0, &r0, &n, rows, false, xfer);
+	return slab_io_x(ds, mt, ds->rank ? 1 : 0, &r0, &n, rows, false, xfer);
 }
 
 /* Length in base elements of row i of a read batch. */
@@ -2237,10 +2249,12 @@ int h5m_store_set_extent(struct h5m_store *s, struct h5m_dataset *ds, const uint
 	if (!ds->chunked)
 		return grow ? -EFBIG : -EINVAL;
 	hdf5_lock();
+	h5m_filters_expect(filter_chunk_bytes(ds)); /* a shrink rewrites the edge chunk */
 	if (H5Dset_extent(ds->did, hd) < 0)
 		rc = write_failure(s, ds, "changing the extent");
 	else
 		ds->h5rows = dims[0];
+	h5m_filters_expect(0);
 	hdf5_unlock();
 	return rc;
 }
@@ -2259,7 +2273,7 @@ int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const str
 	if (b->rank > 0 && start[0] + (b->level == 0 ? count[0] : 1) > ds->h5rows) {
 		h5m_log(H5M_LOG_ERR, "%s: write-back of rows beyond the file's extent", ds->path);
 		rc = -EIO;
-	} else if (slab_io(ds->did, ds->ftype, b->rank, start, count, (void *)buf, true) < 0) {
+	} else if (slab_io(ds, ds->ftype, b->rank, start, count, (void *)buf, true) < 0) {
 		rc = write_failure(s, ds, "writing");
 	}
 	hdf5_unlock();
