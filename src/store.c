@@ -55,6 +55,8 @@ struct h5m_store {
 	bool rw;                        /* opened for writing (through the journal driver) */
 	hid_t fid;                      /* HDF5 lock */
 	int fd;                         /* plain read-only descriptor for contiguous data */
+	uint64_t base;                  /* file offset of HDF5 address 0: the user block's size.
+	                                 * Chunk addresses are relative to it; set at open */
 	size_t block_target;
 	struct h5m_node **pages[MAX_PAGES]; /* pages of node pointers; grown under the HDF5 lock */
 	uint64_t nnodes;                /* written under the HDF5 lock, read with acquire */
@@ -313,11 +315,18 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		}
 	} else if (H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0 &&
 	           H5Pget_nfilters(dcpl) == 0) {
-		haddr_t off = H5Dget_offset(did);
+		H5D_space_status_t alloc = H5D_SPACE_STATUS_ERROR;
+		haddr_t off;
 
+		/* H5Dget_offset gives the file offset, user block included (unlike chunk addresses).
+		 * For storage never allocated it returns HADDR_UNDEF plus that base: with a user block
+		 * a small number, not HADDR_UNDEF. So trust it only for allocated storage. */
+		if (H5Dget_space_status(did, &alloc) >= 0 && alloc == H5D_SPACE_STATUS_ALLOCATED) {
+			off = H5Dget_offset(did);
+			if (off != HADDR_UNDEF && off >= s->base && off < (haddr_t)INT64_MAX)
+				ds->contig_offset = (int64_t)off;
+		}
 		H5Eclear2(H5E_DEFAULT);
-		if (off != HADDR_UNDEF && off < (haddr_t)INT64_MAX)
-			ds->contig_offset = (int64_t)off;
 	}
 	if (ds->dt.kind == H5M_DT_FIXED) {
 		npy_rank = ds->rank + ds->dt.extra_rank;
@@ -764,6 +773,22 @@ static hid_t open_file(const char *path, bool rw, char *why, size_t cap)
 	return fid;
 }
 
+/* The size of fid's user block (h5py's userblock_size, h5jam's -u): where HDF5 address 0 is
+ * in the file. Returns 0 or -EIO. HDF5 lock held. */
+static int user_block(hid_t fid, uint64_t *base)
+{
+	hid_t fcpl = H5Fget_create_plist(fid);
+	hsize_t size = 0;
+	int rc = 0;
+
+	if (fcpl < 0 || H5Pget_userblock(fcpl, &size) < 0)
+		rc = -EIO;
+	if (fcpl >= 0)
+		H5Pclose(fcpl);
+	*base = size;
+	return rc;
+}
+
 int h5m_store_open(const char *path, bool rw, size_t block_target, struct h5m_store **out, char *err, size_t cap)
 {
 	struct h5m_store *s = calloc(1, sizeof(*s));
@@ -824,7 +849,8 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, struct h5m_st
 			h5m_log(H5M_LOG_WARN, "%s: replayed the journal of an interrupted write-back", path);
 	}
 	s->fid = open_file(path, rw, why, sizeof(why));
-	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+	    user_block(s->fid, &s->base) < 0) {
 		if (s->fid >= 0)
 			h5err(why, sizeof(why));
 		hdf5_unlock();
@@ -1325,12 +1351,12 @@ ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *
 			return -EIO;
 		if (addr == HADDR_UNDEF) {
 			h5m_store_fill(ds, (char *)buf + done, take, within);   /* never written */
-		} else if (size != ds->chunk_bytes || addr > (haddr_t)INT64_MAX - ds->chunk_bytes) {
+		} else if (size != ds->chunk_bytes || addr > (haddr_t)INT64_MAX - ds->chunk_bytes - s->base) {
 			hdf5_lock();
 			log_read_error(ds, "a chunk's stored size differs from its data size");
 			hdf5_unlock();
 			return -EIO;
-		} else if (pread_all(s, ds, (char *)buf + done, take, addr + within, "a chunk")) {
+		} else if (pread_all(s, ds, (char *)buf + done, take, s->base + addr + within, "a chunk")) {
 			return -EIO;
 		}
 		done += take;

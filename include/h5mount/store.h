@@ -61,7 +61,8 @@ struct h5m_dataset {
 	bool zero_fill;            /* the fill value is all zero bytes */
 	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
 	size_t npy_header_len;     /* fixed .npy header length */
-	int64_t contig_offset;     /* file offset of raw contiguous data, or -1 */
+	int64_t contig_offset;     /* file offset (user block included) of raw contiguous data that
+	                            * is allocated, or -1 */
 	bool raw_rows;             /* read-only mount, no filter, chunks of whole rows (all the
 	                            * trailing dims): h5m_store_pread_rows reads any byte range */
 	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
@@ -188,14 +189,15 @@ int h5m_store_commit(struct h5m_store *s, bool durable);
 int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
                               uint64_t first, uint64_t count, void *buf);
 
-/* For contiguous, unfiltered, allocated datasets: reads `len` bytes at data offset `off`
- * straight from the file. Returns bytes read or -EIO. No HDF5 lock. */
+/* For contiguous, unfiltered, allocated datasets (ds->contig_offset >= 0, the user block
+ * included): reads `len` bytes at data offset `off` straight from the file.
+ * Returns bytes read or -EIO. No HDF5 lock. */
 ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
 
 /* For raw_rows datasets: reads `len` bytes at data offset `off` (within the dataset) straight
- * from the file, chunk by chunk (the chunk's address looked up under the HDF5 lock, the bytes
- * read outside it); chunks never written read as the fill value. Returns bytes read or -EIO
- * (logged). Takes the HDF5 lock briefly per chunk. */
+ * from the file, chunk by chunk (the chunk's address, relative to the user block, looked up
+ * under the HDF5 lock, the bytes read outside it); chunks never written read as the fill
+ * value. Returns bytes read or -EIO (logged). Takes the HDF5 lock briefly per chunk. */
 ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
 
 /* vlen datasets: reads `len` bytes of the concatenated values at `off`. Returns bytes or -EIO. */
