@@ -194,7 +194,7 @@ static void dataset_free(struct h5m_dataset *ds)
 	free(ds);
 }
 
-/* Reads the dataset's fill value in its stored type into ds->fill (zeros when undefined).
+/* Reads the dataset's fill value in its served type into ds->fill (zeros when undefined).
  * Returns 0 or -EIO. HDF5 lock. */
 static int fill_value(hid_t dcpl, struct h5m_dataset *ds)
 {
@@ -206,7 +206,7 @@ static int fill_value(hid_t dcpl, struct h5m_dataset *ds)
 	}
 	if (st == H5D_FILL_VALUE_UNDEFINED)
 		return 0;
-	if (H5Pget_fill_value(dcpl, ds->ftype, ds->fill) < 0) {
+	if (H5Pget_fill_value(dcpl, ds->dt.mem_type, ds->fill) < 0) {
 		H5Eclear2(H5E_DEFAULT);
 		memset(ds->fill, 0, ds->dt.elem_size);
 		return -EIO;
@@ -302,7 +302,9 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		for (int i = 0; i < rank; i++)
 			if (__builtin_mul_overflow(ds->chunk_bytes, (size_t)chunk[i], &ds->chunk_bytes))
 				ds->chunk_bytes = SIZE_MAX;
-		if (H5Pget_nfilters(dcpl) == 1 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
+		if (ds->dt.converted) {
+			/* The stored bytes are not the served values: only HDF5's conversion reads them. */
+		} else if (H5Pget_nfilters(dcpl) == 1 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
 			unsigned flags;
 			size_t ncd = H5M_BLOSC_CD_MAX;
 
@@ -314,7 +316,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			ds->direct = true;
 		}
 	} else if (H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0 &&
-	           H5Pget_nfilters(dcpl) == 0) {
+	           H5Pget_nfilters(dcpl) == 0 && !ds->dt.converted) {
 		H5D_space_status_t alloc = H5D_SPACE_STATUS_ERROR;
 		haddr_t off;
 
@@ -353,7 +355,12 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		ds->zero_fill = true;
 		for (size_t i = 0; i < ds->dt.elem_size; i++)
 			ds->zero_fill &= ds->fill[i] == 0;
-		ds->writable = s->rw;
+		/* Writes would go through HDF5's conversion too, which clips values the stored bits
+		 * cannot hold, while the cache kept what was written: keep such views read-only. */
+		ds->writable = s->rw && !ds->dt.converted;
+		if (s->rw && ds->dt.converted)
+			h5m_log(H5M_LOG_INFO, "%s: read-only: its integers are stored in other widths or bits than "
+			        "they are served in (%s)", path, ds->dt.descr);
 		/* Read-only, unfiltered chunks of whole rows: every byte range is a file range. */
 		ds->raw_rows = !s->rw && ds->direct && !ds->blosc && ds->rank > 0;
 		for (unsigned i = 1; i < ds->rank; i++)
@@ -996,6 +1003,14 @@ static void log_read_error(struct h5m_dataset *ds, const char *why)
 	h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): %s", ds->path, why);
 }
 
+/* Whether an H5Dread of ds may leave bytes of its buffer untouched, so that the buffer must
+ * hold the fill value first: the gaps of a compound that HDF5 converts (it writes only the
+ * members). */
+static bool read_fills(const struct h5m_dataset *ds)
+{
+	return ds->dt.converted;
+}
+
 /* Reads (or writes) the hyperslab start/count of dataset did, as memory type mt, from (into)
  * a buffer holding exactly that slab in C order; rank 0 means the whole (scalar) dataset.
  * Returns 0 or -EIO, leaving HDF5's error stack for the caller. HDF5 lock. */
@@ -1226,7 +1241,9 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 		goto out;
 	}
 	if (b->rank == 0) {
-		rc = slab_io(ds->did, ds->ftype, 0, NULL, NULL, buf, false);
+		if (read_fills(ds) && !(zeroed && ds->zero_fill))
+			h5m_store_fill(ds, buf, blen, 0);
+		rc = slab_io(ds->did, ds->dt.mem_type, 0, NULL, NULL, buf, false);
 		got = blen;
 	} else {
 		h5m_blocks_slab(b, block, start, count);
@@ -1253,7 +1270,10 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 				goto out;
 		} else if (count[0] > 0) {
 			got = count[0] * (b->level == 0 ? b->inner * b->elem : blen);
-			rc = slab_io(ds->did, ds->ftype, b->rank, start, count, buf, false);
+			/* buf may be reused memory (another dataset's bytes): see read_fills. */
+			if (read_fills(ds) && !(zeroed && ds->zero_fill))
+				h5m_store_fill(ds, buf, (size_t)got, 0);
+			rc = slab_io(ds->did, ds->dt.mem_type, b->rank, start, count, buf, false);
 		}
 	}
 	if (rc) {
@@ -1291,7 +1311,14 @@ int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const
 		rc = -EIO; /* only reached after a failed full read, for rows in the file */
 		goto out;
 	}
-	rc = slab_io(ds->did, ds->ftype, b->rank, start, cnt, buf, false);
+	if (read_fills(ds)) {
+		uint64_t n = 1;
+
+		for (unsigned i = 0; i < b->rank; i++)
+			n *= cnt[i]; /* within the block's extent: cannot overflow */
+		h5m_store_fill(ds, buf, (size_t)(n * b->elem), 0);
+	}
+	rc = slab_io(ds->did, ds->dt.mem_type, b->rank, start, cnt, buf, false);
 	H5Eclear2(H5E_DEFAULT);
 out:
 	hdf5_unlock();
@@ -1764,7 +1791,7 @@ int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const str
 	if (b->rank > 0 && start[0] + (b->level == 0 ? count[0] : 1) > ds->h5rows) {
 		h5m_log(H5M_LOG_ERR, "%s: write-back of rows beyond the file's extent", ds->path);
 		rc = -EIO;
-	} else if (slab_io(ds->did, ds->ftype, b->rank, start, count, (void *)buf, true) < 0) {
+	} else if (slab_io(ds->did, ds->dt.mem_type, b->rank, start, count, (void *)buf, true) < 0) {
 		rc = write_failure(s, ds, "writing");
 	}
 	hdf5_unlock();

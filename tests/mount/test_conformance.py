@@ -1,11 +1,15 @@
 """Reads files that other tools write the way those tools' readers do (h5py, h5dump).
 
-Fixtures come from the real tools: h5py (user blocks) and h5jam (a user block added to a
-finished file). Covers: data behind a user block on every read path. Usage:
+Fixtures come from the real tools: h5py (user blocks, low-level odd integer types), h5jam
+(a user block added to a finished file), h5repack (N-bit filtered copies). Covers: data
+behind a user block on every read path; integers with a precision or bit offset and
+integers of 3, 5, 6 or 7 bytes are served as values in the smallest numpy integer that
+holds them, with a .npy header np.load accepts. Usage:
 
     /usr/bin/python3 tests/mount/test_conformance.py build/h5mount [TestClass[.test_name] ...]
 """
 
+import errno
 import os
 import shutil
 import subprocess
@@ -17,12 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np          # noqa: E402
 import h5py                 # noqa: E402
+from h5py import h5d, h5s, h5t   # noqa: E402
 
 import harness              # noqa: E402
 from harness import read_file   # noqa: E402
 
 FIX = {}
-TOOLS = ('h5jam',)
+TOOLS = ('h5jam', 'h5repack')
 
 
 def run(*argv):
@@ -66,12 +71,91 @@ def make_userblock(d):
     return ub, jammed
 
 
+def lowlevel(f, name, tid, values, mtype_dtype, dcpl=None):
+    """Creates dataset `name` of type tid and writes `values` converted from mtype_dtype."""
+    arr = np.asarray(values, dtype=mtype_dtype)
+    ds = h5d.create(f.id, name.encode(), tid, h5s.create_simple(arr.shape), dcpl=dcpl)
+    ds.write(h5s.ALL, h5s.ALL, arr, mtype=h5t.py_create(arr.dtype))
+
+
+def int_type(base, size=None, precision=None, offset=None, order=None):
+    t = base.copy()
+    if size is not None:
+        t.set_size(size)
+    if precision is not None:
+        t.set_precision(precision)
+    if offset is not None:
+        t.set_offset(offset)
+    if order is not None:
+        t.set_order(order)
+    return t
+
+
+def make_odd_ints(d):
+    """Integers with a precision or bit offset (h5py low level), an N-bit filtered copy
+    (h5repack -f NBIT), integers of 3, 5, 6 and 7 bytes, and such integers inside a
+    compound and an array type."""
+    p = os.path.join(d, 'odd_ints.h5')
+    with h5py.File(p, 'w') as f:
+        lowlevel(f, 'u12_off2', int_type(h5t.STD_U16LE, precision=12, offset=2),
+                 [0, 1, 2, 4095, 1000], '<u2')
+        lowlevel(f, 'i12', int_type(h5t.STD_I16LE, precision=12),
+                 [-150, 5, -2048, 2047, 0], '<i2')
+        lowlevel(f, 'u20_off5_be', int_type(h5t.STD_U32BE, precision=20, offset=5),
+                 [0, 1, (1 << 20) - 1, 12345], '<u4')
+        lowlevel(f, 'u12_in_u32', int_type(h5t.STD_U32LE, precision=12, offset=0),
+                 [[0, 4095], [17, 18]], '<u4')
+        # Widths numpy has no integer for.
+        lowlevel(f, 'i3', int_type(h5t.STD_I32LE, size=3), [-5, 70000, -(1 << 23), (1 << 23) - 1],
+                 '<i4')
+        lowlevel(f, 'u3_be', int_type(h5t.STD_U32BE, size=3), [1, (1 << 24) - 1, 256], '<u4')
+        lowlevel(f, 'i5', int_type(h5t.STD_I64LE, size=5), [-(1 << 39), 3, (1 << 39) - 1], '<i8')
+        lowlevel(f, 'u6_be', int_type(h5t.STD_U64BE, size=6), [(1 << 48) - 1, 9], '<u8')
+        lowlevel(f, 'i7', int_type(h5t.STD_I64LE, size=7), [[-1, 2], [-(1 << 55), 4]], '<i8')
+        # Inside other types: a compound with a gap, an array type, an enum.
+        ct = h5t.create(h5t.COMPOUND, 16)
+        ct.insert(b'a', 0, int_type(h5t.STD_U16LE, precision=12, offset=2))
+        ct.insert(b'c', 2, int_type(h5t.STD_I32LE, size=3))
+        ct.insert(b'b', 8, h5t.IEEE_F64LE)
+        rec = np.array([(4095, -70000, 0.5), (3, 8388607, -1.25)],
+                       dtype=np.dtype({'names': ['a', 'c', 'b'],
+                                       'formats': ['<u2', '<i4', '<f8'],
+                                       'offsets': [0, 2, 8], 'itemsize': 16}))
+        ds = h5d.create(f.id, b'compound', ct, h5s.create_simple((2,)))
+        ds.write(h5s.ALL, h5s.ALL, rec, mtype=h5t.py_create(rec.dtype))
+        at = h5t.array_create(int_type(h5t.STD_I32LE, size=3), (3,))
+        arr = np.array([[1, -2, 3], [-4, 5, -(1 << 23)]], dtype='<i4')
+        ds = h5d.create(f.id, b'array_i3', at, h5s.create_simple((2,)))
+        ds.write(h5s.ALL, h5s.ALL, arr, mtype=h5t.array_create(h5t.STD_I32LE, (3,)))
+        et = h5t.enum_create(int_type(h5t.STD_U16LE, precision=10))
+        mt = h5t.enum_create(h5t.STD_U16LE)
+        for name, v in ((b'LOW', 1), (b'HIGH', 1000)):
+            et.enum_insert(name, v)
+            mt.enum_insert(name, v)
+        ds = h5d.create(f.id, b'enum10', et, h5s.create_simple((3,)))
+        ds.write(h5s.ALL, h5s.ALL, np.array([1, 1000, 1], dtype='<u2'), mtype=mt)
+    nbit = os.path.join(d, 'nbit.h5')
+    run('h5repack', '-f', 'u12_off2,i12,u20_off5_be,u12_in_u32:NBIT', '-l',
+        'u12_off2,i12,u20_off5_be:CHUNK=2', '-l', 'u12_in_u32:CHUNK=1x2', p, nbit)
+    return p, nbit
+
+
 def setUpModule():
     d = harness.workdir()
     FIX['userblock'], FIX['jammed'] = make_userblock(d)
+    FIX['odd'], FIX['nbit'] = make_odd_ints(d)
 
 
 # ------------------------------------------------------------------ expectations
+
+def values(h5path, name, dtype):
+    """Dataset `name` read by h5py as `dtype` (HDF5 converts, as h5py does for ds[()])."""
+    with h5py.File(h5path, 'r') as f:
+        ds = f[name]
+        out = np.zeros(ds.shape, dtype=dtype)
+        ds.id.read(h5s.ALL, h5s.ALL, out, mtype=h5t.py_create(dtype))
+        return out
+
 
 def h5py_read(h5path, name):
     with h5py.File(h5path, 'r') as f:
@@ -143,6 +227,80 @@ class UserBlock(Case):
         self.assertEqual(rows.shape, (216, 10))
         self.assertTrue((rows[200:] == 2.5).all())
         self.assertTrue(np.array_equal(rows[:200], np.arange(2000).reshape(200, 10) / 4))
+
+
+# ------------------------------------------------------------------ 3, 4. odd integers
+
+# name -> served numpy dtype (the smallest numpy integer holding every value)
+ODD = {
+    'u12_off2': '<u2', 'i12': '<i2', 'u20_off5_be': '>u4', 'u12_in_u32': '<u2',
+    'i3': '<i4', 'u3_be': '>u4', 'i5': '<i8', 'u6_be': '>u8', 'i7': '<i8',
+}
+NBIT = ('u12_off2', 'i12', 'u20_off5_be', 'u12_in_u32')
+
+
+class OddIntegers(Case):
+    def check_odd(self, key, names, opts=('-o', 'ro')):
+        h5 = FIX[key]
+        want = {n: values(h5, n, np.dtype(ODD[n])) for n in names}
+        with harness.Mount(h5, opts) as m:
+            for n in names:
+                self.assert_views(m, n, want[n], key)
+        return want
+
+    def test_precision_and_offset_integers_serve_the_values_h5dump_shows(self):
+        want = self.check_odd('odd', ('u12_off2', 'i12', 'u20_off5_be', 'u12_in_u32'))
+        self.assertEqual(want['u12_off2'].tolist(), [0, 1, 2, 4095, 1000])
+        self.assertEqual(want['i12'].tolist(), [-150, 5, -2048, 2047, 0])
+        # h5py's own read gives the same values (in its container-width dtype).
+        for n in ('u12_off2', 'i12', 'u20_off5_be', 'u12_in_u32'):
+            self.assertTrue(np.array_equal(h5py_read(FIX['odd'], n), want[n]), n)
+
+    def test_nbit_filtered_copies_from_h5repack_serve_the_same_values(self):
+        with h5py.File(FIX['nbit'], 'r') as f:
+            for n in NBIT:
+                self.assertIn('5', f[n]._filters, '%s is N-bit filtered' % n)
+        want = self.check_odd('nbit', NBIT)
+        self.assertEqual(want['i12'].tolist(), [-150, 5, -2048, 2047, 0])
+        self.check_odd('nbit', NBIT, opts=())
+
+    def test_three_five_six_seven_byte_integers_widen_to_a_numpy_integer(self):
+        want = self.check_odd('odd', ('i3', 'u3_be', 'i5', 'u6_be', 'i7'))
+        self.assertEqual(want['i3'].tolist(), [-5, 70000, -(1 << 23), (1 << 23) - 1])
+        self.assertEqual(want['u6_be'].tolist(), [(1 << 48) - 1, 9])
+        self.check_odd('odd', ('i3', 'u3_be', 'i5', 'u6_be', 'i7'), opts=())
+
+    def test_odd_integers_inside_compound_array_and_enum_types(self):
+        h5 = FIX['odd']
+        cdt = np.dtype({'names': ['a', 'c', 'b'], 'formats': ['<u2', '<i4', '<f8'],
+                        'offsets': [0, 2, 9], 'itemsize': 17})
+        comp = values(h5, 'compound', cdt)
+        self.assertEqual(comp['c'].tolist(), [-70000, 8388607])
+        arr = values(h5, 'array_i3', np.dtype(('<i4', (3,))))
+        with harness.Mount(h5, ('-o', 'ro')) as m:
+            got = load(m.p('compound.npy'))
+            self.assertEqual(got.dtype.itemsize, 17)
+            self.assertEqual(got.dtype.fields['b'][1], 9, 'the gap before b is kept')
+            for field in ('a', 'c', 'b'):
+                self.assertTrue(np.array_equal(got[field], comp[field]), field)
+            self.assertEqual(read_file(m.p('compound')), comp.tobytes())
+            got = load(m.p('array_i3.npy'))
+            self.assertEqual(got.dtype, np.dtype('<i4'))
+            self.assertEqual(got.tolist(), [[1, -2, 3], [-4, 5, -(1 << 23)]])
+            self.assertEqual(read_file(m.p('array_i3')), np.ascontiguousarray(arr).tobytes())
+            got = load(m.p('enum10.npy'))
+            self.assertEqual(got.dtype, np.dtype('<u2'))
+            self.assertEqual(got.tolist(), [1, 1000, 1])
+
+    def test_odd_integer_views_are_read_only_in_a_writable_mount(self):
+        h5 = harness.fresh_copy(FIX['odd'], 'odd_rw.h5')
+        with harness.Mount(h5) as m:
+            for n in ('i3', 'u12_off2', 'i3.npy'):
+                self.assertEqual(harness.errno_of(open, m.p(n), 'r+b'), errno.EACCES, n)
+                self.assertEqual(os.stat(m.p(n)).st_mode & 0o222, 0, n)
+            self.assertEqual(harness.errno_of(os.truncate, m.p('i3'), 0), errno.EACCES)
+        self.assertEqual(values(h5, 'i3', np.dtype('<i4')).tolist(),
+                         [-5, 70000, -(1 << 23), (1 << 23) - 1])
 
 
 if __name__ == '__main__':
