@@ -214,6 +214,20 @@ static int fill_value(hid_t dcpl, struct h5m_dataset *ds)
 	return 0;
 }
 
+/* Whether HDF5 leaves a read's buffer untouched where storage was never written: fill time
+ * "never", or "if set" without a fill value (1.10.8's H5D__chunk_read skips missing chunks
+ * then). When unknown, yes: a needless fill costs less than a leak. HDF5 lock. */
+static bool fill_skipped(hid_t dcpl)
+{
+	H5D_fill_time_t ft;
+	H5D_fill_value_t st;
+	bool skipped = H5Pget_fill_time(dcpl, &ft) < 0 || H5Pfill_value_defined(dcpl, &st) < 0 ||
+	               ft == H5D_FILL_TIME_NEVER || (ft == H5D_FILL_TIME_IFSET && st == H5D_FILL_VALUE_UNDEFINED);
+
+	H5Eclear2(H5E_DEFAULT);
+	return skipped;
+}
+
 /* Reopens a dataset with an HDF5 chunk cache sized for how blocks cut it: none when blocks are
  * whole chunks along axis 0 (we cache decoded blocks ourselves), else enough for one stripe. */
 static hid_t reopen_tuned(hid_t loc, const char *name, const struct h5m_dataset *ds)
@@ -352,6 +366,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		}
 		if (fill_value(dcpl, ds) < 0)
 			h5m_log(H5M_LOG_WARN, "%s: unreadable fill value; zeros are used", path);
+		ds->fill_skipped = fill_skipped(dcpl);
 		ds->zero_fill = true;
 		for (size_t i = 0; i < ds->dt.elem_size; i++)
 			ds->zero_fill &= ds->fill[i] == 0;
@@ -1004,11 +1019,11 @@ static void log_read_error(struct h5m_dataset *ds, const char *why)
 }
 
 /* Whether an H5Dread of ds may leave bytes of its buffer untouched, so that the buffer must
- * hold the fill value first: the gaps of a compound that HDF5 converts (it writes only the
- * members). */
+ * hold the fill value first: storage never written with fill_skipped, and the gaps of a
+ * compound that HDF5 converts (it writes only the members). */
 static bool read_fills(const struct h5m_dataset *ds)
 {
-	return ds->dt.converted;
+	return ds->fill_skipped || ds->dt.converted;
 }
 
 /* Reads (or writes) the hyperslab start/count of dataset did, as memory type mt, from (into)
@@ -1402,6 +1417,10 @@ static hid_t vlen_memtype(struct h5m_dataset *ds)
 /* Reads rows [r0, r0+n) of a vlen dataset into rows (hvl_t or char*). HDF5 lock. */
 static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, uint64_t r0, uint64_t n, void *rows)
 {
+	/* HDF5 refuses fill time "never" for variable-length types, so it should write every
+	 * row; should a row be left untouched all the same, zeros read as an empty row where a
+	 * stale pointer would be followed. */
+	memset(rows, 0, (size_t)n * (ds->dt.kind == H5M_DT_VLEN_STR ? sizeof(char *) : sizeof(hvl_t)));
 	return slab_io(ds->did, mt, ds->rank ? 1 : 0, &r0, &n, rows, false);
 }
 

@@ -60,6 +60,10 @@ struct h5m_dataset {
 	uint64_t chunk[H5M_NPY_MAXDIMS];
 	uint64_t maxdims[H5M_NPY_MAXDIMS]; /* UINT64_MAX for unlimited */
 	unsigned char *fill;       /* one element of the fill value as served (dt.elem_size bytes) */
+	bool fill_skipped;         /* fill time "never", or "if set" with no fill value: HDF5 leaves
+	                            * the read buffer untouched where storage was never written
+	                            * (contiguous: never allocated; chunked: missing chunks), so
+	                            * reads fill it first */
 	bool zero_fill;            /* the fill value is all zero bytes */
 	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
 	size_t npy_header_len;     /* fixed .npy header length */
@@ -147,7 +151,8 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 
 /* Reads block `block` of geometry `b` (a snapshot of ds->blocks) into buf of `len` bytes (at
  * least the block's extent): rows that exist in the HDF5 file are read, every other byte of buf
- * gets the fill value (skipped when `zeroed` says buf is all zeros and so is the fill value).
+ * gets the fill value (skipped when `zeroed` says buf is all zeros and so is the fill value),
+ * and so does storage never written, whatever HDF5's fill time: no byte of buf is left as it was.
  * Returns 0 or -EIO (logged once per dataset with the reason, e.g. the missing filter). Takes
  * the HDF5 lock. */
 int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,

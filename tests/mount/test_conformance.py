@@ -1,9 +1,11 @@
 """Reads files that other tools write the way those tools' readers do (h5py, h5dump).
 
-Fixtures come from the real tools: h5py (user blocks, low-level odd integer types), h5jam
-(a user block added to a finished file), h5repack (N-bit filtered copies). Covers: data
-behind a user block on every read path; integers with a precision or bit offset and
-integers of 3, 5, 6 or 7 bytes are served as values in the smallest numpy integer that
+Fixtures come from the real tools: h5py (user blocks, low-level odd integer types, fill
+time "never"), h5jam (a user block added to a finished file), ncgen (netCDF-4 `_NoFill`
+variables), h5repack (copies of those, N-bit filtered copies). Covers: data behind a user
+block on every read path; storage never written reads as the fill value (zeros when there
+is none) and never as bytes of another dataset; integers with a precision or bit offset
+and integers of 3, 5, 6 or 7 bytes are served as values in the smallest numpy integer that
 holds them, with a .npy header np.load accepts. Usage:
 
     /usr/bin/python3 tests/mount/test_conformance.py build/h5mount [TestClass[.test_name] ...]
@@ -21,13 +23,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np          # noqa: E402
 import h5py                 # noqa: E402
-from h5py import h5d, h5s, h5t   # noqa: E402
+from h5py import h5d, h5p, h5s, h5t   # noqa: E402
 
 import harness              # noqa: E402
 from harness import read_file   # noqa: E402
 
 FIX = {}
-TOOLS = ('h5jam', 'h5repack')
+TOOLS = ('h5jam', 'h5repack', 'ncgen')
 
 
 def run(*argv):
@@ -69,6 +71,55 @@ def make_userblock(d):
     jammed = os.path.join(d, 'jammed.h5')
     run('h5jam', '-i', plain, '-u', text, '-o', jammed)
     return ub, jammed
+
+
+NOFILL_CDL = """netcdf nofill {
+dimensions:
+  n = 2000 ;
+  r = 40 ;
+  c = 25 ;
+variables:
+  int never(n) ;
+    never:_NoFill = "true" ;
+    never:_Storage = "contiguous" ;
+  double never2d(r, c) ;
+    never2d:_NoFill = "true" ;
+    never2d:_Storage = "contiguous" ;
+  double other(n) ;
+    other:_Storage = "contiguous" ;
+data:
+  other = 1.5, 2.5, 3.5 ;
+}
+"""
+
+
+def make_nofill(d):
+    """netCDF-4 NoFill variables never written (ncgen), an h5repack copy of them, and h5py
+    datasets with fill time "never": contiguous with a fill value, gzip chunks mostly never
+    written. (HDF5 refuses fill time "never" for variable-length types.)"""
+    cdl = os.path.join(d, 'nofill.cdl')
+    with open(cdl, 'w') as fp:
+        fp.write(NOFILL_CDL)
+    nc = os.path.join(d, 'nofill.nc')
+    run('ncgen', '-k', 'nc4', '-o', nc, cdl)
+    repacked = os.path.join(d, 'nofill_repack.h5')
+    run('h5repack', nc, repacked)
+    hp = os.path.join(d, 'never_h5py.h5')
+    with h5py.File(hp, 'w') as f:
+        f.create_dataset('other', data=np.arange(4096, dtype='<u8') * 0x0101010101010101)
+        for name, tid, shape, chunk, fill in (
+                ('never_fill', h5t.STD_I32LE, (1000,), None, np.int32(7)),
+                ('never_gzip', h5t.IEEE_F64LE, (1000,), (100,), None)):
+            dcpl = h5p.create(h5p.DATASET_CREATE)
+            dcpl.set_fill_time(h5d.FILL_TIME_NEVER)
+            if fill is not None:
+                dcpl.set_fill_value(np.array(fill))
+            if chunk:
+                dcpl.set_chunk(chunk)
+                dcpl.set_deflate(4)
+            h5d.create(f.id, name.encode(), tid, h5s.create_simple(shape), dcpl=dcpl)
+        f['never_gzip'][200:300] = np.arange(100) + 0.5
+    return nc, repacked, hp
 
 
 def lowlevel(f, name, tid, values, mtype_dtype, dcpl=None):
@@ -143,6 +194,7 @@ def make_odd_ints(d):
 def setUpModule():
     d = harness.workdir()
     FIX['userblock'], FIX['jammed'] = make_userblock(d)
+    FIX['nofill'], FIX['nofill_repack'], FIX['never_h5py'] = make_nofill(d)
     FIX['odd'], FIX['nbit'] = make_odd_ints(d)
 
 
@@ -227,6 +279,53 @@ class UserBlock(Case):
         self.assertEqual(rows.shape, (216, 10))
         self.assertTrue((rows[200:] == 2.5).all())
         self.assertTrue(np.array_equal(rows[:200], np.arange(2000).reshape(200, 10) / 4))
+
+
+# ------------------------------------------------------------------ 2. never written
+
+class NeverWritten(Case):
+    """Each check reads another dataset's views first, then the never-written one, and
+    the other way round on a fresh mount: the bytes must not depend on what was read
+    before (they used to be a reused buffer's: another view's .npy header or data)."""
+
+    def check(self, key, other, never, opts):
+        """Mounts `key` twice: reads `other` then the datasets of `never` (name -> wanted
+        array), and the other way round."""
+        h5 = FIX[key]
+        want_other = h5py_read(h5, other)
+        what = '%s %s' % (key, ' '.join(opts) or 'rw')
+        with harness.Mount(h5, opts) as m:
+            self.assert_views(m, other, want_other, what)
+            for n, want in never.items():
+                self.assert_views(m, n, want, '%s, after %s' % (what, other))
+        with harness.Mount(h5, opts) as m:
+            for n, want in never.items():
+                self.assert_views(m, n, want, '%s, read first' % what)
+            self.assert_views(m, other, want_other, what)
+            for n, want in never.items():
+                self.assert_views(m, n, want, '%s, read again after %s' % (what, other))
+
+    def netcdf_never(self):
+        return {'never': np.zeros(2000, '<i4'), 'never2d': np.zeros((40, 25), '<f8')}
+
+    def test_netcdf_nofill_variables_read_as_zeros_read_only(self):
+        self.check('nofill', 'other', self.netcdf_never(), ('-o', 'ro'))
+
+    def test_netcdf_nofill_variables_read_as_zeros_read_write(self):
+        self.check('nofill', 'other', self.netcdf_never(), ())
+
+    def test_h5repack_copy_of_nofill_variables_reads_as_zeros(self):
+        self.check('nofill_repack', 'other', self.netcdf_never(), ('-o', 'ro'))
+        self.check('nofill_repack', 'other', self.netcdf_never(), ())
+
+    def h5py_never(self):
+        gz = np.zeros(1000, '<f8')
+        gz[200:300] = np.arange(100) + 0.5
+        return {'never_fill': np.full(1000, 7, '<i4'), 'never_gzip': gz}
+
+    def test_fill_time_never_reads_the_fill_value_or_zeros(self):
+        self.check('never_h5py', 'other', self.h5py_never(), ('-o', 'ro'))
+        self.check('never_h5py', 'other', self.h5py_never(), ())
 
 
 # ------------------------------------------------------------------ 3, 4. odd integers
