@@ -156,6 +156,233 @@ static bool is_complex(hid_t t, size_t *half)
 	return ok;
 }
 
+/* ---- served types ---- */
+
+/* Whether integer or bitfield t stores a numpy integer as it is: 1, 2, 4 or 8 bytes, every bit
+ * a value bit, none offset. */
+static bool int_is_plain(hid_t t)
+{
+	size_t size = H5Tget_size(t);
+
+	return (size == 1 || size == 2 || size == 4 || size == 8) && H5Tget_precision(t) == 8 * size &&
+	       H5Tget_offset(t) == 0;
+}
+
+/* The standard integer (or bitfield) type of the smallest numpy width that holds t's
+ * precision, with t's sign and byte order. Returns it (the caller closes it), or
+ * H5I_INVALID_HID with the reason in why. */
+static hid_t widened_int(hid_t t, char *why, size_t cap)
+{
+	size_t prec = H5Tget_precision(t), n;
+	bool bits = H5Tget_class(t) == H5T_BITFIELD, sign = !bits && H5Tget_sign(t) == H5T_SGN_2;
+	hid_t base, w;
+
+	if (prec == 0 || prec > 64) {
+		snprintf(why, cap, "integers of %zu bits", prec);
+		return H5I_INVALID_HID;
+	}
+	n = prec <= 8 ? 1 : prec <= 16 ? 2 : prec <= 32 ? 4 : 8;
+	if (bits)
+		base = n == 1 ? H5T_STD_B8LE : n == 2 ? H5T_STD_B16LE : n == 4 ? H5T_STD_B32LE : H5T_STD_B64LE;
+	else if (sign)
+		base = n == 1 ? H5T_STD_I8LE : n == 2 ? H5T_STD_I16LE : n == 4 ? H5T_STD_I32LE : H5T_STD_I64LE;
+	else
+		base = n == 1 ? H5T_STD_U8LE : n == 2 ? H5T_STD_U16LE : n == 4 ? H5T_STD_U32LE : H5T_STD_U64LE;
+	w = H5Tcopy(base);
+	if (w >= 0 && n > 1 && H5Tget_order(t) == H5T_ORDER_BE && H5Tset_order(w, H5T_ORDER_BE) < 0) {
+		H5Tclose(w);
+		w = H5I_INVALID_HID;
+	}
+	if (w < 0)
+		snprintf(why, cap, "cannot make the served integer type");
+	return w;
+}
+
+static int served_type(hid_t t, hid_t *out, bool *conv, char *why, size_t cap);
+
+/* An enum whose base integer is served wider: the same names over the served base, each
+ * value converted. HDF5 converts enums by member name. */
+static int served_enum(hid_t t, hid_t base, hid_t nbase, hid_t *out, char *why, size_t cap)
+{
+	int nm = H5Tget_nmembers(t), rc = 0;
+	hid_t e = H5Tenum_create(nbase);
+
+	if (nm < 0 || e < 0) {
+		snprintf(why, cap, "unreadable enum type");
+		rc = -ENOTSUP;
+	}
+	for (unsigned i = 0; rc == 0 && i < (unsigned)nm; i++) {
+		_Alignas(16) unsigned char val[32] = { 0 };
+		char *name = H5Tget_member_name(t, i);
+
+		if (!name || H5Tget_member_value(t, i, val) < 0 || H5Tconvert(base, nbase, 1, val, NULL, H5P_DEFAULT) < 0 ||
+		    H5Tenum_insert(e, name, val) < 0) {
+			snprintf(why, cap, "enum member values do not fit the served integer");
+			rc = -ENOTSUP;
+		}
+		if (name)
+			H5free_memory(name);
+	}
+	if (rc) {
+		if (e >= 0)
+			H5Tclose(e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+/* A compound with some members served in another width: members keep their order and the
+ * gaps between them, each moved by how much the members before it grew (or shrank: a 12-bit
+ * integer in 32 bits is served in 16; `grow` then wraps, and size_t arithmetic modulo 2^64
+ * still gives the right offsets); the trailing padding stays too. */
+static int served_compound(hid_t t, hid_t *out, bool *conv, char *why, size_t cap)
+{
+	int nm = H5Tget_nmembers(t), rc = 0;
+	hid_t *mt = NULL, c = H5I_INVALID_HID;
+	unsigned *order = NULL;
+	bool any = false;
+	size_t grow = 0;
+
+	if (nm <= 0) /* refused with its reason by compound_descr */
+		goto copy;
+	mt = calloc((size_t)nm, sizeof(*mt));
+	order = calloc((size_t)nm, sizeof(*order));
+	if (!mt || !order) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < (unsigned)nm; i++) {
+		hid_t m = H5Tget_member_type(t, i);
+
+		mt[i] = H5I_INVALID_HID;
+		order[i] = i;
+		if (m < 0) {
+			snprintf(why, cap, "unreadable compound member");
+			rc = -ENOTSUP;
+		} else {
+			rc = served_type(m, &mt[i], &any, why, cap);
+			H5Tclose(m);
+		}
+		if (rc)
+			goto out;
+	}
+	if (!any)
+		goto copy;
+	for (unsigned i = 1; i < (unsigned)nm; i++)
+		for (unsigned j = i; j > 0 && H5Tget_member_offset(t, order[j]) < H5Tget_member_offset(t, order[j - 1]); j--) {
+			unsigned x = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	for (unsigned i = 0; i < (unsigned)nm; i++) {
+		hid_t m = H5Tget_member_type(t, i);
+
+		grow += H5Tget_size(mt[i]) - (m >= 0 ? H5Tget_size(m) : 0);
+		if (m >= 0)
+			H5Tclose(m);
+	}
+	c = H5Tcreate(H5T_COMPOUND, H5Tget_size(t) + grow);
+	grow = 0;
+	for (unsigned k = 0; c >= 0 && rc == 0 && k < (unsigned)nm; k++) {
+		unsigned i = order[k];
+		char *name = H5Tget_member_name(t, i);
+		hid_t m = H5Tget_member_type(t, i);
+
+		if (!name || m < 0 || H5Tinsert(c, name, H5Tget_member_offset(t, i) + grow, mt[i]) < 0) {
+			snprintf(why, cap, "cannot make the served compound type");
+			rc = -ENOTSUP;
+		} else {
+			grow += H5Tget_size(mt[i]) - H5Tget_size(m);
+		}
+		if (name)
+			H5free_memory(name);
+		if (m >= 0)
+			H5Tclose(m);
+	}
+	if (c < 0) {
+		snprintf(why, cap, "cannot make the served compound type");
+		rc = -ENOTSUP;
+	}
+	if (rc == 0) {
+		*out = c;
+		c = H5I_INVALID_HID;
+		*conv = true;
+	}
+	goto out;
+copy:
+	*out = H5Tcopy(t);
+	if (*out < 0)
+		rc = -ENOMEM;
+out:
+	if (c >= 0)
+		H5Tclose(c);
+	for (int i = 0; mt && i < nm; i++)
+		if (mt[i] >= 0)
+			H5Tclose(mt[i]);
+	free(mt);
+	free(order);
+	return rc;
+}
+
+/* Makes *out (the caller closes it) the served type of fixed-size type t, setting *conv when it
+ * differs from t. Returns 0, -ENOTSUP (reason in why) or -ENOMEM. */
+static int served_type(hid_t t, hid_t *out, bool *conv, char *why, size_t cap)
+{
+	hid_t base = H5I_INVALID_HID, nbase = H5I_INVALID_HID;
+	bool changed = false;
+	int rc = 0;
+
+	*out = H5I_INVALID_HID;
+	switch (H5Tget_class(t)) {
+	case H5T_INTEGER:
+	case H5T_BITFIELD:
+		if (int_is_plain(t))
+			break;
+		*out = widened_int(t, why, cap);
+		if (*out < 0)
+			return -ENOTSUP;
+		*conv = true;
+		return 0;
+	case H5T_ENUM:
+	case H5T_ARRAY:
+		base = H5Tget_super(t);
+		if (base < 0) {
+			snprintf(why, cap, "unreadable base type");
+			return -ENOTSUP;
+		}
+		rc = served_type(base, &nbase, &changed, why, cap);
+		if (rc == 0 && changed) {
+			if (H5Tget_class(t) == H5T_ENUM) {
+				rc = served_enum(t, base, nbase, out, why, cap);
+			} else {
+				hsize_t dims[H5S_MAX_RANK];
+				int r = H5Tget_array_ndims(t);
+
+				if (r < 0 || r > H5S_MAX_RANK || H5Tget_array_dims2(t, dims) < 0 ||
+				    (*out = H5Tarray_create2(nbase, (unsigned)r, dims)) < 0) {
+					snprintf(why, cap, "unreadable array type");
+					rc = -ENOTSUP;
+				}
+			}
+			*conv |= rc == 0;
+		}
+		H5Tclose(base);
+		if (nbase >= 0)
+			H5Tclose(nbase);
+		if (rc || changed)
+			return rc;
+		break;
+	case H5T_COMPOUND:
+		return served_compound(t, out, conv, why, cap);
+	default:
+		break;
+	}
+	*out = H5Tcopy(t);
+	return *out < 0 ? -ENOMEM : 0;
+}
+
 static int descr_of(hid_t t, struct sbuf *b, char *why, size_t cap);
 
 /* Appends "(d0, d1,)"-style subarray dims of an H5T_ARRAY. Returns its rank or -ENOTSUP. */
@@ -343,11 +570,11 @@ static int descr_of(hid_t t, struct sbuf *b, char *why, size_t cap)
 int h5m_dtype_describe(hid_t type, struct h5m_dtype *dt, char *why, size_t cap)
 {
 	struct sbuf b = { 0 };
-	hid_t base = H5I_INVALID_HID;
+	hid_t base = H5I_INVALID_HID, served = H5I_INVALID_HID;
 	int rc = 0;
 
 	memset(dt, 0, sizeof(*dt));
-	dt->base_type = H5I_INVALID_HID;
+	dt->base_type = dt->mem_type = H5I_INVALID_HID;
 	dt->kind = H5M_DT_FIXED;
 	if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0) {
 		dt->kind = H5M_DT_VLEN_STR;
@@ -362,19 +589,25 @@ int h5m_dtype_describe(hid_t type, struct h5m_dtype *dt, char *why, size_t cap)
 			rc = -ENOTSUP;
 			goto out;
 		}
-		rc = descr_of(base, &b, why, cap);
+		rc = served_type(base, &served, &dt->converted, why, cap);
+		if (rc == 0)
+			rc = descr_of(served, &b, why, cap);
 		if (rc)
 			goto out;
 		dt->kind = H5M_DT_VLEN;
-		dt->elem_size = H5Tget_size(base);
-		dt->base_type = H5Tcopy(base);
+		dt->elem_size = H5Tget_size(served);
+		dt->base_type = served;
+		served = H5I_INVALID_HID;
 		goto out;
 	}
-	if (H5Tget_class(type) == H5T_ARRAY) {
+	rc = served_type(type, &served, &dt->converted, why, cap);
+	if (rc)
+		goto out;
+	if (H5Tget_class(served) == H5T_ARRAY) {
 		hsize_t dims[H5M_NPY_MAXDIMS];
-		int r = array_dims(type, dims);
+		int r = array_dims(served, dims);
 
-		base = H5Tget_super(type);
+		base = H5Tget_super(served);
 		if (r < 0 || base < 0) {
 			snprintf(why, cap, "unreadable array type");
 			rc = -ENOTSUP;
@@ -384,12 +617,15 @@ int h5m_dtype_describe(hid_t type, struct h5m_dtype *dt, char *why, size_t cap)
 		for (int i = 0; i < r; i++)
 			dt->extra_dims[i] = dims[i];
 		rc = descr_of(base, &b, why, cap);
-		dt->elem_size = H5Tget_size(type);
-		goto out;
+	} else {
+		rc = descr_of(served, &b, why, cap);
 	}
-	rc = descr_of(type, &b, why, cap);
-	dt->elem_size = H5Tget_size(type);
+	dt->elem_size = H5Tget_size(served);
+	dt->mem_type = served;
+	served = H5I_INVALID_HID;
 out:
+	if (served >= 0)
+		H5Tclose(served);
 	if (base >= 0)
 		H5Tclose(base);
 	if (rc == 0 && b.failed)
@@ -409,7 +645,9 @@ void h5m_dtype_destroy(struct h5m_dtype *dt)
 	dt->descr = NULL;
 	if (dt->base_type > 0)
 		H5Tclose(dt->base_type);
-	dt->base_type = H5I_INVALID_HID;
+	if (dt->mem_type > 0)
+		H5Tclose(dt->mem_type);
+	dt->base_type = dt->mem_type = H5I_INVALID_HID;
 }
 
 /* ---- attribute values as text ---- */

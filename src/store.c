@@ -75,6 +75,8 @@ struct h5m_store {
 	                                 * journal from memory: the file's bytes are not the data's,
 	                                 * so nothing is read through fd */
 	uint64_t fsize;                 /* file size at open */
+	uint64_t base;                  /* file offset of HDF5 address 0: the user block's size.
+	                                 * Chunk addresses are relative to it; set at open */
 	size_t block_target;
 	struct h5m_node **pages[MAX_PAGES]; /* pages of node pointers; grown under the HDF5 lock */
 	uint64_t nnodes;                /* written under the HDF5 lock, read with acquire */
@@ -215,7 +217,7 @@ static void dataset_free(struct h5m_dataset *ds)
 	free(ds);
 }
 
-/* Reads the dataset's fill value in its stored type into ds->fill (zeros when undefined).
+/* Reads the dataset's fill value in its served type into ds->fill (zeros when undefined).
  * Returns 0 or -EIO. HDF5 lock. */
 static int fill_value(hid_t dcpl, struct h5m_dataset *ds)
 {
@@ -227,12 +229,26 @@ static int fill_value(hid_t dcpl, struct h5m_dataset *ds)
 	}
 	if (st == H5D_FILL_VALUE_UNDEFINED)
 		return 0;
-	if (H5Pget_fill_value(dcpl, ds->ftype, ds->fill) < 0) {
+	if (H5Pget_fill_value(dcpl, ds->dt.mem_type, ds->fill) < 0) {
 		H5Eclear2(H5E_DEFAULT);
 		memset(ds->fill, 0, ds->dt.elem_size);
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Whether HDF5 leaves a read's buffer untouched where storage was never written: fill time
+ * "never", or "if set" without a fill value (1.10.8's H5D__chunk_read skips missing chunks
+ * then). When unknown, yes: a needless fill costs less than a leak. HDF5 lock. */
+static bool fill_skipped(hid_t dcpl)
+{
+	H5D_fill_time_t ft;
+	H5D_fill_value_t st;
+	bool skipped = H5Pget_fill_time(dcpl, &ft) < 0 || H5Pfill_value_defined(dcpl, &st) < 0 ||
+	               ft == H5D_FILL_TIME_NEVER || (ft == H5D_FILL_TIME_IFSET && st == H5D_FILL_VALUE_UNDEFINED);
+
+	H5Eclear2(H5E_DEFAULT);
+	return skipped;
 }
 
 /* Reopens a dataset with an HDF5 chunk cache sized for how blocks cut it: none when blocks are
@@ -332,7 +348,9 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			snprintf(why, cap, "chunks of more than %zu MiB", MAX_CHUNK_BYTES >> 20);
 			goto out;
 		}
-		if (H5Pget_nfilters(dcpl) == 1 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
+		if (ds->dt.converted) {
+			/* The stored bytes are not the served values: only HDF5's conversion reads them. */
+		} else if (H5Pget_nfilters(dcpl) == 1 && ds->chunk_bytes <= DIRECT_MAX_CHUNK) {
 			unsigned flags;
 			size_t ncd = H5M_BLOSC_CD_MAX;
 
@@ -344,12 +362,19 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			ds->direct = true;
 		}
 	} else if (H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_external_count(dcpl) == 0 &&
-	           H5Pget_nfilters(dcpl) == 0) {
-		haddr_t off = H5Dget_offset(did);
+	           H5Pget_nfilters(dcpl) == 0 && !ds->dt.converted) {
+		H5D_space_status_t alloc = H5D_SPACE_STATUS_ERROR;
+		haddr_t off;
 
+		/* H5Dget_offset gives the file offset, user block included (unlike chunk addresses).
+		 * For storage never allocated it returns HADDR_UNDEF plus that base: with a user block
+		 * a small number, not HADDR_UNDEF. So trust it only for allocated storage. */
+		if (H5Dget_space_status(did, &alloc) >= 0 && alloc == H5D_SPACE_STATUS_ALLOCATED) {
+			off = H5Dget_offset(did);
+			if (off != HADDR_UNDEF && off >= s->base && off < (haddr_t)INT64_MAX && !s->journal_shown)
+				ds->contig_offset = (int64_t)off;
+		}
 		H5Eclear2(H5E_DEFAULT);
-		if (off != HADDR_UNDEF && off < (haddr_t)INT64_MAX && !s->journal_shown)
-			ds->contig_offset = (int64_t)off;
 	}
 	if (ds->dt.kind == H5M_DT_FIXED) {
 		npy_rank = ds->rank + ds->dt.extra_rank;
@@ -373,10 +398,16 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		}
 		if (fill_value(dcpl, ds) < 0)
 			h5m_log(H5M_LOG_WARN, "%s: unreadable fill value; zeros are used", path);
+		ds->fill_skipped = fill_skipped(dcpl);
 		ds->zero_fill = true;
 		for (size_t i = 0; i < ds->dt.elem_size; i++)
 			ds->zero_fill &= ds->fill[i] == 0;
-		ds->writable = s->rw;
+		/* Writes would go through HDF5's conversion too, which clips values the stored bits
+		 * cannot hold, while the cache kept what was written: keep such views read-only. */
+		ds->writable = s->rw && !ds->dt.converted;
+		if (s->rw && ds->dt.converted)
+			h5m_log(H5M_LOG_INFO, "%s: read-only: its integers are stored in other widths or bits than "
+			        "they are served in (%s)", path, ds->dt.descr);
 		/* Read-only, unfiltered chunks of whole rows: every byte range is a file range. */
 		ds->raw_rows = !s->rw && !s->journal_shown && ds->direct && !ds->blosc && ds->rank > 0;
 		for (unsigned i = 1; i < ds->rank; i++)
@@ -957,6 +988,22 @@ static hid_t open_file(const char *path, bool rw, bool journal, char *why, size_
 	return fid;
 }
 
+/* The size of fid's user block (h5py's userblock_size, h5jam's -u): where HDF5 address 0 is
+ * in the file. Returns 0 or -EIO. HDF5 lock held. */
+static int user_block(hid_t fid, uint64_t *base)
+{
+	hid_t fcpl = H5Fget_create_plist(fid);
+	hsize_t size = 0;
+	int rc = 0;
+
+	if (fcpl < 0 || H5Pget_userblock(fcpl, &size) < 0)
+		rc = -EIO;
+	if (fcpl >= 0)
+		H5Pclose(fcpl);
+	*base = size;
+	return rc;
+}
+
 int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flags, struct h5m_store **out, char *err,
                    size_t cap)
 {
@@ -1028,7 +1075,8 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flag
 		        "mount read-write once to replay it into the file", path);
 	}
 	s->fid = open_file(path, rw, s->journal_shown, why, sizeof(why));
-	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+	    user_block(s->fid, &s->base) < 0) {
 		if (s->fid >= 0)
 			h5err(why, sizeof(why));
 		hdf5_unlock();
@@ -1198,6 +1246,14 @@ static void log_read_error(struct h5m_dataset *ds, const char *why)
 static size_t filter_chunk_bytes(const struct h5m_dataset *ds)
 {
 	return ds->chunked && ds->dt.kind == H5M_DT_FIXED && ds->chunk_bytes != SIZE_MAX ? ds->chunk_bytes : 0;
+}
+
+/* Whether an H5Dread of ds may leave bytes of its buffer untouched, so that the buffer must
+ * hold the fill value first: storage never written with fill_skipped, and the gaps of a
+ * compound that HDF5 converts (it writes only the members). */
+static bool read_fills(const struct h5m_dataset *ds)
+{
+	return ds->fill_skipped || ds->dt.converted;
 }
 
 /* Reads (or writes) the hyperslab start/count of dataset ds, as memory type mt, from (into)
@@ -1453,7 +1509,9 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 		goto out;
 	}
 	if (b->rank == 0) {
-		rc = slab_io(ds, ds->ftype, 0, NULL, NULL, buf, false);
+		if (read_fills(ds) && !(zeroed && ds->zero_fill))
+			h5m_store_fill(ds, buf, blen, 0);
+		rc = slab_io(ds, ds->dt.mem_type, 0, NULL, NULL, buf, false);
 		got = blen;
 	} else {
 		h5m_blocks_slab(b, block, start, count);
@@ -1480,7 +1538,10 @@ int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const stru
 				goto out;
 		} else if (count[0] > 0) {
 			got = count[0] * (b->level == 0 ? b->inner * b->elem : blen);
-			rc = slab_io(ds, ds->ftype, b->rank, start, count, buf, false);
+			/* buf may be reused memory (another dataset's bytes): see read_fills. */
+			if (read_fills(ds) && !(zeroed && ds->zero_fill))
+				h5m_store_fill(ds, buf, (size_t)got, 0);
+			rc = slab_io(ds, ds->dt.mem_type, b->rank, start, count, buf, false);
 		}
 	}
 	if (rc) {
@@ -1518,7 +1579,14 @@ int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const
 		rc = -EIO; /* only reached after a failed full read, for rows in the file */
 		goto out;
 	}
-	rc = slab_io(ds, ds->ftype, b->rank, start, cnt, buf, false);
+	if (read_fills(ds)) {
+		uint64_t n = 1;
+
+		for (unsigned i = 0; i < b->rank; i++)
+			n *= cnt[i]; /* within the block's extent: cannot overflow */
+		h5m_store_fill(ds, buf, (size_t)(n * b->elem), 0);
+	}
+	rc = slab_io(ds, ds->dt.mem_type, b->rank, start, cnt, buf, false);
 	H5Eclear2(H5E_DEFAULT);
 out:
 	hdf5_unlock();
@@ -1578,12 +1646,12 @@ ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *
 			return -EIO;
 		if (addr == HADDR_UNDEF) {
 			h5m_store_fill(ds, (char *)buf + done, take, within);   /* never written */
-		} else if (size != ds->chunk_bytes || addr > (haddr_t)INT64_MAX - ds->chunk_bytes) {
+		} else if (size != ds->chunk_bytes || addr > (haddr_t)INT64_MAX - ds->chunk_bytes - s->base) {
 			hdf5_lock();
 			log_read_error(ds, "a chunk's stored size differs from its data size");
 			hdf5_unlock();
 			return -EIO;
-		} else if (pread_all(s, ds, (char *)buf + done, take, addr + within, "a chunk")) {
+		} else if (pread_all(s, ds, (char *)buf + done, take, s->base + addr + within, "a chunk")) {
 			return -EIO;
 		}
 		done += take;
@@ -1660,7 +1728,10 @@ static hid_t vlen_memtype(struct h5m_dataset *ds)
  * or -EIO (HDF5's error stack left for the caller). HDF5 lock. */
 static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t r0, uint64_t n, void *rows)
 {
-	memset(rows, 0, (size_t)n * sizeof(hvl_t));
+	/* HDF5 refuses fill time "never" for variable-length types, so it should write every
+	 * row; should a row be left untouched all the same, zeros read as an empty row where a
+	 * stale pointer would be followed (and a failed read leaves nothing to free). */
+	memset(rows, 0, (size_t)n * (ds->dt.kind == H5M_DT_VLEN_STR ? sizeof(char *) : sizeof(hvl_t)));
 	return slab_io_x(ds, mt, ds->rank ? 1 : 0, &r0, &n, rows, false, xfer);
 }
 
@@ -2273,7 +2344,7 @@ int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const str
 	if (b->rank > 0 && start[0] + (b->level == 0 ? count[0] : 1) > ds->h5rows) {
 		h5m_log(H5M_LOG_ERR, "%s: write-back of rows beyond the file's extent", ds->path);
 		rc = -EIO;
-	} else if (slab_io(ds, ds->ftype, b->rank, start, count, (void *)buf, true) < 0) {
+	} else if (slab_io(ds, ds->dt.mem_type, b->rank, start, count, (void *)buf, true) < 0) {
 		rc = write_failure(s, ds, "writing");
 	}
 	hdf5_unlock();

@@ -4,6 +4,7 @@
 #define H5MOUNT_DTYPE_H
 
 #include <hdf5.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,13 +16,24 @@ enum h5m_dtype_kind {
 	H5M_DT_VLEN_STR, /* variable-length strings: rows of bytes */
 };
 
+/* Served types: what HDF5 converts the stored elements to on every read and write. Integers
+ * whose stored bits are not a numpy integer (a precision below the width, a bit offset, e.g.
+ * N-bit data; or a width of 3, 5, 6 or 7 bytes) are served as the smallest numpy integer
+ * that holds every value (same signedness and byte order: a 12-bit u16 -> '<u2' holding
+ * 0..4095, a 3-byte integer -> '<i4'), also inside compounds, arrays and enums; the served
+ * compound keeps its members' order and the gaps between them. Every other type is served
+ * as stored. */
 struct h5m_dtype {
 	enum h5m_dtype_kind kind;
 	size_t elem_size;     /* bytes of one served element (vlen: of one base element) */
 	char *descr;          /* npy descr literal, owned (malloc) */
+	hid_t mem_type;       /* fixed: the served element type, the memory type of every read and
+	                       * write (owned); else H5I_INVALID_HID */
+	bool converted;       /* the served type differs from the stored one: the file's bytes are
+	                       * not the served bytes, so no path may copy them raw */
 	unsigned extra_rank;  /* dims of a top-level H5T_ARRAY type, appended to the npy shape */
 	uint64_t extra_dims[H5M_NPY_MAXDIMS];
-	hid_t base_type;      /* vlen: memory type of one base element (owned); else H5I_INVALID_HID */
+	hid_t base_type;      /* vlen: served type of one base element (owned); else H5I_INVALID_HID */
 };
 
 /* Describes the element type `type` (a dataset's file type). On success fills *dt (release it

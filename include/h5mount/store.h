@@ -46,23 +46,30 @@ struct h5m_dirent {
  * the cache's, which is innermost). */
 struct h5m_dataset {
 	char *path;                /* HDF5 path (the first one found), for log lines */
-	struct h5m_dtype dt;       /* immutable after creation */
+	struct h5m_dtype dt;       /* immutable after creation; dt.mem_type is the memory type of
+	                            * every H5Dread/H5Dwrite of a fixed-size dataset */
 	unsigned rank;             /* dataset rank (without array-type dims) */
 	bool chunked;
-	bool direct;               /* no filter, or only Blosc: chunks are read raw and decoded
-	                            * outside the HDF5 lock, in parallel */
+	bool direct;               /* no filter, or only Blosc, and served as stored (not
+	                            * dt.converted): chunks are read raw and decoded outside the
+	                            * HDF5 lock, in parallel */
 	bool blosc;                /* Blosc is the (only) filter */
 	unsigned blosc_cd[H5M_BLOSC_CD_MAX]; /* its cd_values (blosc_ncd of them) */
 	size_t blosc_ncd;
 	size_t chunk_bytes;        /* bytes of one whole chunk (chunked datasets) */
-	bool writable;             /* file opened for writing and a fixed-size type */
+	bool writable;             /* file opened for writing, a fixed-size type served as stored */
 	uint64_t chunk[H5M_NPY_MAXDIMS];
 	uint64_t maxdims[H5M_NPY_MAXDIMS]; /* UINT64_MAX for unlimited */
-	unsigned char *fill;       /* one element of the fill value as stored (dt.elem_size bytes) */
+	unsigned char *fill;       /* one element of the fill value as served (dt.elem_size bytes) */
+	bool fill_skipped;         /* fill time "never", or "if set" with no fill value: HDF5 leaves
+	                            * the read buffer untouched where storage was never written
+	                            * (contiguous: never allocated; chunked: missing chunks), so
+	                            * reads fill it first */
 	bool zero_fill;            /* the fill value is all zero bytes */
 	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
 	size_t npy_header_len;     /* fixed .npy header length */
-	int64_t contig_offset;     /* file offset of raw contiguous data, or -1 */
+	int64_t contig_offset;     /* file offset (user block included) of raw contiguous data that
+	                            * is allocated and served as stored, or -1 */
 	bool raw_rows;             /* read-only mount, no filter, chunks of whole rows (all the
 	                            * trailing dims): h5m_store_pread_rows reads any byte range */
 	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
@@ -86,7 +93,7 @@ struct h5m_dataset {
 	                            * the views' lock, read with acquire ordering, freed by the views */
 	bool read_error_logged;    /* HDF5 lock */
 	hid_t did;                 /* the open dataset, HDF5 lock */
-	hid_t ftype;               /* its stored element type, used as memory type (HDF5 lock) */
+	hid_t ftype;               /* its stored element type (HDF5 lock) */
 };
 
 struct h5m_node {
@@ -165,7 +172,8 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 
 /* Reads block `block` of geometry `b` (a snapshot of ds->blocks) into buf of `len` bytes (at
  * least the block's extent): rows that exist in the HDF5 file are read, every other byte of buf
- * gets the fill value (skipped when `zeroed` says buf is all zeros and so is the fill value).
+ * gets the fill value (skipped when `zeroed` says buf is all zeros and so is the fill value),
+ * and so does storage never written, whatever HDF5's fill time: no byte of buf is left as it was.
  * Returns 0 or -EIO (logged once per dataset with the reason, e.g. the missing filter). Takes
  * the HDF5 lock. */
 int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
@@ -209,14 +217,15 @@ int h5m_store_commit(struct h5m_store *s, bool durable);
 int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
                               uint64_t first, uint64_t count, void *buf);
 
-/* For contiguous, unfiltered, allocated datasets: reads `len` bytes at data offset `off`
- * straight from the file. Returns bytes read or -EIO. No HDF5 lock. */
+/* For contiguous, unfiltered, allocated datasets served as stored (ds->contig_offset >= 0,
+ * the user block included): reads `len` bytes at data offset `off` straight from the file.
+ * Returns bytes read or -EIO. No HDF5 lock. */
 ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
 
 /* For raw_rows datasets: reads `len` bytes at data offset `off` (within the dataset) straight
- * from the file, chunk by chunk (the chunk's address looked up under the HDF5 lock, the bytes
- * read outside it); chunks never written read as the fill value. Returns bytes read or -EIO
- * (logged). Takes the HDF5 lock briefly per chunk. */
+ * from the file, chunk by chunk (the chunk's address, relative to the user block, looked up
+ * under the HDF5 lock, the bytes read outside it); chunks never written read as the fill
+ * value. Returns bytes read or -EIO (logged). Takes the HDF5 lock briefly per chunk. */
 ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
 
 /* vlen datasets: reads `len` bytes of the concatenated values at `off`. Returns bytes or -EIO. */

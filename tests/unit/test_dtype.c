@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -186,6 +187,126 @@ static void test_references_and_nested_vlen_are_refused_with_a_reason(void **sta
 	H5Tclose(v);
 }
 
+/* An integer type of `base` with the given size, precision and bit offset (0: unchanged). */
+static hid_t int_type(hid_t base, size_t size, size_t prec, size_t off)
+{
+	hid_t t = H5Tcopy(base);
+
+	if (size)
+		H5Tset_size(t, size);
+	if (off || prec) {
+		H5Tset_precision(t, 1);
+		H5Tset_offset(t, off);
+	}
+	if (prec)
+		H5Tset_precision(t, prec);
+	return t;
+}
+
+/* Describes t, checks descr, served size and whether HDF5 must convert; closes t. */
+static void expect_served(hid_t t, size_t size, const char *descr, bool converted)
+{
+	struct h5m_dtype dt;
+	char why[128] = "";
+
+	assert_true(t >= 0);
+	assert_int_equal(h5m_dtype_describe(t, &dt, why, sizeof(why)), 0);
+	assert_string_equal(dt.descr, descr);
+	assert_int_equal(dt.elem_size, size);
+	assert_int_equal(dt.converted, converted);
+	assert_true(dt.mem_type >= 0);
+	assert_int_equal(H5Tget_size(dt.mem_type), size);
+	h5m_dtype_destroy(&dt);
+	H5Tclose(t);
+}
+
+static void test_precision_and_offset_integers_are_served_as_values(void **state)
+{
+	(void)state;
+	expect_served(H5Tcopy(H5T_STD_I32BE), 4, "'>i4'", false);
+	expect_served(int_type(H5T_STD_U16LE, 0, 12, 2), 2, "'<u2'", true);
+	expect_served(int_type(H5T_STD_I16LE, 0, 12, 0), 2, "'<i2'", true);
+	/* The smallest numpy integer that holds every value, in the stored byte order. */
+	expect_served(int_type(H5T_STD_U32BE, 0, 12, 0), 2, "'>u2'", true);
+	expect_served(int_type(H5T_STD_U32LE, 0, 20, 5), 4, "'<u4'", true);
+	expect_served(int_type(H5T_STD_I64LE, 0, 7, 3), 1, "'|i1'", true);
+	expect_served(int_type(H5T_STD_B16LE, 0, 9, 1), 2, "'<u2'", true);
+}
+
+static void test_integers_of_widths_numpy_lacks_are_widened(void **state)
+{
+	(void)state;
+	expect_served(int_type(H5T_STD_I32LE, 3, 0, 0), 4, "'<i4'", true);
+	expect_served(int_type(H5T_STD_U32BE, 3, 0, 0), 4, "'>u4'", true);
+	expect_served(int_type(H5T_STD_I64LE, 5, 0, 0), 8, "'<i8'", true);
+	expect_served(int_type(H5T_STD_U64BE, 6, 0, 0), 8, "'>u8'", true);
+	expect_served(int_type(H5T_STD_I64LE, 7, 0, 0), 8, "'<i8'", true);
+	expect_served(int_type(H5T_STD_B32LE, 3, 0, 0), 4, "'<u4'", true);
+	/* Nine bytes of which 64 bits hold the value: that fits numpy's widest integer. */
+	expect_served(int_type(H5T_STD_I64LE, 9, 0, 0), 8, "'<i8'", true);
+}
+
+static void test_integers_wider_than_64_bits_are_refused(void **state)
+{
+	hid_t t = int_type(H5T_STD_I64LE, 9, 72, 0);
+	struct h5m_dtype dt;
+	char why[128] = "";
+
+	(void)state;
+	assert_int_equal(h5m_dtype_describe(t, &dt, why, sizeof(why)), -ENOTSUP);
+	assert_string_equal(why, "integers of 72 bits");
+	H5Tclose(t);
+}
+
+static void test_odd_integers_inside_compounds_arrays_enums_and_vlen(void **state)
+{
+	hid_t c = H5Tcreate(H5T_COMPOUND, 16), i3 = int_type(H5T_STD_I32LE, 3, 0, 0);
+	hid_t u12 = int_type(H5T_STD_U16LE, 0, 12, 2), e = H5Tenum_create(u12);
+	hid_t u12in32 = int_type(H5T_STD_U32LE, 0, 12, 0), arr;
+	hsize_t d3 = 3;
+	unsigned short lo = 1, hi = 1000;
+	struct h5m_dtype dt;
+	char why[128] = "";
+
+	(void)state;
+	/* Members keep their order and the gap before b: b moves by the byte c grew. */
+	H5Tinsert(c, "b", 8, H5T_IEEE_F64LE);
+	H5Tinsert(c, "a", 0, u12);
+	H5Tinsert(c, "c", 2, i3);
+	expect_served(c, 17, "[('a', '<u2'), ('c', '<i4'), ('', '|V3'), ('b', '<f8')]", true);
+	/* A member served narrower moves the ones after it back. */
+	c = H5Tcreate(H5T_COMPOUND, 13);
+	H5Tinsert(c, "x", 0, u12in32);
+	H5Tinsert(c, "y", 4, H5T_IEEE_F64LE);
+	expect_served(c, 11, "[('x', '<u2'), ('y', '<f8'), ('', '|V1')]", true);
+	c = H5Tcreate(H5T_COMPOUND, 12);
+	H5Tinsert(c, "x", 0, H5T_STD_I32LE);
+	H5Tinsert(c, "y", 4, H5T_IEEE_F64BE);
+	expect_served(c, 12, "[('x', '<i4'), ('y', '>f8')]", false);
+	arr = H5Tarray_create2(i3, 1, &d3);
+	assert_int_equal(h5m_dtype_describe(arr, &dt, why, sizeof(why)), 0);
+	assert_string_equal(dt.descr, "'<i4'");
+	assert_int_equal(dt.elem_size, 12);
+	assert_int_equal(dt.extra_rank, 1);
+	assert_true(dt.converted);
+	h5m_dtype_destroy(&dt);
+	H5Tclose(arr);
+	H5Tenum_insert(e, "LOW", &lo);
+	H5Tenum_insert(e, "HIGH", &hi);
+	expect_served(e, 2, "'<u2'", true);
+	arr = H5Tvlen_create(i3);
+	assert_int_equal(h5m_dtype_describe(arr, &dt, why, sizeof(why)), 0);
+	assert_int_equal(dt.kind, H5M_DT_VLEN);
+	assert_string_equal(dt.descr, "'<i4'");
+	assert_int_equal(dt.elem_size, 4);
+	assert_int_equal(H5Tget_size(dt.base_type), 4);
+	h5m_dtype_destroy(&dt);
+	H5Tclose(arr);
+	H5Tclose(i3);
+	H5Tclose(u12);
+	H5Tclose(u12in32);
+}
+
 static void format(hid_t t, const void *buf, size_t n, unsigned rank, const hsize_t *dims, const char *want)
 {
 	char *out = NULL;
@@ -266,6 +387,10 @@ int main(void)
 		cmocka_unit_test(test_array_typed_dataset_folds_dims_into_the_shape),
 		cmocka_unit_test(test_variable_length_types_are_flat_values),
 		cmocka_unit_test(test_references_and_nested_vlen_are_refused_with_a_reason),
+		cmocka_unit_test(test_precision_and_offset_integers_are_served_as_values),
+		cmocka_unit_test(test_integers_of_widths_numpy_lacks_are_widened),
+		cmocka_unit_test(test_integers_wider_than_64_bits_are_refused),
+		cmocka_unit_test(test_odd_integers_inside_compounds_arrays_enums_and_vlen),
 		cmocka_unit_test(test_attribute_values_format_as_text),
 		cmocka_unit_test(test_doubles_print_shortest_round_trip_text),
 	};
