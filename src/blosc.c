@@ -1,5 +1,6 @@
 /* blosc.c: the Blosc HDF5 filter (id 32001, PyTables layout) on c-blosc's _ctx calls; no plugin loading, no global blosc state. */
 #include "h5mount/blosc.h"
+#include "h5mount/filters.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -245,24 +246,5 @@ static const H5Z_class2_t blosc_class = {
  * loading state; call once at startup. Owns nothing. */
 int h5m_blosc_register(void)
 {
-	unsigned state = 0;
-	bool restore = false;
-	htri_t avail;
-	int ret = -EIO;
-
-	if (H5PLget_loading_state(&state) >= 0 && (state & H5PL_FILTER_PLUGIN)) {
-		if (H5PLset_loading_state(state & ~(unsigned)H5PL_FILTER_PLUGIN) < 0)
-			goto out;
-		restore = true;
-	}
-	avail = H5Zfilter_avail(H5M_BLOSC_FILTER_ID);
-	if (avail < 0)
-		goto out;
-	if (avail == 0 && H5Zregister(&blosc_class) < 0)
-		goto out;
-	ret = 0;
-out:
-	if (restore && H5PLset_loading_state(state) < 0)
-		ret = -EIO;
-	return ret;
+	return h5m_filters_register_classes(&blosc_class, 1);
 }

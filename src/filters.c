@@ -500,24 +500,18 @@ static const H5Z_class2_t classes[] = {
 	{H5Z_CLASS_T_VERS, H5M_BZIP2_FILTER_ID, 1, 1, "bzip2", NULL, NULL, bz2_filter},
 };
 
-/* Returns 0 when all three filters are available afterwards, or -EIO. Filter plugin loading
- * is off around the H5Zfilter_avail checks and restored after, because those calls would load
- * a plugin of that id (Debian's LZF one fails to load; a bzip2 one would take our place).
- * Owns nothing. */
-int h5m_filters_register(void)
+int h5m_filters_register_classes(const H5Z_class2_t *classes, size_t n)
 {
 	unsigned state = 0;
 	bool restore = false;
 	int ret = -EIO;
 
-	if (lzo_init() != LZO_E_OK)
-		return -EIO;
 	if (H5PLget_loading_state(&state) >= 0 && (state & H5PL_FILTER_PLUGIN)) {
 		if (H5PLset_loading_state(state & ~(unsigned)H5PL_FILTER_PLUGIN) < 0)
 			goto out;
 		restore = true;
 	}
-	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		htri_t avail = H5Zfilter_avail(classes[i].id);
 
 		if (avail < 0 || (avail == 0 && H5Zregister(&classes[i]) < 0))
@@ -528,4 +522,14 @@ out:
 	if (restore && H5PLset_loading_state(state) < 0)
 		ret = -EIO;
 	return ret;
+}
+
+/* Returns 0 when all three filters are available afterwards, or -EIO. Plugin loading is off
+ * around the checks (h5m_filters_register_classes): Debian's LZF plugin fails to load, and a
+ * bzip2 one would take our place. Owns nothing. */
+int h5m_filters_register(void)
+{
+	if (lzo_init() != LZO_E_OK)
+		return -EIO;
+	return h5m_filters_register_classes(classes, sizeof(classes) / sizeof(classes[0]));
 }

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <hdf5.h>
+
 /* HDF5 filter ids, as h5py and PyTables register them. */
 #define H5M_LZF_FILTER_ID 32000
 #define H5M_LZO_FILTER_ID 305
@@ -21,6 +23,13 @@
  * takes the place of a built-in one). Returns 0 or -EIO. Call once, before opening files;
  * takes no lock of its own and must not run concurrently with other HDF5 users. */
 int h5m_filters_register(void);
+
+/* Registers each of the n filter classes whose id HDF5 has no filter for yet, with filter
+ * plugin loading switched off around the H5Zfilter_avail checks (and restored after), so that
+ * a plugin of that id is never loaded in our place. Returns 0 when all are available
+ * afterwards, or -EIO. Not thread-safe with other HDF5 users changing the plugin loading
+ * state: call once at start-up, under the caller's HDF5 lock. Shared with blosc.c. */
+int h5m_filters_register_classes(const H5Z_class2_t *classes, size_t n);
 
 /* Tells the filters how many bytes a chunk of the dataset that the calling thread is about to
  * read, write or resize through HDF5 holds (0: unknown, the default). Until the next call, a
