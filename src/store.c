@@ -65,6 +65,13 @@ struct addr_slot {
 	bool used;
 };
 
+/* A group reached through several hard links and the path a breadth-first walk reaches it by
+ * first: its one directory in the mount. */
+struct first_path {
+	haddr_t addr;
+	char *path;
+};
+
 struct h5m_store {
 	char *path;
 	bool rw;                        /* opened for writing (through the journal driver) */
@@ -82,6 +89,11 @@ struct h5m_store {
 	uint64_t nnodes;                /* written under the HDF5 lock, read with acquire */
 	struct addr_slot *amap;         /* object address -> node (HDF5 lock) */
 	size_t amap_cap, amap_used;
+	/* First paths of the groups that have more than one hard link: sorted by address, made by
+	 * one breadth-first walk when listing first meets such a group (HDF5 lock). */
+	bool walked;
+	struct first_path *firsts;
+	size_t nfirsts;
 };
 
 /* ---- errors ---- */
@@ -696,6 +708,181 @@ static char *join_path(const char *dir, const char *name)
 	return p;
 }
 
+/* Whether listing shows a member of this name (file names: not empty, "." or "..", at most
+ * NAME_MAX_BYTES; HDF5 names contain no '/'). */
+static bool name_shown(const char *name)
+{
+	return *name && strlen(name) <= NAME_MAX_BYTES && strcmp(name, ".") && strcmp(name, "..");
+}
+
+static int first_path_cmp(const void *a, const void *b)
+{
+	haddr_t x = ((const struct first_path *)a)->addr, y = ((const struct first_path *)b)->addr;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Appends (addr, path) to s->firsts (takes path). Returns 0 or -ENOMEM. HDF5 lock. */
+static int first_add(struct h5m_store *s, size_t *cap, haddr_t addr, char *path)
+{
+	if (!path)
+		return -ENOMEM;
+	if (s->nfirsts == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct first_path *nf = realloc(s->firsts, nc * sizeof(*nf));
+
+		if (!nf) {
+			free(path);
+			return -ENOMEM;
+		}
+		s->firsts = nf;
+		*cap = nc;
+	}
+	s->firsts[s->nfirsts++] = (struct first_path){ .addr = addr, .path = path };
+	return 0;
+}
+
+/* The path of a multiply-linked group already in s->firsts, or NULL. HDF5 lock. */
+static const char *first_find(struct h5m_store *s, haddr_t addr)
+{
+	struct first_path key = { .addr = addr }, *hit;
+
+	if (!s->nfirsts)
+		return NULL;
+	hit = bsearch(&key, s->firsts, s->nfirsts, sizeof(key), first_path_cmp);
+	return hit ? hit->path : NULL;
+}
+
+/* A set of object addresses, open addressing, HADDR_UNDEF marking empty slots. */
+struct addr_set {
+	haddr_t *a;
+	size_t cap, used;
+};
+
+/* Adds addr. Returns 1 if it was new, 0 if already there, -ENOMEM. */
+static int addr_set_add(struct addr_set *set, haddr_t addr)
+{
+	size_t i;
+
+	if ((set->used + 1) * 2 > set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 64;
+		haddr_t *na = malloc(cap * sizeof(*na)), *old = set->a;
+
+		if (!na)
+			return -ENOMEM;
+		memset(na, 0xff, cap * sizeof(*na)); /* HADDR_UNDEF */
+		set->a = na;
+		set->cap = cap;
+		set->used = 0;
+		for (size_t k = 0; old && k < cap / 2; k++)
+			if (old[k] != HADDR_UNDEF)
+				addr_set_add(set, old[k]);
+		free(old);
+	}
+	for (i = addr_hash(addr, set->cap); set->a[i] != HADDR_UNDEF; i = (i + 1) & (set->cap - 1))
+		if (set->a[i] == addr)
+			return 0;
+	set->a[i] = addr;
+	set->used++;
+	return 1;
+}
+
+/* Walks every group breadth-first from the root, members in name order (listing's order),
+ * through hard links with names listing shows, and records in s->firsts the path by which it
+ * first reaches each group of more than one hard link (the root is "/"); a group already
+ * reached is not entered again, so cycles end. Groups HDF5 cannot list are skipped, as listing
+ * shows nothing in them either. The same file so gives the same first paths whatever order
+ * its directories are visited in. Runs once; afterwards s->firsts is sorted. Returns 0 or
+ * -ENOMEM (then the walk may be retried). HDF5 lock. */
+static int walk_first_paths(struct h5m_store *s, haddr_t root)
+{
+	struct addr_set seen = { 0 };
+	char **queue = NULL;
+	size_t head = 0, tail = 0, qcap = 0, fcap = 0, ngroups = 0;
+	int rc;
+
+	rc = addr_set_add(&seen, root) < 0 ? -ENOMEM : first_add(s, &fcap, root, strdup("/"));
+	if (!rc) {
+		queue = malloc(16 * sizeof(*queue));
+		qcap = 16;
+		rc = queue && (queue[tail++] = strdup("/")) ? 0 : -ENOMEM;
+	}
+	while (!rc && head < tail) {
+		char *dir = queue[head];
+		struct name_list names = { 0 };
+		hid_t g = H5Gopen2(s->fid, dir, H5P_DEFAULT);
+
+		queue[head++] = NULL;
+		ngroups++;
+		if (g >= 0 && H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &names) >= 0 && !names.failed) {
+			for (size_t i = 0; i < names.n && !rc; i++) {
+				H5L_info_t li;
+				H5O_info_t oi;
+				char *path;
+
+				if (!name_shown(names.names[i]) || H5Lget_info(g, names.names[i], &li, H5P_DEFAULT) < 0 ||
+				    li.type != H5L_TYPE_HARD ||
+				    H5Oget_info_by_name2(g, names.names[i], &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+				    oi.type != H5O_TYPE_GROUP)
+					continue;
+				/* A group of one hard link is reached once; the root may be linked again. */
+				if (oi.rc > 1 || oi.addr == root) {
+					int fresh = addr_set_add(&seen, oi.addr);
+
+					if (fresh <= 0) {
+						rc = fresh;
+						continue;
+					}
+				}
+				path = join_path(dir, names.names[i]);
+				if (!path || (oi.rc > 1 && oi.addr != root && first_add(s, &fcap, oi.addr, strdup(path)))) {
+					free(path);
+					rc = -ENOMEM;
+					break;
+				}
+				if (tail == qcap) {
+					char **nq = realloc(queue, qcap * 2 * sizeof(*nq));
+
+					if (!nq) {
+						free(path);
+						rc = -ENOMEM;
+						break;
+					}
+					queue = nq;
+					qcap *= 2;
+				}
+				queue[tail++] = path;
+			}
+		} else if (names.failed) {
+			rc = -ENOMEM;
+		}
+		H5Eclear2(H5E_DEFAULT);
+		if (g >= 0)
+			H5Gclose(g);
+		for (size_t i = 0; i < names.n; i++)
+			free(names.names[i]);
+		free(names.names);
+		free(dir);
+	}
+	for (size_t i = head; i < tail; i++)
+		free(queue[i]);
+	free(queue);
+	free(seen.a);
+	if (rc) {
+		for (size_t i = 0; i < s->nfirsts; i++)
+			free(s->firsts[i].path);
+		free(s->firsts);
+		s->firsts = NULL;
+		s->nfirsts = 0;
+		return rc;
+	}
+	qsort(s->firsts, s->nfirsts, sizeof(*s->firsts), first_path_cmp);
+	s->walked = true;
+	h5m_log(H5M_LOG_INFO, "%s: groups linked under several names: walked %zu groups to find each one's first "
+	        "path, its directory (the others are symlinks to it)", s->path, ngroups);
+	return 0;
+}
+
 /* Returns the node index for hard link `name` in group g, creating the node on first sight;
  * -ENOENT for objects that are not shown (logged once), other -errno on failure. HDF5 lock. */
 static int64_t object_node(struct h5m_store *s, hid_t g, const char *name, const char *path)
@@ -719,14 +906,21 @@ static int64_t object_node(struct h5m_store *s, hid_t g, const char *name, const
 		return -ENOMEM;
 	n->addr = oi.addr;
 	switch (oi.type) {
-	case H5O_TYPE_GROUP:
+	case H5O_TYPE_GROUP: {
+		const char *first = NULL;
+
+		/* A group of several hard links gets its first path, wherever it is met first. A
+		 * failed walk (out of memory) is retried next time; meanwhile this path serves. */
+		if (oi.rc > 1 && (s->walked || walk_first_paths(s, h5m_store_node(s, 0)->addr) == 0))
+			first = first_find(s, oi.addr);
 		n->type = H5M_NODE_GROUP;
-		n->path = strdup(path);
+		n->path = strdup(first ? first : path);
 		if (!n->path) {
 			free(n);
 			return -ENOMEM;
 		}
 		break;
+	}
 	case H5O_TYPE_DATASET:
 		n->type = H5M_NODE_DATASET;
 		n->ds = dataset_open(s, g, name, path, why, sizeof(why));
@@ -811,6 +1005,47 @@ out:
 	return idx;
 }
 
+/* Longest symlink text the kernel takes from readlink (PATH_MAX with its NUL). */
+#define LINK_TEXT_MAX 4095
+
+/* The entry for hard link `path` (in group `dirpath`) to node `idx`: the node itself, or, for a
+ * group whose first path (object_node, walk_first_paths) is another (a second hard link, or a
+ * cycle back to a group above), a new symlink node whose text climbs from `dirpath` to the
+ * mount's root and descends along that first path. A group so has one directory in the mount
+ * and its other names are symlinks: the kernel cannot alias directories. Texts too long for a
+ * symlink are dangling (logged). Returns the node index to
+ * show or -ENOMEM/-ENOSPC. HDF5 lock. */
+static int64_t group_alias(struct h5m_store *s, const char *dirpath, const char *path, int64_t idx)
+{
+	struct h5m_node *g = h5m_store_node(s, (uint64_t)idx), *n;
+	char *text;
+
+	if (g->type != H5M_NODE_GROUP || !strcmp(g->path, path))
+		return idx;
+	/* g->path is built from names that listing shows (not empty, "." or ".."), and dirpath is
+	 * the only directory of its group, at depth path_depth(dirpath) below the root. */
+	text = climb_then(path_depth(dirpath), g->path);
+	if (text && strlen(text) > LINK_TEXT_MAX) {
+		h5m_log(H5M_LOG_WARN, "%s: hard link to group '%s' shown dangling: the symlink text would be "
+		        "%zu bytes", path, g->path, strlen(text));
+		free(text);
+		text = dangling_text("group", g->path);
+	}
+	n = text ? calloc(1, sizeof(*n)) : NULL;
+	if (!n) {
+		free(text);
+		return -ENOMEM;
+	}
+	n->type = H5M_NODE_SOFTLINK;
+	n->target = text;
+	idx = add_node(s, n);
+	if (idx < 0) {
+		free(text);
+		free(n);
+	}
+	return idx;
+}
+
 /* Fills dir's entries. HDF5 lock held. */
 static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 {
@@ -843,13 +1078,15 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 			rc = -ENOMEM;
 			break;
 		}
-		if (strlen(name) > NAME_MAX_BYTES || !strcmp(name, ".") || !strcmp(name, "..")) {
+		if (!name_shown(name)) {
 			h5m_log(H5M_LOG_WARN, "%s: not shown: the name is not a valid file name", path);
 		} else if (H5Lget_info(g, name, &li, H5P_DEFAULT) < 0) {
 			h5err(why, sizeof(why));
 			h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
 		} else if (li.type == H5L_TYPE_HARD) {
 			idx = object_node(s, g, name, path);
+			if (idx >= 0)
+				idx = group_alias(s, dir->path, path, idx);
 		} else if (li.type == H5L_TYPE_SOFT || li.type == H5L_TYPE_EXTERNAL) {
 			idx = link_node(s, g, dir->path, name, &li, &depth_fixed);
 		} else {
@@ -1148,6 +1385,9 @@ static void store_free(struct h5m_store *s, bool keep_ro_file)
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->amap);
+	for (size_t i = 0; i < s->nfirsts; i++)
+		free(s->firsts[i].path);
+	free(s->firsts);
 	free(s->path);
 	free(s);
 }

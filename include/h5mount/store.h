@@ -1,5 +1,6 @@
 /* store.h: the HDF5 layer. Opens a file, lists groups lazily as a table of nodes (one per
- * object, so hard links share a node), describes datasets, reads whole-chunk blocks, variable-
+ * object, so hard links share a node; a group's names but its first are symlink nodes),
+ * describes datasets, reads whole-chunk blocks, variable-
  * length rows and attributes. Knows nothing of FUSE: errors are negative errno values.
  *
  * Locking: every HDF5 call goes through one named mutex, h5m_hdf5_lock, held only inside this
@@ -107,7 +108,9 @@ struct h5m_node {
 	bool listed;
 	struct h5m_dirent *ents;
 	size_t nents;
-	char *path;                     /* groups: HDF5 path used to open it */
+	char *path;                     /* groups: HDF5 path used to open it, its first path (the
+	                                 * one a breadth-first walk from the root in name order
+	                                 * reaches first): its only directory in the mount */
 };
 
 struct h5m_store;
@@ -134,7 +137,13 @@ int h5m_store_global_init(void);
  * not empty, "." or ".."; links that cannot be shown so (a ".." component, an absolute target
  * in a group linked under several names, external links without H5M_STORE_HOST_ELINKS) get
  * the single component "h5mount-dangling:KIND:TARGET" ('/' and '%' as %2F and %25, at most
- * 255 bytes) and a log line. */
+ * 255 bytes) and a log line.
+ *
+ * A group has one directory, at its first path (breadth-first from the root, members in name
+ * order, through names that are shown; the same whatever order directories are listed in).
+ * Each other hard link to it (a second name, a cycle back up) is a symlink node whose text
+ * climbs from its directory to the root and descends along that path. Finding first paths
+ * walks every group of the file once, when listing first meets a group of several links. */
 int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flags, struct h5m_store **out, char *err,
                    size_t cap);
 

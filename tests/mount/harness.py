@@ -426,14 +426,43 @@ def expected_for(ds, path, pt_file=None):
 # ------------------------------------------------------------------ walking a file
 
 class Entry:
-    """One link in a group: kind in group/dataset/absent/unspecified/soft/external."""
+    """One link in a group: kind in group/alias/dataset/absent/unspecified/soft/external. An
+    'alias' is a hard link to a group whose first path (first_paths) is another: a symlink to
+    `target`, that path."""
 
     def __init__(self, name, kind, path, target=None, dskind=None, reason=None):
         self.name, self.kind, self.path = name, kind, path
         self.target, self.dskind, self.reason = target, dskind, reason
 
 
-def group_entries(grp, grp_path):
+def _shown_name(name):
+    return 0 < len(name.encode('utf-8')) <= 255 and name not in ('.', '..')
+
+
+def first_paths(f):
+    """{object address: path} of every group, the path by which a breadth-first walk from the
+    root (members in name order, hard links with names h5mount shows) reaches it first: its
+    directory in the mount; its other paths are symlinks to it."""
+    root = h5py.h5o.get_info(f['/'].id).addr
+    out = {root: '/'}
+    queue = ['/']
+    while queue:
+        gpath = queue.pop(0)
+        grp = f[gpath]
+        for name in grp:
+            if not _shown_name(name) or not isinstance(grp.get(name, getlink=True), h5py.HardLink):
+                continue
+            obj = grp[name]
+            if not isinstance(obj, h5py.Group):
+                continue
+            addr = h5py.h5o.get_info(obj.id).addr
+            if addr not in out:
+                out[addr] = posixpath.join(gpath, name)
+                queue.append(out[addr])
+    return out
+
+
+def group_entries(grp, grp_path, firsts=None):
     out = []
     for name in grp:
         path = posixpath.join(grp_path, name)
@@ -446,7 +475,11 @@ def group_entries(grp, grp_path):
             continue
         obj = grp[name]
         if isinstance(obj, h5py.Group):
-            out.append(Entry(name, 'group', path))
+            first = firsts.get(h5py.h5o.get_info(obj.id).addr, path) if firsts else path
+            if first == path:
+                out.append(Entry(name, 'group', path))
+            else:
+                out.append(Entry(name, 'alias', path, target=first))
         elif isinstance(obj, h5py.Dataset):
             try:
                 out.append(Entry(name, 'dataset', path, dskind=dataset_kind(obj)))
@@ -460,18 +493,12 @@ def group_entries(grp, grp_path):
 
 
 def walk_groups(f):
-    """Yields (group path, group, entries) for every group reached by hard links, each
-    path once (hard-linked groups are visited at every path; cycles are cut)."""
-    def rec(grp, path, ancestors):
-        addr = h5py.h5o.get_info(grp.id).addr
-        if addr in ancestors:
-            return
-        entries = group_entries(grp, path)
-        yield path, grp, entries
-        for e in entries:
-            if e.kind == 'group':
-                yield from rec(grp[e.name], e.path, ancestors | {addr})
-    yield from rec(f['/'], '/', frozenset())
+    """Yields (group path, group, entries) for every group reached by hard links, once, at
+    its first path (first_paths): its other paths are 'alias' entries."""
+    firsts = first_paths(f)
+    for path in sorted(firsts.values(), key=lambda p: (p.count('/') if p != '/' else 0, p)):
+        grp = f[path]
+        yield path, grp, group_entries(grp, path, firsts)
 
 
 def expected_listing(entries):
@@ -715,6 +742,9 @@ def check_listings(mnt, h5path):
                     failures.append('%s: must be absent (%s) but lstat works' % (e.path, e.reason))
                 elif e.kind == 'group' and not stat.S_ISDIR(st.st_mode):
                     failures.append('%s: group is not a directory' % e.path)
+                elif e.kind == 'alias' and not (stat.S_ISLNK(st.st_mode) and
+                                                os.path.realpath(p) == os.path.realpath(mnt.p(e.target))):
+                    failures.append('%s: second name of a group is not a symlink to %s' % (e.path, e.target))
                 elif e.kind == 'dataset' and not stat.S_ISREG(st.st_mode):
                     failures.append('%s: dataset is not a regular file' % e.path)
                 elif e.kind in ('soft', 'external') and not stat.S_ISLNK(st.st_mode):
