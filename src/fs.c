@@ -94,11 +94,7 @@ static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum 
 	*n = h5m_store_node(fs->store, idx);
 	if (!*n)
 		return -ENOENT;
-	if (*view != H5M_VIEW_OBJ && (*n)->type != H5M_NODE_DATASET)
-		return -ENOENT;
-	if (*view == H5M_VIEW_OFFSETS && (*n)->ds->dt.kind == H5M_DT_FIXED)
-		return -ENOENT;
-	return 0;
+	return h5m_store_has_view(*n, *view) ? 0 : -ENOENT;
 }
 
 /* Permission bits: the HDF5 file's read and write bits (mode & 0666) for every view, without

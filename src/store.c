@@ -322,10 +322,13 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		goto out;
 	}
 	if (H5Sget_simple_extent_type(space) == H5S_NULL) {
-		snprintf(why, cap, "null dataspace (no elements, no shape)");
-		goto out;
+		/* No elements: one axis of none, which no read or write ever selects. */
+		ds->null_space = true;
+		rank = 1;
+		dims[0] = maxdims[0] = 0;
+	} else {
+		rank = H5Sget_simple_extent_dims(space, dims, maxdims);
 	}
-	rank = H5Sget_simple_extent_dims(space, dims, maxdims);
 	if (rank < 0 || rank > H5M_NPY_MAXDIMS) {
 		snprintf(why, cap, "rank %d is more than numpy's %d", rank, H5M_NPY_MAXDIMS);
 		goto out;
@@ -416,7 +419,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			ds->zero_fill &= ds->fill[i] == 0;
 		/* Writes would go through HDF5's conversion too, which clips values the stored bits
 		 * cannot hold, while the cache kept what was written: keep such views read-only. */
-		ds->writable = s->rw && !ds->dt.converted;
+		ds->writable = s->rw && !ds->dt.converted && !ds->null_space;
 		if (s->rw && ds->dt.converted)
 			h5m_log(H5M_LOG_INFO, "%s: read-only: its integers are stored in other widths or bits than "
 			        "they are served in (%s)", path, ds->dt.descr);
@@ -425,18 +428,23 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		for (unsigned i = 1; i < ds->rank; i++)
 			ds->raw_rows &= ds->chunk[i] == ds->dims[i];
 	} else {
-		if (ds->rank > 1) {
-			snprintf(why, cap, "multi-dimensional variable-length datasets");
-			goto out;
-		}
+		/* Rows are the elements in C order: all of them, whatever the rank. */
 		npy_rank = 1;
-		ds->nrows = ds->rank ? ds->dims[0] : 1;
+		ds->nrows = 1;
+		for (unsigned i = 0; i < ds->rank; i++)
+			if (__builtin_mul_overflow(ds->nrows, ds->dims[i], &ds->nrows)) {
+				snprintf(why, cap, "more than 2^64 variable-length elements");
+				goto out;
+			}
 		if (ds->nrows > VLEN_ROWS_FLOOR && ds->nrows > s->fsize) {
 			snprintf(why, cap, "%llu variable-length rows in a file of %llu bytes", (unsigned long long)ds->nrows,
 			         (unsigned long long)s->fsize);
 			goto out;
 		}
 	}
+	if (ds->null_space)
+		h5m_log(H5M_LOG_INFO, "%s: null dataspace: shown as an empty file and an empty .shape, without "
+		        ".npy (numpy has no array without a shape)", path);
 	if (h5m_npy_header_size(ds->dt.descr, npy_rank, &ds->npy_header_len, &version) < 0) {
 		snprintf(why, cap, "cannot make a .npy header");
 		goto out;
@@ -1114,7 +1122,7 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 			char *vn;
 			struct h5m_dirent key;
 
-			if (v == H5M_VIEW_OFFSETS && n->ds->dt.kind == H5M_DT_FIXED)
+			if (!h5m_store_has_view(n, (enum h5m_view)v))
 				continue;
 			vn = malloc(strlen(ents.e[i].name) + strlen(suffix[v]) + 1);
 			if (!vn) {
@@ -1153,6 +1161,17 @@ out:
 	free(names.names);
 	H5Gclose(g);
 	return rc;
+}
+
+bool h5m_store_has_view(const struct h5m_node *n, enum h5m_view view)
+{
+	if (view == H5M_VIEW_OBJ)
+		return true;
+	if (n->type != H5M_NODE_DATASET)
+		return false;
+	if (view == H5M_VIEW_OFFSETS)
+		return n->ds->dt.kind != H5M_DT_FIXED;
+	return view != H5M_VIEW_NPY || !n->ds->null_space;
 }
 
 int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_dirent **ents, size_t *n)
@@ -1963,6 +1982,50 @@ static hid_t vlen_memtype(struct h5m_dataset *ds)
 	return H5Tvlen_create(ds->dt.base_type);
 }
 
+/* Reads elements [r0, r0+n) in C order of a dataset of rank 2 or more as memory type mt into
+ * buf (n elements back to back), selecting them one by one (a run of C-order elements is no
+ * single hyperslab). Returns 0, -ENOMEM or -EIO (HDF5's error stack left for the caller).
+ * HDF5 lock. */
+static int flat_read(const struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t r0, uint64_t n, void *buf)
+{
+	hsize_t *coord = NULL, cnt = n, at[H5M_NPY_MAXDIMS];
+	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, estack = H5I_INVALID_HID;
+	uint64_t rest = r0;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	coord = malloc((size_t)n * ds->rank * sizeof(*coord)); /* n <= VLEN_BATCH */
+	if (!coord)
+		return -ENOMEM;
+	for (unsigned d = ds->rank; d-- > 0;) {
+		at[d] = rest % ds->dims[d]; /* dims are not 0: r0 < the product */
+		rest /= ds->dims[d];
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		memcpy(coord + i * ds->rank, at, ds->rank * sizeof(*at));
+		for (unsigned d = ds->rank; d-- > 0;) {
+			if (++at[d] < ds->dims[d])
+				break;
+			at[d] = 0;
+		}
+	}
+	fs = H5Dget_space(ds->did);
+	ms = H5Screate_simple(1, &cnt, NULL);
+	if (fs < 0 || ms < 0 || H5Sselect_elements(fs, H5S_SELECT_SET, (size_t)n, coord) < 0 ||
+	    H5Dread(ds->did, mt, ms, fs, xfer, buf) < 0)
+		rc = -EIO;
+	estack = rc ? H5Eget_current_stack() : H5I_INVALID_HID; /* H5Sclose would clear it */
+	if (ms >= 0)
+		H5Sclose(ms);
+	if (fs >= 0)
+		H5Sclose(fs);
+	if (estack >= 0)
+		H5Eset_current_stack(estack); /* and closes it */
+	free(coord);
+	return rc;
+}
+
 /* Reads rows [r0, r0+n) of a vlen dataset into rows (hvl_t or char*, zeroed first so that a
  * failed read leaves nothing to free), their values allocated through xfer's budget. Returns 0
  * or -EIO (HDF5's error stack left for the caller). HDF5 lock. */
@@ -1972,7 +2035,9 @@ static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t
 	 * row; should a row be left untouched all the same, zeros read as an empty row where a
 	 * stale pointer would be followed (and a failed read leaves nothing to free). */
 	memset(rows, 0, (size_t)n * (ds->dt.kind == H5M_DT_VLEN_STR ? sizeof(char *) : sizeof(hvl_t)));
-	return slab_io_x(ds, mt, ds->rank ? 1 : 0, &r0, &n, rows, false, xfer);
+	if (ds->rank <= 1)
+		return slab_io_x(ds, mt, ds->rank, &r0, &n, rows, false, xfer);
+	return flat_read(ds, mt, xfer, r0, n, rows);
 }
 
 /* Length in base elements of row i of a read batch. */
@@ -2138,7 +2203,7 @@ static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
 	g.sl = sl;
 	g.base = ub;
 	dsz = 4 + sa + 4;
-	if (ds->contig_offset >= 0 && ds->rank == 1) {
+	if (ds->contig_offset >= 0 && ds->rank >= 1) { /* descriptors in C order, one per row */
 		uint64_t r;
 
 		buf = malloc(VLEN_BATCH * dsz);

@@ -128,10 +128,14 @@ static int shape_text(struct h5m_views *v, struct h5m_dataset *ds, char *out, si
 {
 	uint64_t dims[H5M_NPY_MAXDIMS];
 
-	if (ds->dt.kind != H5M_DT_FIXED) {
-		dims[0] = ds->nrows;
-		return h5m_shape_format(ds->rank ? 1 : 0, dims, out, cap);
+	if (ds->null_space) { /* no shape at all: not even the empty one of a scalar ("\n") */
+		if (cap < 1)
+			return -ENOSPC;
+		out[0] = 0;
+		return 0;
 	}
+	if (ds->dt.kind != H5M_DT_FIXED) /* the dataset's dims; the rows are its elements */
+		return h5m_shape_format(ds->rank, ds->dims, out, cap);
 	h5m_store_dims(v->store, ds, dims);
 	return h5m_shape_format(ds->rank, dims, out, cap);
 }

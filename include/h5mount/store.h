@@ -50,6 +50,9 @@ struct h5m_dataset {
 	struct h5m_dtype dt;       /* immutable after creation; dt.mem_type is the memory type of
 	                            * every H5Dread/H5Dwrite of a fixed-size dataset */
 	unsigned rank;             /* dataset rank (without array-type dims) */
+	bool null_space;           /* an H5S_NULL dataspace: no elements and no shape. Shown as rank
+	                            * 1 with no rows (`x` empty, read-only), `x.shape` empty, no
+	                            * `x.npy` (no numpy shape says "no shape") */
 	bool chunked;
 	bool direct;               /* no filter, or only Blosc, and served as stored (not
 	                            * dt.converted): chunks are read raw and decoded outside the
@@ -167,6 +170,10 @@ struct h5m_node *h5m_store_node(struct h5m_store *s, uint64_t idx);
 /* Lists group `dir` (its entries are filled on first use). Returns 0 with *ents and *n pointing at
  * the immutable entries, -ENOTDIR, or -EIO when HDF5 cannot iterate it. */
 int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_dirent **ents, size_t *n);
+
+/* Whether dataset node n shows view `view` (x.offsets only for variable-length datasets, x.npy
+ * not for null dataspaces); true for the OBJ view of every node. Lock-free. */
+bool h5m_store_has_view(const struct h5m_node *n, enum h5m_view view);
 
 /* Finds `name` in group `dir`. Returns the entry or NULL (errno-style code in *err: -ENOENT,
  * -ENOTDIR, -EIO). */

@@ -323,14 +323,15 @@ class Expected:
 
 
 def dataset_kind(ds):
-    """'fixed' or 'vlen' for a listed dataset; raises Absent/Unspecified."""
+    """'fixed' or 'vlen' for a listed dataset; raises Absent/Unspecified. (Null dataspaces
+    are entries of kind 'null', see group_entries.)"""
     if ds.id.get_space().get_simple_extent_type() == h5py.h5s.NULL:
-        raise Absent('null dataspace')
+        raise Unspecified('null dataspace')
     tid = ds.id.get_type()
     cls = tid.get_class()
     if cls == h5py.h5t.VLEN or (cls == h5py.h5t.STRING and tid.is_variable_str()):
-        if ds.ndim != 1:
-            raise Unspecified('variable-length dataset of rank %d' % ds.ndim)
+        if ds.ndim == 0:
+            raise Unspecified('variable-length scalar')
         if cls == h5py.h5t.VLEN:
             npy_dtype(tid.get_super())          # Absent/Unspecified for odd bases
         return 'vlen'
@@ -399,17 +400,18 @@ def expected_for(ds, path, pt_file=None):
         if pt_file is not None and not values_equal(got, np.asarray(pt_file.get_node(path).read())):
             raise AssertionError('fixture self-check: %s differs from PyTables read' % path)
         return exp
-    # variable length
+    # variable length: rows are the elements in C order, whatever the rank
+    elems = np.asarray(ds[()], dtype=object).ravel()
     if tid.get_class() == h5py.h5t.STRING:
         base = np.dtype('|u1')
-        rows = [r if isinstance(r, bytes) else str(r).encode('utf-8') for r in ds[()]]
+        rows = [r if isinstance(r, bytes) else str(r).encode('utf-8') for r in elems]
         flat = b''.join(rows)
         lengths = [len(r) for r in rows]
     else:
         base = npy_dtype(tid.get_super())
         if base.shape:
             raise Unspecified('vlen of an array type')
-        rows = [_vlen_row(r, base) for r in ds[()]]
+        rows = [_vlen_row(r, base) for r in elems]
         flat = b''.join(r.tobytes() for r in rows)
         lengths = [len(r) for r in rows]
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype('<i8')
@@ -419,16 +421,16 @@ def expected_for(ds, path, pt_file=None):
         ptrows = node.read()
         if len(ptrows) != len(rows):
             raise AssertionError('fixture self-check: %s row count differs from PyTables' % path)
-    return Expected(path, 'vlen', flat, base, (total,), (len(rows),),
+    return Expected(path, 'vlen', flat, base, (total,), tuple(ds.shape),
                     offsets=offsets.tobytes(), rows=rows)
 
 
 # ------------------------------------------------------------------ walking a file
 
 class Entry:
-    """One link in a group: kind in group/alias/dataset/absent/unspecified/soft/external. An
-    'alias' is a hard link to a group whose first path (first_paths) is another: a symlink to
-    `target`, that path."""
+    """One link in a group: kind in group/alias/dataset/null/absent/unspecified/soft/
+    external. An 'alias' is a hard link to a group whose first path (first_paths) is another:
+    a symlink to `target`, that path."""
 
     def __init__(self, name, kind, path, target=None, dskind=None, reason=None):
         self.name, self.kind, self.path = name, kind, path
@@ -480,6 +482,9 @@ def group_entries(grp, grp_path, firsts=None):
                 out.append(Entry(name, 'group', path))
             else:
                 out.append(Entry(name, 'alias', path, target=first))
+        elif isinstance(obj, h5py.Dataset) and \
+                obj.id.get_space().get_simple_extent_type() == h5py.h5s.NULL:
+            out.append(Entry(name, 'null', path))
         elif isinstance(obj, h5py.Dataset):
             try:
                 out.append(Entry(name, 'dataset', path, dskind=dataset_kind(obj)))
@@ -512,6 +517,8 @@ def expected_listing(entries):
             names.add(e.name)
     real = set(names)
     for e in entries:
+        if e.kind == 'null':
+            names.add(e.name + '.shape')
         if e.kind == 'dataset':
             views = [e.name + '.npy', e.name + '.shape']
             if e.dskind == 'vlen':
@@ -745,6 +752,8 @@ def check_listings(mnt, h5path):
                 elif e.kind == 'alias' and not (stat.S_ISLNK(st.st_mode) and
                                                 os.path.realpath(p) == os.path.realpath(mnt.p(e.target))):
                     failures.append('%s: second name of a group is not a symlink to %s' % (e.path, e.target))
+                elif e.kind == 'null' and not (stat.S_ISREG(st.st_mode) and st.st_size == 0):
+                    failures.append('%s: null dataspace is not an empty regular file' % e.path)
                 elif e.kind == 'dataset' and not stat.S_ISREG(st.st_mode):
                     failures.append('%s: dataset is not a regular file' % e.path)
                 elif e.kind in ('soft', 'external') and not stat.S_ISLNK(st.st_mode):
