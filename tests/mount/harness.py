@@ -390,7 +390,7 @@ def expected_for(ds, path, pt_file=None):
         dt = npy_dtype(tid)
         raw = read_as_stored(ds)
         npy_shape = tuple(ds.shape) + dt.shape
-        exp = Expected(path, 'fixed', raw, dt.base if dt.shape else dt, npy_shape, ds.shape)
+        exp = Expected(path, 'fixed', raw, dt.base if dt.shape else dt, npy_shape, npy_shape)
         got = exp.array
         h5 = ds[()]
         if not values_equal(got, h5 if not dt.shape else np.asarray(h5).reshape(npy_shape)):
