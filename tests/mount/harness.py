@@ -744,8 +744,8 @@ def attr_expectation(obj, name):
     if cls == h5py.h5t.STRING:
         if rank == 0:
             return ('text', text(val))
-        if rank == 1:
-            return ('text', b'\n'.join(text(v) for v in val))
+        if rank == 1 and all(b"'" not in text(v) and b'\\' not in text(v) for v in val):
+            return ('text', b' '.join(b"'" + text(v) + b"'" for v in val))
         return None
     if cls == h5py.h5t.INTEGER:
         a = np.asarray(val)

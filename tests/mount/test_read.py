@@ -431,7 +431,7 @@ class TypesFile(MountedCase):
                 'str_fixed': b'fixed', 'str_empty': b'', 'int_scalar': b'42',
                 'int_negative': b'-7', 'uint64_max': b'18446744073709551615',
                 'int_bigendian': b'513', 'int_1d': b'-1 0 1 2 3', 'int_2d': b'0 1 2\n3 4 5',
-                'str_array': b'alpha\nbeta\ngamma', 'str_fixed_array': b'ab\ncde\nf',
+                'str_array': b"'alpha' 'beta' 'gamma'", 'str_fixed_array': b"'ab' 'cde' 'f'",
                 'enum_scalar': b'BLUE', 'bool_true': b'TRUE', 'bool_false': b'FALSE'}
         for target in ('attrs', 'attrs/data'):
             with self.subTest(target):
