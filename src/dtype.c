@@ -695,19 +695,72 @@ static bool same_ldouble(const char *text, long double v)
 	return strtold(text, NULL) == v;
 }
 
+/* A float in decimal: sign, significant digits d[0..nd) (d[0] nonzero unless the value is 0)
+ * and the exponent of d[0]. */
+struct dec {
+	bool neg;
+	char d[40];
+	int nd, exp;
+};
+
+/* Parses the "%.*Le" text [-]d[.ddd]e(+|-)XX into *x. */
+static void dec_parse(const char *t, struct dec *x)
+{
+	const char *s;
+
+	x->neg = t[0] == '-';
+	x->nd = 0;
+	for (s = t + x->neg; *s && *s != 'e'; s++)
+		if (*s != '.' && x->nd < (int)sizeof(x->d) - 1)
+			x->d[x->nd++] = *s;
+	x->d[x->nd] = 0;
+	x->exp = *s ? atoi(s + 1) : 0;
+}
+
+static void dec_text(const struct dec *x, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s%c%s%se%d", x->neg ? "-" : "", x->d[0], x->nd > 1 ? "." : "", x->d + 1, x->exp);
+}
+
+/* The nd-digit decimal next to x in magnitude: one unit in the last digit up (dir > 0) or
+ * down. x is not 0. */
+static void dec_step(const struct dec *x, int dir, struct dec *y)
+{
+	int i = x->nd - 1;
+
+	*y = *x;
+	if (dir > 0) {
+		while (i >= 0 && y->d[i] == '9')
+			y->d[i--] = '0';
+		if (i < 0) { /* 999 -> 1000: one decade up, still nd digits */
+			y->d[0] = '1';
+			y->exp++;
+		} else {
+			y->d[i]++;
+		}
+	} else {
+		while (i >= 0 && y->d[i] == '0')
+			y->d[i--] = '9';
+		y->d[i]--;
+		if (y->d[0] == '0') { /* 100 -> 099: the nd-digit value below is 999 a decade down */
+			memset(y->d, '9', (size_t)y->nd);
+			y->exp--;
+		}
+	}
+}
+
 /* Python's repr of a float, in precision `prec`: the fewest significant digits that read back
- * as the same value in that precision (correctly rounded), in fixed notation for decimal
- * exponents in [-4, 16) ("0.1", "65500.0", "1000.0"), else "1e+20", "-2.5e-07". */
+ * as the same value in that precision (of those, the closest to it), in fixed notation for
+ * decimal exponents in [-4, 16) ("0.1", "65500.0", "1000.0"), else "1e+20", "-2.5e-07". */
 static void repr_float(long double v, enum fprec prec, char *out, size_t cap)
 {
 	static const int maxp[] = { 5, 9, 17, LDBL_DECIMAL_DIG };
 	static bool (*const same[])(const char *, long double) = { same_half, same_float, same_double,
 		                                                        same_ldouble };
-	char tmp[96], digits[64];
-	const char *s;
-	size_t nd = 0;
-	int p, exp, n = 0;
-	bool neg;
+	char tmp[96];
+	struct dec x, best;
+	int p, n = 0;
+	bool found = false;
 
 	if (isnan(v)) {
 		snprintf(out, cap, "nan");
@@ -717,32 +770,39 @@ static void repr_float(long double v, enum fprec prec, char *out, size_t cap)
 		snprintf(out, cap, v < 0 ? "-inf" : "inf");
 		return;
 	}
-	for (p = 1; p < maxp[prec]; p++) {
+	for (p = 1; !found && p <= maxp[prec]; p++) {
 		snprintf(tmp, sizeof(tmp), "%.*Le", p - 1, v);
-		if (same[prec](tmp, v))
-			break;
+		dec_parse(tmp, &x);
+		best = x;
+		found = p == maxp[prec] || same[prec](tmp, v);
+		/* Next to a power of two the correctly rounded p digits may miss while a neighbour
+		 * (the interval there is lopsided) reads back: 2^-6 in half is "0.01563". */
+		for (int dir = -1; !found && v != 0 && dir <= 1; dir += 2) {
+			struct dec y;
+
+			dec_step(&x, dir, &y);
+			dec_text(&y, tmp, sizeof(tmp));
+			if (same[prec](tmp, v)) {
+				best = y;
+				found = true;
+			}
+		}
 	}
-	snprintf(tmp, sizeof(tmp), "%.*Le", p - 1, v);
-	/* tmp is [-]d[.ddd]e(+|-)XX: take the digits and the exponent apart. */
-	neg = tmp[0] == '-';
-	for (s = tmp + neg; *s && *s != 'e'; s++)
-		if (*s != '.' && nd < sizeof(digits) - 1)
-			digits[nd++] = *s;
-	exp = atoi(s + 1);
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-	digits[nd] = 0;
-	if (neg)
+	x = best;
+	while (x.nd > 1 && x.d[x.nd - 1] == '0')
+		x.nd--;
+	x.d[x.nd] = 0;
+	if (x.neg)
 		n += snprintf(out + n, cap - (size_t)n, "-");
-	if (exp >= 16 || exp < -4) {
-		n += snprintf(out + n, cap - (size_t)n, "%c%s%s", digits[0], nd > 1 ? "." : "", digits + 1);
-		snprintf(out + n, cap - (size_t)n, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-	} else if (exp < 0) {
-		snprintf(out + n, cap - (size_t)n, "0.%.*s%s", -exp - 1, "0000", digits);
-	} else if ((size_t)exp + 1 >= nd) {
-		snprintf(out + n, cap - (size_t)n, "%s%.*s.0", digits, (int)((size_t)exp + 1 - nd), "0000000000000000");
+	if (x.exp >= 16 || x.exp < -4) {
+		n += snprintf(out + n, cap - (size_t)n, "%c%s%s", x.d[0], x.nd > 1 ? "." : "", x.d + 1);
+		snprintf(out + n, cap - (size_t)n, "e%c%02d", x.exp < 0 ? '-' : '+', x.exp < 0 ? -x.exp : x.exp);
+	} else if (x.exp < 0) {
+		snprintf(out + n, cap - (size_t)n, "0.%.*s%s", -x.exp - 1, "0000", x.d);
+	} else if (x.exp + 1 >= x.nd) {
+		snprintf(out + n, cap - (size_t)n, "%s%.*s.0", x.d, x.exp + 1 - x.nd, "0000000000000000");
 	} else {
-		snprintf(out + n, cap - (size_t)n, "%.*s.%s", exp + 1, digits, digits + exp + 1);
+		snprintf(out + n, cap - (size_t)n, "%.*s.%s", x.exp + 1, x.d, x.d + x.exp + 1);
 	}
 }
 

@@ -64,6 +64,7 @@ def make_attrs(path):
         a['f2_max'] = np.float16(65504)
         a['f2_1d'] = np.array([0.1, 65504, -2, 6.1e-5], dtype='<f2')
         a['f2_be'] = np.array(0.3, dtype='>f2')
+        a['f2_pow2'] = np.float16(2.0 ** -6)      # 0.015625: 0.01563 is the shortest
         a['f4'] = np.float32(1.1)
         a['f8'] = np.float64(0.1)
         a['f8_big'] = np.float64(1.5e15)
@@ -92,6 +93,19 @@ def make_attrs(path):
         a.create('refs', [tgt.ref, d.ref], dtype=h5py.ref_dtype)
         a['vlen_int'] = np.array([np.arange(2, dtype='<i4'), np.arange(0, dtype='<i4')],
                                  dtype=h5py.vlen_dtype('<i4'))
+        # Every finite float16, and random bit patterns of the wider floats (NaN, infinities
+        # and subnormals among them), 4096 values an attribute (an xattr holds 64 KiB).
+        g = f.create_group('floats')
+        rng = np.random.default_rng(5)
+        halfs = np.arange(0x10000, dtype='<u4').astype('<u2').view('<f2')
+        halfs = halfs[np.isfinite(halfs)]
+        for i in range(0, len(halfs), 4096):
+            g.attrs['f2_%02d' % (i // 4096)] = halfs[i:i + 4096]
+        g.attrs['f4'] = rng.integers(0, 2**32, 4096, dtype='<u8').astype('<u4').view('<f4')
+        g.attrs['f8'] = rng.integers(0, 2**63, 2048, dtype='<u8').view('<f8') * \
+            np.where(np.arange(2048) % 2, 1, -1)
+        g.attrs['ld'] = (rng.standard_normal(1000) * 10.0 ** rng.integers(-30, 30, 1000)) \
+            .astype(np.longdouble) / np.longdouble(3)
     return path
 
 
@@ -149,8 +163,22 @@ class AttributeText(unittest.TestCase):
         self.assertEqual(self.x('f2_max'), b'65500.0')
         self.assertEqual(self.x('f2_1d'), b'0.1 65500.0 -2.0 6.1e-05')
         self.assertEqual(self.x('f2_be'), b'0.3')
+        self.assertEqual(self.x('f2_pow2'), b'0.01563')
         for tok, want in zip(self.x('f2_1d').split(b' '), [0.1, 65504, -2, 6.1e-5]):
             self.assertEqual(np.float16(float(tok)), np.float16(want))
+
+    def test_every_half_and_random_floats_print_numpys_shortest_digits(self):
+        import test_walk
+        t = self.mnt.p('floats')
+        with h5py.File(FIX['attrs'], 'r') as f:
+            for name, val in f['floats'].attrs.items():
+                toks = os.getxattr(t, 'user.' + name).split(b' ')
+                self.assertEqual(len(toks), len(val), name)
+                want = [test_walk.float_text(v).encode() for v in val]
+                bad = [(w, g) for w, g in zip(want, toks) if w != g]
+                self.assertEqual(bad, [], name)
+                back = np.array([val.dtype.type(x.decode()) for x in toks], dtype=val.dtype)
+                np.testing.assert_array_equal(back, val)
 
     def test_float32_and_float64_print_as_python_repr(self):
         self.assertEqual(self.x('f4'), b'1.1')

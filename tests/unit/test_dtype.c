@@ -375,7 +375,7 @@ static hid_t half_type(void)
 
 static void test_floats_print_fewest_digits_of_their_own_precision(void **state)
 {
-	float halfs[4] = { 0.0999755859375f, 65504.0f, 0.000060975551605224609375f, -2.0f };
+	float halfs[5] = { 0.0999755859375f, 65504.0f, 0.000060975551605224609375f, -2.0f, 0.015625f };
 	long double ld[2] = { 0.1L, 1.0L / 3.0L };
 	hsize_t d4 = 4, d2 = 2;
 	hid_t h = half_type();
@@ -384,6 +384,9 @@ static void test_floats_print_fewest_digits_of_their_own_precision(void **state)
 	(void)state;
 	/* The stored type decides the digits; the memory type (float) only carries the value. */
 	format_as(h, H5T_NATIVE_FLOAT, halfs, 4, 1, &d4, "0.1 65500.0 6.1e-05 -2.0");
+	/* 2^-6: the correctly rounded 0.01562 misses (the interval below a power of two is
+	 * half as wide), its neighbour 0.01563 reads back. */
+	format_as(h, H5T_NATIVE_FLOAT, halfs + 4, 1, 0, NULL, "0.01563");
 	format_as(H5T_NATIVE_LDOUBLE, H5T_NATIVE_LDOUBLE, ld, 1, 0, NULL, "0.1");
 	snprintf(want, sizeof(want), "%.*Lg", 20, ld[1]);
 	assert_true(strtold(want, NULL) == ld[1]);
