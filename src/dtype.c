@@ -827,12 +827,13 @@ static enum fprec float_prec(hid_t t)
 	return P_LDOUBLE;
 }
 
-/* What a formatter walks: the memory type of the values, the stored (file) type for the
- * floats' precision (H5I_INVALID_HID: use the memory type's), and the object references
- * resolve against (H5I_INVALID_HID: references print empty). */
+/* What every formatter of one attribute shares. The formatters also take the memory type of
+ * a value (mt) and its stored type (ft, H5I_INVALID_HID when unknown: the floats' precision
+ * then comes from mt). */
 struct fmt {
-	hid_t loc;
-	struct sbuf *b;
+	hid_t loc;      /* the object references resolve against; H5I_INVALID_HID: print empty */
+	struct sbuf *b; /* the text so far; b->failed set on allocation failure (or an
+	                 * unreadable array type) */
 };
 
 static void format_elem(const struct fmt *f, hid_t ft, hid_t mt, const unsigned char *p, bool quote);
@@ -1089,12 +1090,12 @@ int h5m_dtype_format_values(hid_t loc, hid_t filetype, hid_t memtype, const void
 		hid_t fs, ms;
 
 		if (ar <= 0 || ar > H5S_MAX_RANK || H5Tget_array_dims2(mt, adims) < 0) {
-			rc = -EINVAL;
+			rc = -EIO;
 			goto out;
 		}
 		for (int d = 0; d < ar; d++)
 			if (__builtin_mul_overflow(nelem, (size_t)adims[d], &nelem)) {
-				rc = -EINVAL;
+				rc = -EIO;
 				goto out;
 			}
 		last = adims[ar - 1];

@@ -53,7 +53,7 @@ void h5m_dtype_destroy(struct h5m_dtype *dt);
  * (the stored type; H5I_INVALID_HID: memtype's); strings as they are when the attribute is a
  * scalar, else (and inside compounds) as quoted literals; object and region references as the
  * path of their object, resolved against `loc` (H5I_INVALID_HID: empty). Returns a malloc'd
- * NUL-terminated string in *out and its length in *len; 0, -EINVAL (unreadable array type) or
+ * NUL-terminated string in *out and its length in *len; 0, -EIO (unreadable array type) or
  * -ENOMEM. Caller holds the HDF5 lock. */
 int h5m_dtype_format_values(hid_t loc, hid_t filetype, hid_t memtype, const void *buf, size_t nelem,
                             unsigned rank, const hsize_t *dims, char **out, size_t *len);
