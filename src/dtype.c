@@ -1,5 +1,6 @@
 /* dtype.c: HDF5 element type -> npy descr and served element size; attribute values -> text.
- * It inspects types and formats memory buffers; it never reads datasets or attributes. */
+ * It inspects types and formats memory buffers (resolving references to paths); it never
+ * reads datasets or attributes. */
 #include "h5mount/dtype.h"
 
 #include <errno.h>
@@ -651,12 +652,114 @@ void h5m_dtype_destroy(struct h5m_dtype *dt)
 
 /* ---- attribute values as text ---- */
 
-/* Python's repr of a float: the fewest significant digits (up to `maxp`) that read back as
- * the same value (checked by `same`), fixed notation for exponents in [-4, 16), else e-form. */
-static void repr_float(double v, int maxp, bool (*same)(const char *, double), char *out, size_t cap)
+/* The precision a float attribute is printed in: the smallest of IEEE half, single, double
+ * and the native long double whose exponent and mantissa hold the stored type's. */
+enum fprec { P_HALF, P_FLOAT, P_DOUBLE, P_LDOUBLE };
+
+/* Half-precision rounding (to nearest, ties to even) of a finite double, as a double: what
+ * numpy's float16(x) holds. */
+static double round_half(double x)
 {
-	char tmp[64];
-	int p, exp;
+	double ax = fabs(x), q;
+	int e;
+
+	if (ax >= 65520.0)
+		return x < 0 ? -INFINITY : INFINITY;
+	if (ax < 0x1p-14) {
+		q = 0x1p-24;
+	} else {
+		frexp(ax, &e); /* ax = m * 2^e, m in [0.5, 1): the leading bit is 2^(e-1) */
+		q = ldexp(1.0, e - 1 - 10);
+	}
+	return nearbyint(x / q) * q;
+}
+
+static bool same_half(const char *text, long double v)
+{
+	return round_half(strtod(text, NULL)) == (double)v;
+}
+
+static bool same_float(const char *text, long double v)
+{
+	return strtof(text, NULL) == (float)v;
+}
+
+static bool same_double(const char *text, long double v)
+{
+	return strtod(text, NULL) == (double)v;
+}
+
+static bool same_ldouble(const char *text, long double v)
+{
+	return strtold(text, NULL) == v;
+}
+
+/* A float in decimal: sign, significant digits d[0..nd) (d[0] nonzero unless the value is 0)
+ * and the exponent of d[0]. */
+struct dec {
+	bool neg;
+	char d[40];
+	int nd, exp;
+};
+
+/* Parses the "%.*Le" text [-]d[.ddd]e(+|-)XX into *x. */
+static void dec_parse(const char *t, struct dec *x)
+{
+	const char *s;
+
+	x->neg = t[0] == '-';
+	x->nd = 0;
+	for (s = t + x->neg; *s && *s != 'e'; s++)
+		if (*s != '.' && x->nd < (int)sizeof(x->d) - 1)
+			x->d[x->nd++] = *s;
+	x->d[x->nd] = 0;
+	x->exp = *s ? atoi(s + 1) : 0;
+}
+
+static void dec_text(const struct dec *x, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s%c%s%se%d", x->neg ? "-" : "", x->d[0], x->nd > 1 ? "." : "", x->d + 1, x->exp);
+}
+
+/* The nd-digit decimal next to x in magnitude: one unit in the last digit up (dir > 0) or
+ * down. x is not 0. */
+static void dec_step(const struct dec *x, int dir, struct dec *y)
+{
+	int i = x->nd - 1;
+
+	*y = *x;
+	if (dir > 0) {
+		while (i >= 0 && y->d[i] == '9')
+			y->d[i--] = '0';
+		if (i < 0) { /* 999 -> 1000: one decade up, still nd digits */
+			y->d[0] = '1';
+			y->exp++;
+		} else {
+			y->d[i]++;
+		}
+	} else {
+		while (i >= 0 && y->d[i] == '0')
+			y->d[i--] = '9';
+		y->d[i]--;
+		if (y->d[0] == '0') { /* 100 -> 099: the nd-digit value below is 999 a decade down */
+			memset(y->d, '9', (size_t)y->nd);
+			y->exp--;
+		}
+	}
+}
+
+/* Python's repr of a float, in precision `prec`: the fewest significant digits that read back
+ * as the same value in that precision (of those, the closest to it), in fixed notation for
+ * decimal exponents in [-4, 16) ("0.1", "65500.0", "1000.0"), else "1e+20", "-2.5e-07". */
+static void repr_float(long double v, enum fprec prec, char *out, size_t cap)
+{
+	static const int maxp[] = { 5, 9, 17, LDBL_DECIMAL_DIG };
+	static bool (*const same[])(const char *, long double) = { same_half, same_float, same_double,
+		                                                        same_ldouble };
+	char tmp[96];
+	struct dec x, best;
+	int p, n = 0;
+	bool found = false;
 
 	if (isnan(v)) {
 		snprintf(out, cap, "nan");
@@ -666,48 +769,78 @@ static void repr_float(double v, int maxp, bool (*same)(const char *, double), c
 		snprintf(out, cap, v < 0 ? "-inf" : "inf");
 		return;
 	}
-	for (p = 1; p < maxp; p++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
-		if (same(tmp, v))
-			break;
-	}
-	snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
-	exp = atoi(strchr(tmp, 'e') + 1);
-	if (exp >= -4 && exp < 16) {
-		int decimals = p - 1 - exp > 0 ? p - 1 - exp : 0;
+	for (p = 1; !found && p <= maxp[prec]; p++) {
+		snprintf(tmp, sizeof(tmp), "%.*Le", p - 1, v);
+		dec_parse(tmp, &x);
+		best = x;
+		found = p == maxp[prec] || same[prec](tmp, v);
+		/* Next to a power of two the correctly rounded p digits may miss while a neighbour
+		 * (the interval there is lopsided) reads back: 2^-6 in half is "0.01563". */
+		for (int dir = -1; !found && v != 0 && dir <= 1; dir += 2) {
+			struct dec y;
 
-		snprintf(out, cap, decimals ? "%.*f" : "%.*f.0", decimals, v);
+			dec_step(&x, dir, &y);
+			dec_text(&y, tmp, sizeof(tmp));
+			if (same[prec](tmp, v)) {
+				best = y;
+				found = true;
+			}
+		}
+	}
+	x = best;
+	while (x.nd > 1 && x.d[x.nd - 1] == '0')
+		x.nd--;
+	x.d[x.nd] = 0;
+	if (x.neg)
+		n += snprintf(out + n, cap - (size_t)n, "-");
+	if (x.exp >= 16 || x.exp < -4) {
+		n += snprintf(out + n, cap - (size_t)n, "%c%s%s", x.d[0], x.nd > 1 ? "." : "", x.d + 1);
+		snprintf(out + n, cap - (size_t)n, "e%c%02d", x.exp < 0 ? '-' : '+', x.exp < 0 ? -x.exp : x.exp);
+	} else if (x.exp < 0) {
+		snprintf(out + n, cap - (size_t)n, "0.%.*s%s", -x.exp - 1, "0000", x.d);
+	} else if (x.exp + 1 >= x.nd) {
+		snprintf(out + n, cap - (size_t)n, "%s%.*s.0", x.d, x.exp + 1 - x.nd, "0000000000000000");
 	} else {
-		snprintf(out, cap, "%s", tmp);
+		snprintf(out + n, cap - (size_t)n, "%.*s.%s", x.exp + 1, x.d, x.d + x.exp + 1);
 	}
-}
-
-static bool same_double(const char *text, double v)
-{
-	return strtod(text, NULL) == v;
-}
-
-static bool same_float(const char *text, double v)
-{
-	return strtof(text, NULL) == (float)v;
 }
 
 void h5m_dtype_format_double(double v, char *out, size_t cap)
 {
-	repr_float(v, 17, same_double, out, cap);
+	repr_float(v, P_DOUBLE, out, cap);
 }
 
-static void format_float(float v, char *out, size_t cap)
+/* Precision of float type t (the stored type when known, else the memory type). */
+static enum fprec float_prec(hid_t t)
 {
-	repr_float(v, 9, same_float, out, cap);
+	size_t spos, epos, esize, mpos, msize;
+
+	if (H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) < 0)
+		msize = esize = 64;
+	if (esize <= 5 && msize <= 10)
+		return P_HALF;
+	if (esize <= 8 && msize <= 23)
+		return P_FLOAT;
+	if (esize <= 11 && msize <= 52)
+		return P_DOUBLE;
+	return P_LDOUBLE;
 }
 
-static void format_elem(hid_t t, const unsigned char *p, struct sbuf *b);
+/* What every formatter of one attribute shares. The formatters also take the memory type of
+ * a value (mt) and its stored type (ft, H5I_INVALID_HID when unknown: the floats' precision
+ * then comes from mt). */
+struct fmt {
+	hid_t loc;      /* the object references resolve against; H5I_INVALID_HID: print empty */
+	struct sbuf *b; /* the text so far; b->failed set on allocation failure (or an
+	                 * unreadable array type) */
+};
+
+static void format_elem(const struct fmt *f, hid_t ft, hid_t mt, const unsigned char *p, bool quote);
 
 static void format_int(hid_t t, const unsigned char *p, struct sbuf *b)
 {
 	size_t size = H5Tget_size(t);
-	bool sign = H5Tget_sign(t) == H5T_SGN_2;
+	bool sign = H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_2;
 
 	/* Memory types are native: read with the host's byte order. */
 	if (sign) {
@@ -728,139 +861,267 @@ static void format_int(hid_t t, const unsigned char *p, struct sbuf *b)
 	}
 }
 
-static void format_elem(hid_t t, const unsigned char *p, struct sbuf *b)
+/* A string's bytes: as they are, or (quote) as a Python literal so that arrays and
+ * compounds stay readable whatever the strings hold. */
+static void format_text(const char *s, size_t n, bool quote, struct sbuf *b)
 {
-	size_t size = H5Tget_size(t);
-	char tmp[64];
+	char *z;
 
-	switch (H5Tget_class(t)) {
+	if (!quote) {
+		sb_add(b, s, n);
+		return;
+	}
+	z = strndup(s, n);
+	if (!z) {
+		b->failed = true;
+		return;
+	}
+	sb_pystr(b, z);
+	free(z);
+}
+
+/* The super types of ft (may be invalid) and mt; the caller closes both. */
+static void supers(hid_t ft, hid_t mt, hid_t *fs, hid_t *ms)
+{
+	*ms = H5Tget_super(mt);
+	*fs = ft >= 0 ? H5Tget_super(ft) : H5I_INVALID_HID;
+}
+
+static void close_types(hid_t a, hid_t b)
+{
+	if (a >= 0)
+		H5Tclose(a);
+	if (b >= 0)
+		H5Tclose(b);
+}
+
+/* An array member (inside a compound or vlen): nested brackets per dimension, "[[1 2] [3 4]]". */
+static void format_nested_array(const struct fmt *f, hid_t ft, hid_t mt, const unsigned char *p)
+{
+	hsize_t dims[H5S_MAX_RANK];
+	int rank = H5Tget_array_ndims(mt);
+	hid_t fs, ms;
+	size_t bs, total = 1;
+
+	supers(ft, mt, &fs, &ms);
+	if (rank <= 0 || rank > H5S_MAX_RANK || H5Tget_array_dims2(mt, dims) < 0 || ms < 0) {
+		f->b->failed = true;
+		goto out;
+	}
+	bs = H5Tget_size(ms);
+	for (int d = 0; d < rank; d++)
+		total *= (size_t)dims[d];
+	for (size_t i = 0; i < total; i++) {
+		size_t stride = 1;
+		int open = 0, close = 0;
+
+		/* Brackets open where an index runs from 0 and close where one reaches its end. */
+		for (int d = rank - 1; d >= 0; d--) {
+			if (i % (stride * (size_t)dims[d]) == 0)
+				open++;
+			if ((i + 1) % (stride * (size_t)dims[d]) == 0)
+				close++;
+			stride *= (size_t)dims[d];
+		}
+		if (i)
+			sb_puts(f->b, " ");
+		for (int k = 0; k < open; k++)
+			sb_puts(f->b, "[");
+		format_elem(f, fs, ms, p + i * bs, true);
+		for (int k = 0; k < close; k++)
+			sb_puts(f->b, "]");
+	}
+	if (total == 0)
+		sb_puts(f->b, "[]");
+out:
+	close_types(fs, ms);
+}
+
+static void format_reference(const struct fmt *f, hid_t mt, const unsigned char *p, bool quote)
+{
+	char path[1024];
+	ssize_t n = -1;
+	H5R_type_t rt = H5Tequal(mt, H5T_STD_REF_OBJ) > 0 ? H5R_OBJECT : H5R_DATASET_REGION;
+
+	if (f->loc >= 0)
+		n = H5Rget_name(f->loc, rt, p, path, sizeof(path));
+	if (n < 0 || (size_t)n >= sizeof(path))
+		n = 0; /* a null reference, or one that points nowhere */
+	H5Eclear2(H5E_DEFAULT);
+	format_text(path, (size_t)n, quote, f->b);
+}
+
+/* One element. quote: strings and references as literals (inside arrays and compounds). */
+static void format_elem(const struct fmt *f, hid_t ft, hid_t mt, const unsigned char *p, bool quote)
+{
+	struct sbuf *b = f->b;
+	size_t size = H5Tget_size(mt);
+	char tmp[96];
+	hid_t fs, ms;
+
+	switch (H5Tget_class(mt)) {
 	case H5T_INTEGER:
 	case H5T_BITFIELD:
-		format_int(t, p, b);
+		format_int(mt, p, b);
 		break;
-	case H5T_FLOAT:
+	case H5T_FLOAT: {
+		long double v;
+
 		if (size == sizeof(float)) {
-			float f;
+			float x;
 
-			memcpy(&f, p, sizeof(f));
-			format_float(f, tmp, sizeof(tmp));
+			memcpy(&x, p, sizeof(x));
+			v = x;
 		} else if (size == sizeof(double)) {
-			double d;
+			double x;
 
-			memcpy(&d, p, sizeof(d));
-			h5m_dtype_format_double(d, tmp, sizeof(tmp));
+			memcpy(&x, p, sizeof(x));
+			v = x;
 		} else {
-			long double d;
-
-			memcpy(&d, p, sizeof(d) < size ? sizeof(d) : size);
-			snprintf(tmp, sizeof(tmp), "%.21Lg", d);
+			memset(&v, 0, sizeof(v));
+			memcpy(&v, p, sizeof(v) < size ? sizeof(v) : size);
 		}
+		repr_float(v, float_prec(ft >= 0 && H5Tget_class(ft) == H5T_FLOAT ? ft : mt), tmp, sizeof(tmp));
 		sb_puts(b, tmp);
 		break;
+	}
 	case H5T_STRING:
-		if (H5Tis_variable_str(t) > 0) {
+		if (H5Tis_variable_str(mt) > 0) {
 			const char *s;
 
 			memcpy(&s, p, sizeof(s));
-			sb_puts(b, s ? s : "");
+			format_text(s ? s : "", s ? strlen(s) : 0, quote, b);
 		} else {
 			size_t n = strnlen((const char *)p, size);
 
-			if (H5Tget_strpad(t) == H5T_STR_SPACEPAD)
+			if (H5Tget_strpad(mt) == H5T_STR_SPACEPAD)
 				while (n > 0 && p[n - 1] == ' ')
 					n--;
-			sb_add(b, (const char *)p, n);
+			format_text((const char *)p, n, quote, b);
 		}
 		break;
 	case H5T_ENUM: {
 		char name[256];
 
-		if (H5Tenum_nameof(t, p, name, sizeof(name)) >= 0) {
+		if (H5Tenum_nameof(mt, p, name, sizeof(name)) >= 0) {
 			sb_puts(b, name);
 		} else {
-			hid_t base = H5Tget_super(t);
-
-			format_int(base, p, b);
-			H5Tclose(base);
+			/* A value that names no member prints as its integer. */
+			H5Eclear2(H5E_DEFAULT);
+			ms = H5Tget_super(mt);
+			if (ms >= 0)
+				format_int(ms, p, b);
+			close_types(ms, H5I_INVALID_HID);
 		}
 		break;
 	}
 	case H5T_COMPOUND: {
-		int nm = H5Tget_nmembers(t);
+		int nm = H5Tget_nmembers(mt);
 
 		sb_puts(b, "{");
 		for (int i = 0; i < nm; i++) {
-			hid_t mt = H5Tget_member_type(t, (unsigned)i);
-			char *name = H5Tget_member_name(t, (unsigned)i);
+			hid_t mm = H5Tget_member_type(mt, (unsigned)i), fm = H5I_INVALID_HID;
+			char *name = H5Tget_member_name(mt, (unsigned)i);
+			int fi = ft >= 0 && name ? H5Tget_member_index(ft, name) : -1;
 
-			sb_printf(b, "%s%s: ", i ? ", " : "", name ? name : "?");
-			if (mt >= 0)
-				format_elem(mt, p + H5Tget_member_offset(t, (unsigned)i), b);
+			if (fi >= 0)
+				fm = H5Tget_member_type(ft, (unsigned)fi);
+			H5Eclear2(H5E_DEFAULT);
+			sb_printf(b, "%s%s: ", i ? ", " : "", name ? name : "");
+			if (mm >= 0)
+				format_elem(f, fm, mm, p + H5Tget_member_offset(mt, (unsigned)i), true);
 			if (name)
 				H5free_memory(name);
-			if (mt >= 0)
-				H5Tclose(mt);
+			close_types(fm, mm);
 		}
 		sb_puts(b, "}");
 		break;
 	}
-	case H5T_ARRAY: {
-		hid_t base = H5Tget_super(t);
-		size_t bs = H5Tget_size(base), n = bs ? size / bs : 0;
-
-		sb_puts(b, "[");
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				sb_puts(b, " ");
-			format_elem(base, p + i * bs, b);
-		}
-		sb_puts(b, "]");
-		H5Tclose(base);
+	case H5T_ARRAY:
+		format_nested_array(f, ft, mt, p);
 		break;
-	}
 	case H5T_VLEN: {
 		hvl_t v;
-		hid_t base = H5Tget_super(t);
-		size_t bs = H5Tget_size(base);
+		size_t bs;
 
+		supers(ft, mt, &fs, &ms);
+		bs = ms >= 0 ? H5Tget_size(ms) : 0;
 		memcpy(&v, p, sizeof(v));
 		sb_puts(b, "[");
-		for (size_t i = 0; i < v.len; i++) {
+		for (size_t i = 0; bs && i < v.len; i++) {
 			if (i)
 				sb_puts(b, " ");
-			format_elem(base, (const unsigned char *)v.p + i * bs, b);
+			format_elem(f, fs, ms, (const unsigned char *)v.p + i * bs, true);
 		}
 		sb_puts(b, "]");
-		H5Tclose(base);
+		close_types(fs, ms);
 		break;
 	}
 	case H5T_OPAQUE:
 		for (size_t i = 0; i < size; i++)
 			sb_printf(b, "%02x", p[i]);
 		break;
+	case H5T_REFERENCE:
+		format_reference(f, mt, p, quote);
+		break;
 	default:
-		sb_puts(b, "<unprintable>");
+		/* H5T_TIME: HDF5 cannot read it; the attribute is listed but its text is empty. */
 		break;
 	}
 }
 
-int h5m_dtype_format_values(hid_t memtype, const void *buf, size_t nelem, unsigned rank,
-                            const hsize_t *dims, char **out, size_t *len)
+int h5m_dtype_format_values(hid_t loc, hid_t filetype, hid_t memtype, const void *buf, size_t nelem,
+                            unsigned rank, const hsize_t *dims, char **out, size_t *len)
 {
 	struct sbuf b = { 0 };
-	size_t size = H5Tget_size(memtype);
-	size_t last = rank ? (size_t)dims[rank - 1] : 1;
-	bool strings = H5Tget_class(memtype) == H5T_STRING;
+	struct fmt f = { .loc = loc, .b = &b };
+	hid_t ft = filetype >= 0 ? H5Tcopy(filetype) : H5I_INVALID_HID, mt = H5Tcopy(memtype);
+	hsize_t last = rank ? dims[rank - 1] : 1;
+	bool quote = rank > 0;
+	size_t size;
+	int rc = 0;
 
-	sb_add(&b, "", 0);
-	for (size_t i = 0; i < nelem; i++) {
-		if (i)
-			sb_puts(&b, (strings || (last && i % last == 0)) ? "\n" : " ");
-		format_elem(memtype, (const unsigned char *)buf + i * size, &b);
+	/* An array type adds its dims to the attribute's: a scalar of float[3] prints as a
+	 * vector "0.0 1.0 2.0", as the .npy shape of an array-typed dataset grows. */
+	while (mt >= 0 && H5Tget_class(mt) == H5T_ARRAY) {
+		hsize_t adims[H5S_MAX_RANK];
+		int ar = H5Tget_array_ndims(mt);
+		hid_t fs, ms;
+
+		if (ar <= 0 || ar > H5S_MAX_RANK || H5Tget_array_dims2(mt, adims) < 0) {
+			rc = -EIO;
+			goto out;
+		}
+		for (int d = 0; d < ar; d++)
+			if (__builtin_mul_overflow(nelem, (size_t)adims[d], &nelem)) {
+				rc = -EIO;
+				goto out;
+			}
+		last = adims[ar - 1];
+		quote = true;
+		supers(ft, mt, &fs, &ms);
+		close_types(ft, mt);
+		ft = fs;
+		mt = ms;
 	}
-	if (b.failed) {
+	if (mt < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size = H5Tget_size(mt);
+	sb_add(&b, "", 0);
+	for (size_t i = 0; i < nelem && !b.failed; i++) {
+		if (i)
+			sb_puts(&b, last && i % last == 0 ? "\n" : " ");
+		format_elem(&f, ft, mt, (const unsigned char *)buf + i * size, quote);
+	}
+	if (b.failed)
+		rc = -ENOMEM;
+out:
+	close_types(ft, mt);
+	if (rc) {
 		free(b.s);
-		return -ENOMEM;
+		return rc;
 	}
 	*out = b.s;
 	*len = b.len;

@@ -2560,7 +2560,7 @@ int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *nam
 		rc = -EIO;
 		goto out;
 	}
-	rc = h5m_dtype_format_values(mt, buf, (size_t)np, (unsigned)rank, dims, val, len);
+	rc = h5m_dtype_format_values(obj, ft, mt, buf, (size_t)np, (unsigned)rank, dims, val, len);
 	if (np > 0)
 		H5Dvlen_reclaim(mt, space, H5P_DEFAULT, buf);
 out:

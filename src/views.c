@@ -137,7 +137,10 @@ static int shape_text(struct h5m_views *v, struct h5m_dataset *ds, char *out, si
 	if (ds->dt.kind != H5M_DT_FIXED) /* the dataset's dims; the rows are its elements */
 		return h5m_shape_format(ds->rank, ds->dims, out, cap);
 	h5m_store_dims(v->store, ds, dims);
-	return h5m_shape_format(ds->rank, dims, out, cap);
+	/* A top-level array type adds its dims, as in the .npy header. */
+	for (unsigned i = 0; i < ds->dt.extra_rank; i++)
+		dims[ds->rank + i] = ds->dt.extra_dims[i];
+	return h5m_shape_format(ds->rank + ds->dt.extra_rank, dims, out, cap);
 }
 
 int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t *size)
@@ -1474,9 +1477,11 @@ static ssize_t npy_header_write(struct h5m_views *v, struct h5m_node *n, struct 
 	return (ssize_t)len;
 }
 
-/* Applies staged .shape text. Returns 0 or -EINVAL. wlock held. */
+/* Applies staged .shape text: the dataset's dims followed by its array type's dims, which
+ * must stay as they are (they belong to the element type). Returns 0 or -EINVAL. wlock held. */
 static int apply_shape(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
 {
+	struct h5m_dataset *ds = n->ds;
 	uint64_t dims[H5M_NPY_MAXDIMS];
 	unsigned rank;
 	int rc;
@@ -1485,6 +1490,14 @@ static int apply_shape(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	h5m_view_handle_destroy(h);
 	if (rc)
 		return -EINVAL;
+	if (ds->dt.kind == H5M_DT_FIXED && ds->dt.extra_rank) {
+		if (rank != ds->rank + ds->dt.extra_rank)
+			return -EINVAL;
+		for (unsigned i = 0; i < ds->dt.extra_rank; i++)
+			if (dims[ds->rank + i] != ds->dt.extra_dims[i])
+				return -EINVAL;
+		rank = ds->rank;
+	}
 	return reshape(v, n, dims, rank, chg);
 }
 

@@ -1,5 +1,6 @@
 /* dtype.h: maps HDF5 element types to what the views show (.npy descr, element size, vlen
- * handling) and formats attribute values as text. Reads no file data itself. */
+ * handling) and formats attribute values as text. Reads no file data itself (references in
+ * attribute text are resolved to paths through HDF5). */
 #ifndef H5MOUNT_DTYPE_H
 #define H5MOUNT_DTYPE_H
 
@@ -46,15 +47,20 @@ int h5m_dtype_describe(hid_t type, struct h5m_dtype *dt, char *why, size_t cap);
 void h5m_dtype_destroy(struct h5m_dtype *dt);
 
 /* Formats `nelem` values of memory type `memtype` at `buf` (shape rank/dims, C order) as the text
- * of an extended attribute: scalars as themselves, numbers space-separated within the last
- * dimension, rows (and strings) separated by newlines, no trailing newline. Returns a malloc'd
- * NUL-terminated string in *out and its length in *len; 0 or -ENOMEM. Caller holds the HDF5 lock. */
-int h5m_dtype_format_values(hid_t memtype, const void *buf, size_t nelem, unsigned rank,
-                            const hsize_t *dims, char **out, size_t *len);
+ * of an extended attribute (README "Attributes as xattrs"): values separated by spaces within
+ * the last dimension and by newlines between rows, no trailing newline; an array type adds its
+ * dims to the shape; floats in the fewest digits that read back in the precision of `filetype`
+ * (the stored type; H5I_INVALID_HID: memtype's); strings as they are when the attribute is a
+ * scalar, else (and inside compounds) as quoted literals; object and region references as the
+ * path of their object, resolved against `loc` (H5I_INVALID_HID: empty). Returns a malloc'd
+ * NUL-terminated string in *out and its length in *len; 0, -EIO (unreadable array type) or
+ * -ENOMEM. Caller holds the HDF5 lock. */
+int h5m_dtype_format_values(hid_t loc, hid_t filetype, hid_t memtype, const void *buf, size_t nelem,
+                            unsigned rank, const hsize_t *dims, char **out, size_t *len);
 
-/* Formats a double as Python's repr does: the shortest decimal text that reads back as the same
- * value, fixed notation between 1e-4 and 1e16 ("1000.0", "0.1"), else "1e+20". Writes into
- * out[cap] (cap >= 32). Never allocates. */
+/* Formats a double as Python's repr does: the fewest significant digits that read back as the
+ * same value, fixed notation between 1e-4 and 1e16 ("1000.0", "0.1"), else "1e+20". Writes into
+ * out[cap] (cap >= 40). Never allocates. */
 void h5m_dtype_format_double(double v, char *out, size_t cap);
 
 #endif

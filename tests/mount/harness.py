@@ -391,7 +391,7 @@ def expected_for(ds, path, pt_file=None):
         dt = npy_dtype(tid)
         raw = read_as_stored(ds)
         npy_shape = tuple(ds.shape) + dt.shape
-        exp = Expected(path, 'fixed', raw, dt.base if dt.shape else dt, npy_shape, ds.shape)
+        exp = Expected(path, 'fixed', raw, dt.base if dt.shape else dt, npy_shape, npy_shape)
         got = exp.array
         h5 = ds[()]
         if not values_equal(got, h5 if not dt.shape else np.asarray(h5).reshape(npy_shape)):
@@ -783,8 +783,8 @@ def attr_expectation(obj, name):
     if cls == h5py.h5t.STRING:
         if rank == 0:
             return ('text', text(val))
-        if rank == 1:
-            return ('text', b'\n'.join(text(v) for v in val))
+        if rank == 1 and all(b"'" not in text(v) and b'\\' not in text(v) for v in val):
+            return ('text', b' '.join(b"'" + text(v) + b"'" for v in val))
         return None
     if cls == h5py.h5t.INTEGER:
         a = np.asarray(val)

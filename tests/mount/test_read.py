@@ -209,10 +209,10 @@ class TypesFile(MountedCase):
         self.assertEqual(a.dtype.itemsize, 23)
         np.testing.assert_array_equal(a['u8'], [0, 1, 2**63, 2**64 - 1, 5])
 
-    def test_array_typed_dataset_appends_array_dims_to_npy_shape_only(self):
-        cases = [('array_typed/f4x4', '<f4', (6, 4), b'6\n'),
-                 ('array_typed/i2be_2x3', '>i2', (5, 2, 3), b'5\n'),
-                 ('array_typed/u1x3_2d', '|u1', (2, 4, 3), b'2 4\n')]
+    def test_array_typed_dataset_appends_array_dims_to_npy_shape_and_shape_text(self):
+        cases = [('array_typed/f4x4', '<f4', (6, 4), b'6 4\n'),
+                 ('array_typed/i2be_2x3', '>i2', (5, 2, 3), b'5 2 3\n'),
+                 ('array_typed/u1x3_2d', '|u1', (2, 4, 3), b'2 4 3\n')]
         for name, descr, npy_shape, shape_line in cases:
             with self.subTest(name):
                 a = np.load(self.mnt.p(name + '.npy'), mmap_mode='r')
@@ -431,7 +431,7 @@ class TypesFile(MountedCase):
                 'str_fixed': b'fixed', 'str_empty': b'', 'int_scalar': b'42',
                 'int_negative': b'-7', 'uint64_max': b'18446744073709551615',
                 'int_bigendian': b'513', 'int_1d': b'-1 0 1 2 3', 'int_2d': b'0 1 2\n3 4 5',
-                'str_array': b'alpha\nbeta\ngamma', 'str_fixed_array': b'ab\ncde\nf',
+                'str_array': b"'alpha' 'beta' 'gamma'", 'str_fixed_array': b"'ab' 'cde' 'f'",
                 'enum_scalar': b'BLUE', 'bool_true': b'TRUE', 'bool_false': b'FALSE'}
         for target in ('attrs', 'attrs/data'):
             with self.subTest(target):

@@ -312,7 +312,19 @@ static void format(hid_t t, const void *buf, size_t n, unsigned rank, const hsiz
 	char *out = NULL;
 	size_t len = 0;
 
-	assert_int_equal(h5m_dtype_format_values(t, buf, n, rank, dims, &out, &len), 0);
+	assert_int_equal(h5m_dtype_format_values(H5I_INVALID_HID, H5I_INVALID_HID, t, buf, n, rank, dims, &out, &len), 0);
+	assert_string_equal(out, want);
+	assert_int_equal(len, strlen(want));
+	free(out);
+}
+
+static void format_as(hid_t ft, hid_t mt, const void *buf, size_t n, unsigned rank, const hsize_t *dims,
+                      const char *want)
+{
+	char *out = NULL;
+	size_t len = 0;
+
+	assert_int_equal(h5m_dtype_format_values(H5I_INVALID_HID, ft, mt, buf, n, rank, dims, &out, &len), 0);
 	assert_string_equal(out, want);
 	assert_int_equal(len, strlen(want));
 	free(out);
@@ -338,16 +350,79 @@ static void test_attribute_values_format_as_text(void **state)
 	format(H5T_NATIVE_DOUBLE, ds, 3, 1, &d1, "0.1 1e+20 1000.0");
 	format(H5T_NATIVE_FLOAT, &f, 1, 0, NULL, "0.1");
 	H5Tset_size(s4, 4);
-	format(s4, fixed, 2, 1, d23, "ab\ncde");
+	format(s4, fixed, 2, 1, d23, "'ab' 'cde'");
 	H5Tset_size(vs_t, H5T_VARIABLE);
 	format(vs_t, vs, 1, 0, NULL, "hello");
-	format(vs_t, vs, 2, 1, d23, "hello\nwörld");
+	format(vs_t, vs, 2, 1, d23, "'hello' 'wörld'");
 	H5Tenum_insert(e, "RED", &red);
 	H5Tenum_insert(e, "GREEN", &green);
 	format(e, &green, 1, 0, NULL, "GREEN");
 	H5Tclose(s4);
 	H5Tclose(vs_t);
 	H5Tclose(e);
+}
+
+/* A half-precision float type in the host's byte order. */
+static hid_t half_type(void)
+{
+	hid_t t = H5Tcopy(H5T_NATIVE_FLOAT);
+
+	H5Tset_fields(t, 15, 10, 5, 0, 10);
+	H5Tset_size(t, 2);
+	H5Tset_ebias(t, 15);
+	return t;
+}
+
+static void test_floats_print_fewest_digits_of_their_own_precision(void **state)
+{
+	float halfs[5] = { 0.0999755859375f, 65504.0f, 0.000060975551605224609375f, -2.0f, 0.015625f };
+	long double ld[2] = { 0.1L, 1.0L / 3.0L };
+	hsize_t d4 = 4, d2 = 2;
+	hid_t h = half_type();
+	char want[128];
+
+	(void)state;
+	/* The stored type decides the digits; the memory type (float) only carries the value. */
+	format_as(h, H5T_NATIVE_FLOAT, halfs, 4, 1, &d4, "0.1 65500.0 6.1e-05 -2.0");
+	/* 2^-6: the correctly rounded 0.01562 misses (the interval below a power of two is
+	 * half as wide), its neighbour 0.01563 reads back. */
+	format_as(h, H5T_NATIVE_FLOAT, halfs + 4, 1, 0, NULL, "0.01563");
+	format_as(H5T_NATIVE_LDOUBLE, H5T_NATIVE_LDOUBLE, ld, 1, 0, NULL, "0.1");
+	snprintf(want, sizeof(want), "%.*Lg", 20, ld[1]);
+	assert_true(strtold(want, NULL) == ld[1]);
+	format_as(H5T_NATIVE_LDOUBLE, H5T_NATIVE_LDOUBLE, ld + 1, 1, 0, NULL, want);
+	format_as(H5T_NATIVE_LDOUBLE, H5T_NATIVE_LDOUBLE, ld, 2, 1, &d2, "0.1 0.33333333333333333334");
+	H5Tclose(h);
+}
+
+static void test_array_types_add_dims_and_nest_in_compounds(void **state)
+{
+	float v[6] = { 0, 1, 2, 3, 4, 5 };
+	hsize_t d3 = 3, d23[2] = { 2, 3 }, d2 = 2;
+	hid_t a3 = H5Tarray_create2(H5T_NATIVE_FLOAT, 1, &d3), a23 = H5Tarray_create2(H5T_NATIVE_FLOAT, 2, d23);
+	hid_t c = H5Tcreate(H5T_COMPOUND, 4 + sizeof(v));
+	struct {
+		int32_t k;
+		float m[2][3];
+	} rec = { 7, { { 0, 1, 2 }, { 3, 4, 5 } } };
+	const char *strs[2] = { "a b", "" };
+	hid_t vs = H5Tcopy(H5T_C_S1);
+
+	(void)state;
+	format(a3, v, 1, 0, NULL, "0.0 1.0 2.0");
+	format(a3, v, 2, 1, &d2, "0.0 1.0 2.0\n3.0 4.0 5.0");
+	format(a23, v, 1, 0, NULL, "0.0 1.0 2.0\n3.0 4.0 5.0");
+	H5Tinsert(c, "k", 0, H5T_NATIVE_INT32);
+	H5Tinsert(c, "m", 4, a23);
+	format(c, &rec, 1, 0, NULL, "{k: 7, m: [[0.0 1.0 2.0] [3.0 4.0 5.0]]}");
+	/* Strings of an array are literals: spaces inside and an empty last one stay visible. */
+	H5Tset_size(vs, H5T_VARIABLE);
+	format(vs, strs, 2, 1, &d2, "'a b' ''");
+	format(vs, strs + 1, 1, 0, NULL, "");
+	H5Tclose(vs);
+	H5Tclose(c);
+	H5Tclose(a23);
+	H5Tclose(a3);
 }
 
 static void test_doubles_print_shortest_round_trip_text(void **state)
@@ -370,12 +445,20 @@ static void test_doubles_print_shortest_round_trip_text(void **state)
 	assert_string_equal(out, "123456789.125");
 	h5m_dtype_format_double(1e16, out, sizeof(out));
 	assert_string_equal(out, "1e+16");
+	h5m_dtype_format_double(1.5e15, out, sizeof(out));
+	assert_string_equal(out, "1500000000000000.0");
+	h5m_dtype_format_double(-0.0, out, sizeof(out));
+	assert_string_equal(out, "-0.0");
+	h5m_dtype_format_double(0.00012, out, sizeof(out));
+	assert_string_equal(out, "0.00012");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_numbers_keep_their_stored_byte_order),
+		cmocka_unit_test(test_floats_print_fewest_digits_of_their_own_precision),
+		cmocka_unit_test(test_array_types_add_dims_and_nest_in_compounds),
 		cmocka_unit_test(test_half_precision_float_is_f2),
 		cmocka_unit_test(test_bools_of_pytables_and_h5py_are_b1),
 		cmocka_unit_test(test_other_enums_show_their_base_integer),
