@@ -14,6 +14,7 @@
 
 #include "h5mount/blosc.h"
 #include "h5mount/filters.h"
+#include "h5mount/iobuf.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
 
@@ -1297,56 +1298,14 @@ static int slab_io(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const 
 	return slab_io_x(ds, mt, rank, start, count, buf, write, H5P_DEFAULT);
 }
 
-/* Per-thread scratch buffers for raw and decoded chunks: reused, freed at thread exit. */
-struct scratch {
-	void *raw, *chunk;
-	size_t raw_cap, chunk_cap;
-};
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *p)
+/* Points b at a buffer of at least n bytes, keeping it if it is big enough (a transient
+ * buffer from the shared stash: h5m_iobuf_put it when done). Returns its data or NULL. */
+static void *iobuf_fit(struct h5m_iobuf *b, size_t n)
 {
-	struct scratch *sc = p;
-
-	free(sc->raw);
-	free(sc->chunk);
-	free(sc);
-}
-
-static void scratch_key_init(void)
-{
-	pthread_key_create(&scratch_key, scratch_free);
-}
-
-/* Grows *buf to hold n bytes. Returns it or NULL. */
-static void *grow_buf(void **buf, size_t *cap, size_t n)
-{
-	if (*cap < n) {
-		void *nb = malloc(n);
-
-		if (!nb)
-			return NULL;
-		free(*buf);
-		*buf = nb;
-		*cap = n;
-	}
-	return *buf;
-}
-
-static struct scratch *scratch_get(void)
-{
-	struct scratch *sc;
-
-	pthread_once(&scratch_once, scratch_key_init);
-	sc = pthread_getspecific(scratch_key);
-	if (!sc) {
-		sc = calloc(1, sizeof(*sc));
-		if (sc)
-			pthread_setspecific(scratch_key, sc);
-	}
-	return sc;
+	if (b->data && b->cap >= n)
+		return b->data;
+	h5m_iobuf_put(b);
+	return h5m_iobuf_get(b, n) ? NULL : b->data;
 }
 
 /* Copies the part of a decoded chunk at chunk coords `origin` (elements) that lies inside the
@@ -1405,13 +1364,12 @@ static bool chunk_in_place(const struct h5m_dataset *ds, const struct h5m_blocks
 static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t row0, uint64_t rows,
                             unsigned char *buf)
 {
-	struct scratch *sc = scratch_get();
+	struct h5m_iobuf chunk = { 0 }, rawb = { 0 };
 	uint64_t grid[H5M_NPY_MAXDIMS], pos[H5M_NPY_MAXDIMS] = { 0 };
 	unsigned rank = b->rank;
 	char why[256];
+	int rc = 0;
 
-	if (!sc || !grow_buf(&sc->chunk, &sc->chunk_cap, ds->chunk_bytes))
-		return -ENOMEM;
 	for (unsigned i = 0; i < rank; i++)
 		grid[i] = i == 0 ? (row0 + rows - 1) / ds->chunk[0] - row0 / ds->chunk[0] + 1
 		                 : (b->dims[i] + ds->chunk[i] - 1) / ds->chunk[i];
@@ -1444,28 +1402,39 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 				        ds->path, (unsigned long long)origin[0], (unsigned long long)nbytes);
 			}
 			hdf5_unlock();
-			return -EIO;
+			rc = -EIO;
+			goto out;
 		}
 		/* An unfiltered chunk that is a run of whole rows is read into place. */
-		raw = !ds->blosc && place && nbytes == ds->chunk_bytes ? place
-		                                                       : grow_buf(&sc->raw, &sc->raw_cap, (size_t)nbytes);
+		raw = !have ? NULL : !ds->blosc && place && nbytes == ds->chunk_bytes ? place : iobuf_fit(&rawb, (size_t)nbytes);
 		if (have && (!raw || H5Dread_chunk(ds->did, H5P_DEFAULT, off, &mask, raw) < 0)) {
 			h5err(why, sizeof(why));
-			log_read_error(ds, why);
+			log_read_error(ds, raw ? why : "out of memory for a chunk");
 			hdf5_unlock();
-			return -EIO;
+			rc = raw ? -EIO : -ENOMEM;
+			goto out;
 		}
 		hdf5_unlock();
 		if (!have) {
-			h5m_store_fill(ds, sc->chunk, ds->chunk_bytes, 0); /* never written */
-			src = sc->chunk;
+			if (!iobuf_fit(&chunk, ds->chunk_bytes)) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			h5m_store_fill(ds, chunk.data, ds->chunk_bytes, 0); /* never written */
+			src = chunk.data;
 		} else if (!ds->blosc || (mask & 1)) {
-			if (nbytes != ds->chunk_bytes) /* unfiltered or stored raw: must be whole */
-				return -EIO;
+			if (nbytes != ds->chunk_bytes) { /* unfiltered or stored raw: must be whole */
+				rc = -EIO;
+				goto out;
+			}
 			src = raw;
 		} else {
-			unsigned char *dst = place ? place : sc->chunk;
+			unsigned char *dst = place ? place : iobuf_fit(&chunk, ds->chunk_bytes);
 
+			if (!dst) {
+				rc = -ENOMEM;
+				goto out;
+			}
 			if (h5m_blosc_decode(raw, (size_t)nbytes, dst, ds->chunk_bytes, 1) != (long)ds->chunk_bytes) {
 				hdf5_lock();
 				if (!ds->read_error_logged) {
@@ -1474,7 +1443,8 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 					        (unsigned long long)origin[0]);
 				}
 				hdf5_unlock();
-				return -EIO;
+				rc = -EIO;
+				goto out;
 			}
 			src = dst;
 		}
@@ -1485,9 +1455,13 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 				break;
 			pos[i] = 0;
 			if (i == 0)
-				return 0;
+				goto out;
 		}
 	}
+out:
+	h5m_iobuf_put(&rawb);
+	h5m_iobuf_put(&chunk);
+	return rc;
 }
 
 int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
@@ -2363,7 +2337,7 @@ bool h5m_store_chunk_rows(const struct h5m_dataset *ds, const struct h5m_blocks 
 
 int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t row0, const void *src)
 {
-	struct scratch *sc = scratch_get();
+	struct h5m_iobuf enc = { 0 };
 	hsize_t off[H5S_MAX_RANK] = { 0 };
 	uint32_t mask = 0;
 	const void *stored = src;
@@ -2376,11 +2350,11 @@ int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t ro
 		size_t cap = ds->chunk_bytes + H5M_BLOSC_OVERHEAD;
 		long m;
 
-		if (!sc || !grow_buf(&sc->raw, &sc->raw_cap, cap))
+		if (h5m_iobuf_get(&enc, cap))
 			return -ENOMEM;
-		m = h5m_blosc_encode_cd(ds->blosc_ncd, ds->blosc_cd, src, ds->chunk_bytes, sc->raw, cap);
+		m = h5m_blosc_encode_cd(ds->blosc_ncd, ds->blosc_cd, src, ds->chunk_bytes, enc.data, cap);
 		if (m > 0) {
-			stored = sc->raw;
+			stored = enc.data;
 			n = (size_t)m;
 		} else {
 			mask = 1; /* the optional filter refused: stored raw, as HDF5 does */
@@ -2395,6 +2369,7 @@ int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t ro
 		rc = write_failure(s, ds, "writing a chunk");
 	}
 	hdf5_unlock();
+	h5m_iobuf_put(&enc);
 	return rc;
 }
 
