@@ -92,7 +92,7 @@ static void child_main(const char *path, size_t block_target)
 		dup2(devnull, STDERR_FILENO);
 		dup2(devnull, STDOUT_FILENO);
 	}
-	if (h5m_store_open(path, false, block_target, 0, &s, err, sizeof(err)) < 0)
+	if (h5m_store_open(path, false, block_target, 0, 0, &s, err, sizeof(err)) < 0)
 		_exit(CHILD_UNOPENED);
 	_exit(h5m_check_walk(s, &nodes) == -ENOMEM ? CHILD_NOMEM : CHILD_WALKED);
 }

@@ -76,6 +76,8 @@ struct h5m_store {
 	                                 * journal from memory: the file's bytes are not the data's,
 	                                 * so nothing is read through fd */
 	uint64_t fsize;                 /* file size at open */
+	size_t chunk_cache_left;        /* bytes HDF5 chunk caches may still take (HDF5 lock) */
+	bool chunk_cache_spent_logged;  /* HDF5 lock */
 	uint64_t base;                  /* file offset of HDF5 address 0: the user block's size.
 	                                 * Chunk addresses are relative to it; set at open */
 	size_t block_target;
@@ -253,11 +255,12 @@ static bool fill_skipped(hid_t dcpl)
 }
 
 /* Reopens a dataset with an HDF5 chunk cache sized for how blocks cut it: none when blocks are
- * whole chunks along axis 0 (we cache decoded blocks ourselves), else enough for one stripe. */
-static hid_t reopen_tuned(hid_t loc, const char *name, const struct h5m_dataset *ds)
+ * whole chunks along axis 0 (we cache decoded blocks ourselves), else enough for one stripe (at
+ * most 64 MiB), taken from what the store's budget has left. HDF5 lock. */
+static hid_t reopen_tuned(struct h5m_store *s, hid_t loc, const char *name, const struct h5m_dataset *ds)
 {
 	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), did;
-	size_t bytes = 0;
+	size_t bytes = 0, wanted;
 
 	if (ds->chunked && ds->dt.kind == H5M_DT_FIXED && (ds->blocks.level > 0 || ds->blocks.len < ds->chunk[0])) {
 		uint64_t stripe = ds->dt.elem_size;
@@ -268,11 +271,20 @@ static hid_t reopen_tuned(hid_t loc, const char *name, const struct h5m_dataset 
 			if (__builtin_mul_overflow(stripe, d, &stripe))
 				stripe = UINT64_MAX;
 		}
-		bytes = stripe > (64u << 20) ? (64u << 20) : (size_t)stripe;
+		wanted = stripe > (64u << 20) ? (64u << 20) : (size_t)stripe;
+		bytes = wanted < s->chunk_cache_left ? wanted : s->chunk_cache_left;
+		if (bytes < wanted && !s->chunk_cache_spent_logged) {
+			s->chunk_cache_spent_logged = true;
+			h5m_log(H5M_LOG_INFO, "%s: HDF5 chunk caches have used up their budget (an eighth of cache_size): "
+			        "this dataset gets %zu of the %zu bytes it wants, and its block reads decode chunks again",
+			        ds->path, bytes, wanted);
+		}
 	}
 	H5Pset_chunk_cache(dapl, 12421, bytes, 1.0);
 	did = H5Dopen2(loc, name, dapl);
 	H5Pclose(dapl);
+	if (did >= 0)
+		s->chunk_cache_left -= bytes;
 	return did;
 }
 
@@ -434,7 +446,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		h5m_log(H5M_LOG_WARN, "%s: .npy header is %zu bytes; numpy.load needs max_header_size", path,
 		        ds->npy_header_len);
 	H5Dclose(did);
-	did = reopen_tuned(loc, name, ds);
+	did = reopen_tuned(s, loc, name, ds);
 	if (did < 0) {
 		h5err(why, cap);
 		goto out;
@@ -1005,8 +1017,8 @@ static int user_block(hid_t fid, uint64_t *base)
 	return rc;
 }
 
-int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flags, struct h5m_store **out, char *err,
-                   size_t cap)
+int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_cache_budget, unsigned flags,
+                   struct h5m_store **out, char *err, size_t cap)
 {
 	struct h5m_store *s = calloc(1, sizeof(*s));
 	struct h5m_node *root = NULL;
@@ -1023,6 +1035,8 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flag
 	}
 	s->fid = H5I_INVALID_HID;
 	s->block_target = block_target;
+	s->chunk_cache_left = chunk_cache_budget;
+	s->chunk_cache_spent_logged = chunk_cache_budget == 0; /* nothing to say without a budget */
 	s->rw = rw;
 	s->host_elinks = flags & H5M_STORE_HOST_ELINKS;
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -14,7 +14,7 @@ struct h5m_iobuf {
 };
 
 /* Bytes the stash keeps for reuse between requests (shared by all threads). */
-#define H5M_IOBUF_STASH ((size_t)8 << 20)
+#define H5M_IOBUF_STASH ((size_t)4 << 20)
 
 /* Points b at a buffer of at least len bytes: a kept one that fits, else a new one (big ones
  * are mappings of their own, so that freeing them returns their pages). Returns 0 or -ENOMEM
