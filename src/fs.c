@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "h5mount/iobuf.h"
 #include "h5mount/log.h"
 
 /* Inode numbers: node index * H5M_NVIEWS + view + 1, so the root group (node 0) is FUSE_ROOT_ID. */
@@ -635,47 +636,13 @@ void h5m_fs_release_all(struct h5m_fs *fs)
 	pthread_mutex_unlock(&fs->handles_lock);
 }
 
-/* Each loop thread keeps one reply buffer: a fresh malloc of 128 KiB..1 MiB per request costs
- * an mmap and a page fault per 4 KiB, more than the copy itself. Freed at thread exit. */
-static pthread_key_t reply_key;
-static pthread_once_t reply_once = PTHREAD_ONCE_INIT;
-
-struct reply_buf {
-	size_t cap;
-	char data[];
-};
-
-static void reply_key_init(void)
-{
-	pthread_key_create(&reply_key, free);
-}
-
-static char *reply_buffer(size_t size)
-{
-	struct reply_buf *b;
-
-	pthread_once(&reply_once, reply_key_init);
-	b = pthread_getspecific(reply_key);
-	if (!b || b->cap < size) {
-		struct reply_buf *nb = malloc(sizeof(*nb) + (size ? size : 1));
-
-		if (!nb)
-			return NULL;
-		nb->cap = size;
-		free(b);
-		pthread_setspecific(reply_key, nb);
-		b = nb;
-	}
-	return b->data;
-}
-
 static void h5m_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
 	struct h5m_node *n;
 	enum h5m_view view;
+	struct h5m_iobuf buf;
 	ssize_t got;
-	char *buf;
 	int rc = resolve(fs, ino, &n, &view);
 
 	(void)fi;
@@ -687,17 +654,19 @@ static void h5m_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	buf = reply_buffer(size);
-	if (!buf) {
+	/* From the shared stash: a fresh buffer per request would cost a page fault per 4 KiB, and
+	 * one kept per thread would hold up to a MiB for each thread that ever read. */
+	if (h5m_iobuf_get(&buf, size)) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	mark_pages(fs, ino);
-	got = h5m_view_read(fs->views, n, view, buf, size, (uint64_t)off);
+	got = h5m_view_read(fs->views, n, view, buf.data, size, (uint64_t)off);
 	if (got < 0)
 		reply_err(req, (int)got);
 	else
-		fuse_reply_buf(req, buf, (size_t)got);
+		fuse_reply_buf(req, buf.data, (size_t)got);
+	h5m_iobuf_put(&buf);
 }
 
 static void h5m_fs_statfs(fuse_req_t req, fuse_ino_t ino)

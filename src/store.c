@@ -14,6 +14,7 @@
 
 #include "h5mount/blosc.h"
 #include "h5mount/filters.h"
+#include "h5mount/iobuf.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
 
@@ -82,6 +83,8 @@ struct h5m_store {
 	                                 * journal from memory: the file's bytes are not the data's,
 	                                 * so nothing is read through fd */
 	uint64_t fsize;                 /* file size at open */
+	size_t chunk_cache_left;        /* bytes HDF5 chunk caches may still take (HDF5 lock) */
+	bool chunk_cache_spent_logged;  /* HDF5 lock */
 	uint64_t base;                  /* file offset of HDF5 address 0: the user block's size.
 	                                 * Chunk addresses are relative to it; set at open */
 	size_t block_target;
@@ -264,11 +267,12 @@ static bool fill_skipped(hid_t dcpl)
 }
 
 /* Reopens a dataset with an HDF5 chunk cache sized for how blocks cut it: none when blocks are
- * whole chunks along axis 0 (we cache decoded blocks ourselves), else enough for one stripe. */
-static hid_t reopen_tuned(hid_t loc, const char *name, const struct h5m_dataset *ds)
+ * whole chunks along axis 0 (we cache decoded blocks ourselves), else enough for one stripe (at
+ * most 64 MiB), taken from what the store's budget has left. HDF5 lock. */
+static hid_t reopen_tuned(struct h5m_store *s, hid_t loc, const char *name, const struct h5m_dataset *ds)
 {
 	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), did;
-	size_t bytes = 0;
+	size_t bytes = 0, wanted;
 
 	if (ds->chunked && ds->dt.kind == H5M_DT_FIXED && (ds->blocks.level > 0 || ds->blocks.len < ds->chunk[0])) {
 		uint64_t stripe = ds->dt.elem_size;
@@ -279,11 +283,20 @@ static hid_t reopen_tuned(hid_t loc, const char *name, const struct h5m_dataset 
 			if (__builtin_mul_overflow(stripe, d, &stripe))
 				stripe = UINT64_MAX;
 		}
-		bytes = stripe > (64u << 20) ? (64u << 20) : (size_t)stripe;
+		wanted = stripe > (64u << 20) ? (64u << 20) : (size_t)stripe;
+		bytes = wanted < s->chunk_cache_left ? wanted : s->chunk_cache_left;
+		if (bytes < wanted && !s->chunk_cache_spent_logged) {
+			s->chunk_cache_spent_logged = true;
+			h5m_log(H5M_LOG_INFO, "%s: HDF5 chunk caches have used up their budget (an eighth of cache_size): "
+			        "this dataset gets %zu of the %zu bytes it wants, and its block reads decode chunks again",
+			        ds->path, bytes, wanted);
+		}
 	}
 	H5Pset_chunk_cache(dapl, 12421, bytes, 1.0);
 	did = H5Dopen2(loc, name, dapl);
 	H5Pclose(dapl);
+	if (did >= 0)
+		s->chunk_cache_left -= bytes;
 	return did;
 }
 
@@ -453,7 +466,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 		h5m_log(H5M_LOG_WARN, "%s: .npy header is %zu bytes; numpy.load needs max_header_size", path,
 		        ds->npy_header_len);
 	H5Dclose(did);
-	did = reopen_tuned(loc, name, ds);
+	did = reopen_tuned(s, loc, name, ds);
 	if (did < 0) {
 		h5err(why, cap);
 		goto out;
@@ -1260,8 +1273,8 @@ static int user_block(hid_t fid, uint64_t *base)
 	return rc;
 }
 
-int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flags, struct h5m_store **out, char *err,
-                   size_t cap)
+int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_cache_budget, unsigned flags,
+                   struct h5m_store **out, char *err, size_t cap)
 {
 	struct h5m_store *s = calloc(1, sizeof(*s));
 	struct h5m_node *root = NULL;
@@ -1278,6 +1291,8 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flag
 	}
 	s->fid = H5I_INVALID_HID;
 	s->block_target = block_target;
+	s->chunk_cache_left = chunk_cache_budget;
+	s->chunk_cache_spent_logged = chunk_cache_budget == 0; /* nothing to say without a budget */
 	s->rw = rw;
 	s->host_elinks = flags & H5M_STORE_HOST_ELINKS;
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1556,56 +1571,14 @@ static int slab_io(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const 
 	return slab_io_x(ds, mt, rank, start, count, buf, write, H5P_DEFAULT);
 }
 
-/* Per-thread scratch buffers for raw and decoded chunks: reused, freed at thread exit. */
-struct scratch {
-	void *raw, *chunk;
-	size_t raw_cap, chunk_cap;
-};
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *p)
+/* Points b at a buffer of at least n bytes, keeping it if it is big enough (a transient
+ * buffer from the shared stash: h5m_iobuf_put it when done). Returns its data or NULL. */
+static void *iobuf_fit(struct h5m_iobuf *b, size_t n)
 {
-	struct scratch *sc = p;
-
-	free(sc->raw);
-	free(sc->chunk);
-	free(sc);
-}
-
-static void scratch_key_init(void)
-{
-	pthread_key_create(&scratch_key, scratch_free);
-}
-
-/* Grows *buf to hold n bytes. Returns it or NULL. */
-static void *grow_buf(void **buf, size_t *cap, size_t n)
-{
-	if (*cap < n) {
-		void *nb = malloc(n);
-
-		if (!nb)
-			return NULL;
-		free(*buf);
-		*buf = nb;
-		*cap = n;
-	}
-	return *buf;
-}
-
-static struct scratch *scratch_get(void)
-{
-	struct scratch *sc;
-
-	pthread_once(&scratch_once, scratch_key_init);
-	sc = pthread_getspecific(scratch_key);
-	if (!sc) {
-		sc = calloc(1, sizeof(*sc));
-		if (sc)
-			pthread_setspecific(scratch_key, sc);
-	}
-	return sc;
+	if (b->data && b->cap >= n)
+		return b->data;
+	h5m_iobuf_put(b);
+	return h5m_iobuf_get(b, n) ? NULL : b->data;
 }
 
 /* Copies the part of a decoded chunk at chunk coords `origin` (elements) that lies inside the
@@ -1664,13 +1637,12 @@ static bool chunk_in_place(const struct h5m_dataset *ds, const struct h5m_blocks
 static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t row0, uint64_t rows,
                             unsigned char *buf)
 {
-	struct scratch *sc = scratch_get();
+	struct h5m_iobuf chunk = { 0 }, rawb = { 0 };
 	uint64_t grid[H5M_NPY_MAXDIMS], pos[H5M_NPY_MAXDIMS] = { 0 };
 	unsigned rank = b->rank;
 	char why[256];
+	int rc = 0;
 
-	if (!sc || !grow_buf(&sc->chunk, &sc->chunk_cap, ds->chunk_bytes))
-		return -ENOMEM;
 	for (unsigned i = 0; i < rank; i++)
 		grid[i] = i == 0 ? (row0 + rows - 1) / ds->chunk[0] - row0 / ds->chunk[0] + 1
 		                 : (b->dims[i] + ds->chunk[i] - 1) / ds->chunk[i];
@@ -1703,28 +1675,39 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 				        ds->path, (unsigned long long)origin[0], (unsigned long long)nbytes);
 			}
 			hdf5_unlock();
-			return -EIO;
+			rc = -EIO;
+			goto out;
 		}
 		/* An unfiltered chunk that is a run of whole rows is read into place. */
-		raw = !ds->blosc && place && nbytes == ds->chunk_bytes ? place
-		                                                       : grow_buf(&sc->raw, &sc->raw_cap, (size_t)nbytes);
+		raw = !have ? NULL : !ds->blosc && place && nbytes == ds->chunk_bytes ? place : iobuf_fit(&rawb, (size_t)nbytes);
 		if (have && (!raw || H5Dread_chunk(ds->did, H5P_DEFAULT, off, &mask, raw) < 0)) {
 			h5err(why, sizeof(why));
-			log_read_error(ds, why);
+			log_read_error(ds, raw ? why : "out of memory for a chunk");
 			hdf5_unlock();
-			return -EIO;
+			rc = raw ? -EIO : -ENOMEM;
+			goto out;
 		}
 		hdf5_unlock();
 		if (!have) {
-			h5m_store_fill(ds, sc->chunk, ds->chunk_bytes, 0); /* never written */
-			src = sc->chunk;
+			if (!iobuf_fit(&chunk, ds->chunk_bytes)) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			h5m_store_fill(ds, chunk.data, ds->chunk_bytes, 0); /* never written */
+			src = chunk.data;
 		} else if (!ds->blosc || (mask & 1)) {
-			if (nbytes != ds->chunk_bytes) /* unfiltered or stored raw: must be whole */
-				return -EIO;
+			if (nbytes != ds->chunk_bytes) { /* unfiltered or stored raw: must be whole */
+				rc = -EIO;
+				goto out;
+			}
 			src = raw;
 		} else {
-			unsigned char *dst = place ? place : sc->chunk;
+			unsigned char *dst = place ? place : iobuf_fit(&chunk, ds->chunk_bytes);
 
+			if (!dst) {
+				rc = -ENOMEM;
+				goto out;
+			}
 			if (h5m_blosc_decode(raw, (size_t)nbytes, dst, ds->chunk_bytes, 1) != (long)ds->chunk_bytes) {
 				hdf5_lock();
 				if (!ds->read_error_logged) {
@@ -1733,7 +1716,8 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 					        (unsigned long long)origin[0]);
 				}
 				hdf5_unlock();
-				return -EIO;
+				rc = -EIO;
+				goto out;
 			}
 			src = dst;
 		}
@@ -1744,9 +1728,13 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 				break;
 			pos[i] = 0;
 			if (i == 0)
-				return 0;
+				goto out;
 		}
 	}
+out:
+	h5m_iobuf_put(&rawb);
+	h5m_iobuf_put(&chunk);
+	return rc;
 }
 
 int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
@@ -2668,7 +2656,7 @@ bool h5m_store_chunk_rows(const struct h5m_dataset *ds, const struct h5m_blocks 
 
 int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t row0, const void *src)
 {
-	struct scratch *sc = scratch_get();
+	struct h5m_iobuf enc = { 0 };
 	hsize_t off[H5S_MAX_RANK] = { 0 };
 	uint32_t mask = 0;
 	const void *stored = src;
@@ -2681,11 +2669,11 @@ int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t ro
 		size_t cap = ds->chunk_bytes + H5M_BLOSC_OVERHEAD;
 		long m;
 
-		if (!sc || !grow_buf(&sc->raw, &sc->raw_cap, cap))
+		if (h5m_iobuf_get(&enc, cap))
 			return -ENOMEM;
-		m = h5m_blosc_encode_cd(ds->blosc_ncd, ds->blosc_cd, src, ds->chunk_bytes, sc->raw, cap);
+		m = h5m_blosc_encode_cd(ds->blosc_ncd, ds->blosc_cd, src, ds->chunk_bytes, enc.data, cap);
 		if (m > 0) {
-			stored = sc->raw;
+			stored = enc.data;
 			n = (size_t)m;
 		} else {
 			mask = 1; /* the optional filter refused: stored raw, as HDF5 does */
@@ -2700,6 +2688,7 @@ int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t ro
 		rc = write_failure(s, ds, "writing a chunk");
 	}
 	hdf5_unlock();
+	h5m_iobuf_put(&enc);
 	return rc;
 }
 

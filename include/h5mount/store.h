@@ -133,7 +133,10 @@ int h5m_store_global_init(void);
  * that belongs to another state of the file is refused with -ESTALE and err saying so. On
  * failure returns -errno and writes a one-line reason to err[cap]: "No such file or
  * directory", "is not an HDF5 file", or (-EIO) the reason HDF5 gives. `block_target` is the
- * preferred cache block size; `flags` are H5M_STORE_* flags.
+ * preferred cache block size; `flags` are H5M_STORE_* flags. HDF5's own chunk caches, which
+ * datasets whose blocks cut their chunks need (each up to one stripe of chunks, at most 64 MiB),
+ * take together at most `chunk_cache_budget` bytes, first opened first served; a dataset that
+ * finds the budget used up reads without one (each block read decodes its chunks again).
  *
  * Symlink texts (soft and external links) never lead out of the mount: "../" at most as many
  * times as the link's group lies below the root on every path to it, then components that are
@@ -147,8 +150,8 @@ int h5m_store_global_init(void);
  * Each other hard link to it (a second name, a cycle back up) is a symlink node whose text
  * climbs from its directory to the root and descends along that path. Finding first paths
  * walks every group of the file once, when listing first meets a group of several links. */
-int h5m_store_open(const char *path, bool rw, size_t block_target, unsigned flags, struct h5m_store **out, char *err,
-                   size_t cap);
+int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_cache_budget, unsigned flags,
+                   struct h5m_store **out, char *err, size_t cap);
 
 /* Whether the store was opened for writing. */
 bool h5m_store_writable(struct h5m_store *s);

@@ -115,7 +115,7 @@ static void test_walk_visits_every_group_dataset_and_vlen_offsets(void **state)
 
 	(void)state;
 	make_file();
-	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, 0, &s, err, sizeof(err)), 0);
 	assert_int_equal(h5m_check_walk(s, &nodes), 0);
 	assert_int_equal(nodes, 5); /* /, /a, /big_attr, /a/b, /a/v */
 	/* The walk computed the offsets: a later call finds them. */
@@ -162,7 +162,7 @@ static void vlen_length_beyond_its_heap_object(hsize_t userblock)
 	char err[256];
 	int fd;
 
-	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, 0, &s, err, sizeof(err)), 0);
 	assert_int_equal(h5m_store_data_size(s, lookup(s, "a", "v")->ds, &bytes), 0);
 	assert_int_equal(bytes, 6 * 4); /* sound: the check passes */
 	h5m_store_close(s);
@@ -173,7 +173,7 @@ static void vlen_length_beyond_its_heap_object(hsize_t userblock)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, len, 4, (off_t)at + 16), 4);
 	close(fd);
-	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, 0, &s, err, sizeof(err)), 0);
 	assert_int_equal(h5m_store_data_size(s, lookup(s, "a", "v")->ds, &bytes), -EIO);
 	h5m_store_close(s);
 }
@@ -198,7 +198,7 @@ static void test_attribute_of_more_than_16_mib_is_e2big_before_allocating(void *
 
 	(void)state;
 	make_file();
-	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(h5m_store_open(path, false, BLOCK, 0, 0, &s, err, sizeof(err)), 0);
 	assert_int_equal(h5m_store_xattr_get(s, lookup(s, "big_attr", NULL), "values", &val, &len), -E2BIG);
 	assert_null(val);
 	h5m_store_close(s);

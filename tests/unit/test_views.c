@@ -89,7 +89,7 @@ static void open_views(struct fixture *fx)
 {
 	char err[256];
 
-	assert_int_equal(h5m_store_open(fx->path, true, 4096, 0, &fx->store, err, sizeof(err)), 0);
+	assert_int_equal(h5m_store_open(fx->path, true, 4096, (size_t)64 << 20, 0, &fx->store, err, sizeof(err)), 0);
 	fx->views = h5m_views_new(fx->store, 1 << 20, 1 << 20);
 	assert_non_null(fx->views);
 	fx->ear = find(fx->store, "ear");
