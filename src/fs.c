@@ -323,11 +323,11 @@ static bool sized_view(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view
 
 #define SIZE_LOCK_WAIT_NS 50000000L
 
-/* Takes the size lock of n's stripe before a reply that carries a size. Returns the lock to
- * release after the reply, or NULL when it stayed busy for 50 ms: a store can wait for a READ
- * that no free thread is left to serve, so the reply then goes out without it (and without
- * ksize_catch_up: the old race, logged). */
-static pthread_mutex_t *size_lock_for_reply(struct h5m_fs *fs, struct h5m_node *n)
+/* Takes the size lock of n's stripe. Returns it, or NULL when it stayed busy for 50 ms (logged):
+ * its holder's store can wait for a READ that no free thread is left to serve, or for the
+ * pages a buffered WRITE holds while its request waits here. A reply then goes out without
+ * ksize_catch_up (the old race), a write invalidates instead of storing. */
+static pthread_mutex_t *size_lock(struct h5m_fs *fs, struct h5m_node *n)
 {
 	pthread_mutex_t *lk = &fs->notifier->size_lock[n->idx % H5M_FS_STRIPES];
 	struct timespec until;
@@ -339,7 +339,7 @@ static pthread_mutex_t *size_lock_for_reply(struct h5m_fs *fs, struct h5m_node *
 		until.tv_nsec -= 1000000000L;
 	}
 	if (pthread_mutex_timedlock(lk, &until) != 0) {
-		h5m_log(H5M_LOG_DEBUG, "size lock of node %llu busy for 50 ms: replying without it",
+		h5m_log(H5M_LOG_DEBUG, "size lock of node %llu busy for 50 ms: going on without it",
 		        (unsigned long long)n->idx);
 		return NULL;
 	}
@@ -456,14 +456,15 @@ static void ksize_catch_up(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view 
 static int store_change(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, fuse_ino_t ino,
                         const struct h5m_change *c)
 {
-	pthread_mutex_t *lk = &fs->notifier->size_lock[n->idx % H5M_FS_STRIPES];
+	pthread_mutex_t *lk = size_lock(fs, n);
 	uint64_t base = v == H5M_VIEW_NPY ? n->ds->npy_header_len : 0;
 	uint64_t off = base + c->data_off, end = off + c->data_len, size = 0, have;
 	bool pages = may_have_pages(fs, ino);
 	struct ksize *k;
 	int rc;
 
-	pthread_mutex_lock(lk);
+	if (!lk)
+		return -EAGAIN;
 	k = ksize_slot(fs, ino, true);
 	rc = k ? h5m_view_size(fs->views, n, v, &size) : -ENOSPC;
 	if (!rc && size == 0)
@@ -610,7 +611,7 @@ static void reply_attr(fuse_req_t req, struct h5m_fs *fs, struct h5m_node *n, en
 	}
 	/* The size in the reply must not pass a store of changed bytes (store_change). */
 	if (sized_view(fs, n, view))
-		lk = size_lock_for_reply(fs, n);
+		lk = size_lock(fs, n);
 	rc = fill_stat(fs, n, view, &st);
 	if (!rc && lk)
 		ksize_catch_up(fs, n, view, (fuse_ino_t)st.st_ino, (uint64_t)st.st_size);
@@ -641,7 +642,7 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	n = h5m_store_node(fs->store, d->node);
 	memset(&e, 0, sizeof(e));
 	if (sized_view(fs, n, d->view))
-		lk = size_lock_for_reply(fs, n);
+		lk = size_lock(fs, n);
 	rc = fill_stat(fs, n, d->view, &e.attr);
 	if (rc)
 		goto fail;
