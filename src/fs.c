@@ -9,6 +9,7 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "h5mount/log.h"
 
@@ -418,6 +419,19 @@ out:
 	return rc;
 }
 
+/* Stores the last byte of view v of n (`size` > 0 bytes), which makes the kernel's size of ino
+ * reach `size`. The kernel marks a page it creates for a store up to date (readable without a
+ * READ) only when the store begins at the page's start; only then does ino now hold a page
+ * that later changes must drop. Returns as store_range. */
+static int store_last_byte(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, fuse_ino_t ino, uint64_t size)
+{
+	int rc = store_range(fs, n, v, ino, size - 1, 1);
+
+	if (!rc && (size - 1) % (uint64_t)sysconf(_SC_PAGESIZE) == 0)
+		mark_pages(fs, ino);
+	return rc;
+}
+
 /* Under the size lock, before a reply that says view v of n (inode ino) has `size` bytes:
  * when the kernel was given less by the last store (a write is between changing the view and
  * storing its bytes), stores the bytes from there on first, so that the kernel's size is never
@@ -433,7 +447,7 @@ static void ksize_catch_up(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view 
 	if (may_have_pages(fs, ino))
 		rc = store_range(fs, n, v, ino, have, size - have);
 	else
-		rc = store_range(fs, n, v, ino, size - 1, 1);
+		rc = store_last_byte(fs, n, v, ino, size);
 	__atomic_store_n(&k->size, rc ? UNTRACKED : size, __ATOMIC_RELEASE);
 	if (rc && rc != -ENOENT)
 		h5m_log(H5M_LOG_DEBUG, "storing the end of inode %llu failed (%s)", (unsigned long long)ino, strerror(-rc));
@@ -487,7 +501,7 @@ static int store_change(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, 
 		if (pages && have != UNTRACKED)
 			rc = store_range(fs, n, v, ino, have, size - have);
 		else
-			rc = store_range(fs, n, v, ino, size - 1, 1);
+			rc = store_last_byte(fs, n, v, ino, size);
 	}
 	/* The new .npy header last, once the size it describes is the kernel's. */
 	if (!rc && pages && v == H5M_VIEW_NPY && c->size)
@@ -498,8 +512,6 @@ out:
 	pthread_mutex_unlock(lk);
 	if (rc == -ENOENT) /* the kernel forgot the inode: nothing cached, nothing to grow */
 		return 0;
-	/* A stored page may stay in the kernel's cache: later changes must drop it. */
-	mark_pages(fs, ino);
 	if (rc)
 		h5m_log(H5M_LOG_DEBUG, "storing changed bytes of inode %llu failed (%s): invalidating instead",
 		        (unsigned long long)ino, strerror(-rc));
@@ -538,10 +550,14 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		/* An inode the kernel never looked up has nothing cached. */
 		if (!is_known(fs, ino))
 			continue;
+		/* The written file itself too: the kernel grows its size only when the WRITE's caller
+		 * runs again, and a stat() meanwhile could be told the new size and then see the old
+		 * one (its attributes it invalidates itself). */
 		if ((v == H5M_VIEW_OBJ || v == H5M_VIEW_NPY) && fs->notifier) {
 			if (inline_ok && !own_pages && !c->all && !(own && c->moved) && c->data_len &&
 			    store_change(fs, n, v, ino, c) == 0) {
-				fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+				if (!own)
+					fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 				continue;
 			}
 			ksize_forget(fs, ino);
