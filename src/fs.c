@@ -486,6 +486,12 @@ static int store_change(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, 
 	if (rc)
 		goto out;
 	have = __atomic_load_n(&k->size, __ATOMIC_ACQUIRE); /* the kernel's size, if known */
+	/* Its size not known, the kernel may hold the page of its end with zeros past it
+	 * anywhere before the changed bytes: drop every page once, then track it. */
+	if (have == UNTRACKED && pages) {
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+		pages = false;
+	}
 	end = end < size ? end : size;
 	off = off < end ? off : end;
 	/* The changed bytes, in place (the kernel has no other copy of them to keep). */
@@ -495,8 +501,7 @@ static int store_change(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, 
 			have = end;
 	}
 	/* Then up to the view's size: the bytes the kernel has not got (only the last one if it
-	 * holds no pages, or if its size is not known: then it holds no stale tail either,
-	 * the changed bytes began at its end). */
+	 * holds no pages). */
 	if (!rc && (have == UNTRACKED || have < size)) {
 		if (pages && have != UNTRACKED)
 			rc = store_range(fs, n, v, ino, have, size - have);
@@ -528,10 +533,10 @@ out:
  * the old end, say: Linux 6.18 drops them itself, older kernels may not), so they are
  * invalidated like another view's. Attributes are always invalidated inline (no page locks);
  * the written file's size the kernel updates itself.
- * Where the change only wrote data bytes (appends, overwrites; not a reshape or a moved
- * buffered write) and may touch pages inline, the raw and .npy views get the new bytes stored
- * instead (store_change), and their attributes are invalidated only after that, so that the
- * kernel's size is never below one a reader was given. */
+ * Where the change wrote a bounded range of data bytes (appends, overwrites; not a truncate,
+ * a reshape or a moved buffered write) and may touch pages inline, the raw and .npy views get
+ * the new bytes stored instead (store_change), and the other views' attributes are invalidated
+ * only after that, so that the kernel's size is never below one a reader was given. */
 static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, const struct h5m_change *c,
                    bool inline_ok, bool kernel_copy)
 {
@@ -554,7 +559,7 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		 * runs again, and a stat() meanwhile could be told the new size and then see the old
 		 * one (its attributes it invalidates itself). */
 		if ((v == H5M_VIEW_OBJ || v == H5M_VIEW_NPY) && fs->notifier) {
-			if (inline_ok && !own_pages && !c->all && !(own && c->moved) && c->data_len &&
+			if (inline_ok && !own_pages && !c->all && !(own && c->moved) && clamp_len(c->data_len) &&
 			    store_change(fs, n, v, ino, c) == 0) {
 				if (!own)
 					fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
