@@ -79,10 +79,10 @@ while time.monotonic() < stop and bad is None:
     last = size
     loads += 1
     max_rows = max(max_rows, rows)
-    for k in range(100):
+    for k in range(20):
         if not rows:
             break
-        i = rows - 1 if k % 2 else random.randrange(rows)
+        i = random.randrange(rows) if k % 2 else rows - 1
         if a[i, 0] != i or a[i, -1] != i:
             bad = 'row %d of %d holds %r..%r' % (i, rows, float(a[i, 0]), float(a[i, -1]))
             break
