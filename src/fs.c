@@ -9,6 +9,7 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "h5mount/iobuf.h"
 #include "h5mount/log.h"
@@ -175,12 +176,34 @@ struct inval {
 	struct inval *next;
 };
 
+/* The size the kernel was given for a raw or .npy inode by storing its bytes (store_change),
+ * so that no reply says more (the kernel could drop that reply and keep less) nor less (the
+ * kernel would take it and shrink). Slots are claimed once (CAS on ino, 0: free) and never
+ * freed; `size` is UNTRACKED when the kernel's size is not known (replies say the views'
+ * size). `size` is set under the dataset stripe's size lock, together with the store that
+ * makes it true, except that it may drop to UNTRACKED at any time (atomic). */
+struct ksize {
+	fuse_ino_t ino;
+	uint64_t size;
+};
+
+#define KSIZE_SLOTS 65536u
+#define KSIZE_PROBES 64u
+#define UNTRACKED UINT64_MAX
+
 struct h5m_notifier {
 	pthread_mutex_t lock;   /* protects the queue and stop */
 	pthread_cond_t cond;
 	struct inval *head, *tail;
 	bool stop;
 	pthread_t thread;
+	/* Per dataset stripe (n->idx % H5M_FS_STRIPES): held across a store of changed bytes and
+	 * the update of its ksize, and across the computation, catch-up store and sending of a
+	 * reply that carries the size of a raw or .npy view, so that a reply never passes a store.
+	 * Lock order: a size lock, then page locks in the kernel (a store waits for READs in
+	 * flight, which never take a size lock). */
+	pthread_mutex_t size_lock[H5M_FS_STRIPES];
+	struct ksize ksizes[KSIZE_SLOTS];
 };
 
 static void *notifier_main(void *arg)
@@ -218,9 +241,15 @@ int h5m_fs_notifier_start(struct h5m_fs *fs)
 		return -ENOMEM;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
+	for (size_t i = 0; i < H5M_FS_STRIPES; i++)
+		pthread_mutex_init(&q->size_lock[i], NULL);
+	for (size_t i = 0; i < KSIZE_SLOTS; i++)
+		q->ksizes[i].size = UNTRACKED;
 	fs->notifier = q;
 	rc = pthread_create(&q->thread, NULL, notifier_main, fs);
 	if (rc) {
+		for (size_t i = 0; i < H5M_FS_STRIPES; i++)
+			pthread_mutex_destroy(&q->size_lock[i]);
 		pthread_cond_destroy(&q->cond);
 		pthread_mutex_destroy(&q->lock);
 		free(q);
@@ -247,10 +276,76 @@ void h5m_fs_notifier_stop(struct h5m_fs *fs)
 		q->head = i->next;
 		free(i);
 	}
+	for (size_t i = 0; i < H5M_FS_STRIPES; i++)
+		pthread_mutex_destroy(&q->size_lock[i]);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 	fs->notifier = NULL;
+}
+
+/* Returns the ksize slot of ino, claiming a free one when `claim`; NULL when it has none (or
+ * the table is full: the inode is then never tracked). Lock-free. */
+static struct ksize *ksize_slot(struct h5m_fs *fs, fuse_ino_t ino, bool claim)
+{
+	struct h5m_notifier *q = fs->notifier;
+	size_t h = (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 40);
+
+	if (!q)
+		return NULL;
+	for (unsigned p = 0; p < KSIZE_PROBES; p++) {
+		struct ksize *k = &q->ksizes[(h + p) % KSIZE_SLOTS];
+		fuse_ino_t cur = __atomic_load_n(&k->ino, __ATOMIC_ACQUIRE);
+
+		if (cur == 0 && claim &&
+		    __atomic_compare_exchange_n(&k->ino, &cur, ino, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return k;
+		if (cur == ino)
+			return k;
+		if (cur == 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Forgets the size the kernel was given for ino: replies say the views' size again. */
+static void ksize_forget(struct h5m_fs *fs, fuse_ino_t ino)
+{
+	struct ksize *k = ksize_slot(fs, ino, false);
+
+	if (k)
+		__atomic_store_n(&k->size, UNTRACKED, __ATOMIC_RELEASE);
+}
+
+/* Whether replies about (n, view) carry a size that stores may track. */
+static bool sized_view(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view)
+{
+	return fs->notifier && n->type == H5M_NODE_DATASET && (view == H5M_VIEW_OBJ || view == H5M_VIEW_NPY);
+}
+
+#define SIZE_LOCK_WAIT_NS 50000000L
+
+/* Takes the size lock of n's stripe. Returns it, or NULL when it stayed busy for 50 ms (logged):
+ * its holder's store can wait for a READ that no free thread is left to serve, or for the
+ * pages a buffered WRITE holds while its request waits here. A reply then goes out without
+ * ksize_catch_up (the old race), a write invalidates instead of storing. */
+static pthread_mutex_t *size_lock(struct h5m_fs *fs, struct h5m_node *n)
+{
+	pthread_mutex_t *lk = &fs->notifier->size_lock[n->idx % H5M_FS_STRIPES];
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += SIZE_LOCK_WAIT_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(lk, &until) != 0) {
+		h5m_log(H5M_LOG_DEBUG, "size lock of node %llu busy for 50 ms: going on without it",
+		        (unsigned long long)n->idx);
+		return NULL;
+	}
+	return lk;
 }
 
 /* Invalidates [off, off+len) of ino (len 0: to the end; off -1: attributes only), inline when
@@ -285,6 +380,150 @@ static off_t clamp_len(uint64_t len)
 	return len > (uint64_t)INT64_MAX / 2 ? 0 : (off_t)len;
 }
 
+#define STORE_CHUNK ((size_t)1 << 17)
+
+/* Copies bytes [off, off + len) of view `view` of n, as the views read them now, into the
+ * kernel's page cache of ino (FUSE_NOTIFY_STORE), in chunks. The kernel first raises the
+ * inode's size to off + len when that is larger (never lowers it), then overwrites or creates
+ * the pages in place: a page a reader has mapped shows the new bytes without being dropped.
+ * It waits for the page locks, so call it only where no request of this daemon that holds
+ * them can be waiting for the caller. Returns 0 or -errno (-ENOENT: the kernel has no inode,
+ * nothing to grow). */
+static int store_range(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, fuse_ino_t ino,
+                       uint64_t off, uint64_t len)
+{
+	size_t cap = len < STORE_CHUNK ? (size_t)len : STORE_CHUNK;
+	char *buf = malloc(cap ? cap : 1);
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (len) {
+		size_t want = len < cap ? (size_t)len : cap;
+		ssize_t got = h5m_view_read(fs->views, n, view, buf, want, off);
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+
+		if (got <= 0) {
+			rc = got < 0 ? (int)got : -ERANGE; /* 0: the view ends before off */
+			goto out;
+		}
+		bv.buf[0].size = (size_t)got;
+		bv.buf[0].mem = buf;
+		rc = fuse_lowlevel_notify_store(fs->se, ino, (off_t)off, &bv, 0);
+		if (rc)
+			goto out;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/* Stores the last byte of view v of n (`size` > 0 bytes), which makes the kernel's size of ino
+ * reach `size`. The kernel marks a page it creates for a store up to date (readable without a
+ * READ) only when the store begins at the page's start; only then does ino now hold a page
+ * that later changes must drop. Returns as store_range. */
+static int store_last_byte(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, fuse_ino_t ino, uint64_t size)
+{
+	int rc = store_range(fs, n, v, ino, size - 1, 1);
+
+	if (!rc && (size - 1) % (uint64_t)sysconf(_SC_PAGESIZE) == 0)
+		mark_pages(fs, ino);
+	return rc;
+}
+
+/* Under the size lock, before a reply that says view v of n (inode ino) has `size` bytes:
+ * when the kernel was given less by the last store (a write is between changing the view and
+ * storing its bytes), stores the bytes from there on first, so that the kernel's size is never
+ * below a size a reply carried (store_change says why). */
+static void ksize_catch_up(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, fuse_ino_t ino, uint64_t size)
+{
+	struct ksize *k = ksize_slot(fs, ino, false);
+	uint64_t have = k ? __atomic_load_n(&k->size, __ATOMIC_ACQUIRE) : UNTRACKED;
+	int rc;
+
+	if (have == UNTRACKED || have >= size)
+		return;
+	if (may_have_pages(fs, ino))
+		rc = store_range(fs, n, v, ino, have, size - have);
+	else
+		rc = store_last_byte(fs, n, v, ino, size);
+	__atomic_store_n(&k->size, rc ? UNTRACKED : size, __ATOMIC_RELEASE);
+	if (rc && rc != -ENOENT)
+		h5m_log(H5M_LOG_DEBUG, "storing the end of inode %llu failed (%s)", (unsigned long long)ino, strerror(-rc));
+}
+
+/* Tells the kernel that a change of n made view v (inode ino) grow or change in place, by
+ * storing the changed bytes into its page cache (store_range) instead of invalidating them:
+ * the last page of the old end, which the kernel holds with zeros past the old end, gets the
+ * appended bytes in place, and the kernel's size grows to the view's size before any reply can
+ * carry it. Why: every FUSE_NOTIFY_INVAL_INODE (and every size change) bumps the inode's
+ * attribute version, and the kernel then drops a GETATTR reply that was in flight
+ * (fuse_change_attributes_i) while still handing its size to the stat(2) caller
+ * (fuse_do_getattr fills the stat from the reply), so the caller is told a size the inode does
+ * not have, and a mapping of it faults past i_size (SIGBUS in filemap_fault). Under the
+ * stripe's size lock, with ksize set to the size stored, a reply that would carry more first
+ * stores the rest (ksize_catch_up), so none carries more than the kernel has nor less (which it
+ * would take, shrinking the file). A view whose pages the kernel never held only gets its last
+ * byte stored. Call only where a store may wait for page locks (no other write of n in
+ * flight). Returns 0 or -errno (the caller then invalidates as before, ksize forgotten). */
+static int store_change(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view v, fuse_ino_t ino,
+                        const struct h5m_change *c)
+{
+	pthread_mutex_t *lk = size_lock(fs, n);
+	uint64_t base = v == H5M_VIEW_NPY ? n->ds->npy_header_len : 0;
+	uint64_t off = base + c->data_off, end = off + c->data_len, size = 0, have;
+	bool pages = may_have_pages(fs, ino);
+	struct ksize *k;
+	int rc;
+
+	if (!lk)
+		return -EAGAIN;
+	k = ksize_slot(fs, ino, true);
+	rc = k ? h5m_view_size(fs->views, n, v, &size) : -ENOSPC;
+	if (!rc && size == 0)
+		rc = -ERANGE;
+	if (rc)
+		goto out;
+	have = __atomic_load_n(&k->size, __ATOMIC_ACQUIRE); /* the kernel's size, if known */
+	/* Its size not known, the kernel may hold the page of its end with zeros past it
+	 * anywhere before the changed bytes: drop every page once, then track it. */
+	if (have == UNTRACKED && pages) {
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+		pages = false;
+	}
+	end = end < size ? end : size;
+	off = off < end ? off : end;
+	/* The changed bytes, in place (the kernel has no other copy of them to keep). */
+	if (pages && end > off) {
+		rc = store_range(fs, n, v, ino, off, end - off);
+		if (!rc && (have == UNTRACKED || have < end))
+			have = end;
+	}
+	/* Then up to the view's size: the bytes the kernel has not got (only the last one if it
+	 * holds no pages). */
+	if (!rc && (have == UNTRACKED || have < size)) {
+		if (pages && have != UNTRACKED)
+			rc = store_range(fs, n, v, ino, have, size - have);
+		else
+			rc = store_last_byte(fs, n, v, ino, size);
+	}
+	/* The new .npy header last, once the size it describes is the kernel's. */
+	if (!rc && pages && v == H5M_VIEW_NPY && c->size)
+		rc = store_range(fs, n, v, ino, 0, base);
+out:
+	if (k)
+		__atomic_store_n(&k->size, rc ? UNTRACKED : size, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(lk);
+	if (rc == -ENOENT) /* the kernel forgot the inode: nothing cached, nothing to grow */
+		return 0;
+	if (rc)
+		h5m_log(H5M_LOG_DEBUG, "storing changed bytes of inode %llu failed (%s): invalidating instead",
+		        (unsigned long long)ino, strerror(-rc));
+	return rc;
+}
+
 /* Tells the kernel what a change through view `from` of n made stale in its caches. Data of the
  * other views is invalidated inline only when no other write of this dataset is in flight: the
  * kernel holds page locks of a file while its write request is being served, so two writers
@@ -294,7 +533,11 @@ static off_t clamp_len(uint64_t len)
  * the notifier thread. A direct write may leave those pages as they were (the last page of
  * the old end, say: Linux 6.18 drops them itself, older kernels may not), so they are
  * invalidated like another view's. Attributes are always invalidated inline (no page locks);
- * the written file's size the kernel updates itself. */
+ * the written file's size the kernel updates itself.
+ * Where the change wrote a bounded range of data bytes (appends, overwrites; not a truncate,
+ * a reshape or a moved buffered write) and may touch pages inline, the raw and .npy views get
+ * the new bytes stored instead (store_change), and the other views' attributes are invalidated
+ * only after that, so that the kernel's size is never below one a reader was given. */
 static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, const struct h5m_change *c,
                    bool inline_ok, bool kernel_copy)
 {
@@ -313,6 +556,18 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		/* An inode the kernel never looked up has nothing cached. */
 		if (!is_known(fs, ino))
 			continue;
+		/* The written file itself too: the kernel grows its size only when the WRITE's caller
+		 * runs again, and a stat() meanwhile could be told the new size and then see the old
+		 * one (its attributes it invalidates itself). */
+		if ((v == H5M_VIEW_OBJ || v == H5M_VIEW_NPY) && fs->notifier) {
+			if (inline_ok && !own_pages && !c->all && !(own && c->moved) && clamp_len(c->data_len) &&
+			    store_change(fs, n, v, ino, c) == 0) {
+				if (!own)
+					fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+				continue;
+			}
+			ksize_forget(fs, ino);
+		}
 		/* The written file's own size the kernel updates itself, unless the write landed
 		 * elsewhere or changed more than the bytes written. */
 		if (!own || c->moved || c->all || c->data_len == 0 || !c->size)
@@ -369,14 +624,25 @@ static void writer_leave(struct h5m_fs *fs, struct h5m_node *n)
 /* Replies with the attributes of (n, view), or with rc when it is an error. */
 static void reply_attr(fuse_req_t req, struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, int rc)
 {
+	pthread_mutex_t *lk = NULL;
 	struct stat st;
 
-	if (!rc)
-		rc = fill_stat(fs, n, view, &st);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	/* The size in the reply must not pass a store of changed bytes (store_change). */
+	if (sized_view(fs, n, view))
+		lk = size_lock(fs, n);
+	rc = fill_stat(fs, n, view, &st);
+	if (!rc && lk)
+		ksize_catch_up(fs, n, view, (fuse_ino_t)st.st_ino, (uint64_t)st.st_size);
 	if (rc)
 		reply_err(req, rc);
 	else
 		fuse_reply_attr(req, &st, fs->timeout);
+	if (lk)
+		pthread_mutex_unlock(lk);
 }
 
 static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -385,6 +651,7 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	const struct h5m_dirent *d;
 	struct h5m_node *dir, *n;
+	pthread_mutex_t *lk = NULL;
 	enum h5m_view view;
 	int rc;
 
@@ -396,24 +663,31 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto fail;
 	n = h5m_store_node(fs->store, d->node);
 	memset(&e, 0, sizeof(e));
+	if (sized_view(fs, n, d->view))
+		lk = size_lock(fs, n);
 	rc = fill_stat(fs, n, d->view, &e.attr);
 	if (rc)
 		goto fail;
+	if (lk)
+		ksize_catch_up(fs, n, d->view, (fuse_ino_t)e.attr.st_ino, (uint64_t)e.attr.st_size);
 	e.ino = e.attr.st_ino;
 	e.attr_timeout = fs->timeout;
 	e.entry_timeout = fs->timeout;
 	mark_known(fs, e.ino);
 	fuse_reply_entry(req, &e);
-	return;
+	goto out;
 fail:
 	reply_err(req, rc);
+out:
+	if (lk)
+		pthread_mutex_unlock(lk);
 }
 
 static void h5m_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
-	struct h5m_node *n;
-	enum h5m_view view;
+	struct h5m_node *n = NULL;
+	enum h5m_view view = H5M_VIEW_OBJ;
 	int rc;
 
 	(void)fi;
@@ -764,8 +1038,8 @@ static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 {
 	struct h5m_fs *fs = fs_of(req);
 	struct h5m_change chg;
-	struct h5m_node *n;
-	enum h5m_view view;
+	struct h5m_node *n = NULL;
+	enum h5m_view view = H5M_VIEW_OBJ;
 	int rc = resolve(fs, ino, &n, &view);
 
 	(void)fi;

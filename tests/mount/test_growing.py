@@ -1,0 +1,191 @@
+"""Readers of a dataset that another process appends to through the mount.
+
+A reader that maps x.npy (np.load(mmap_mode='r')) or x while rows are appended to x must never
+die of SIGBUS for bytes inside the size it was given (header shape, stat), must read the rows
+that were appended, and stat()/fstat() of x and x.npy must never go backwards while only
+appends happen. The reader runs in a subprocess (a SIGBUS kills only it); the writer is a
+thread of this script appending one 8000-byte row per write(2), row i holding the value i.
+Each test runs for a few seconds. Usage:
+
+    /usr/bin/python3 tests/mount/test_growing.py build/h5mount [TestClass[.test_name] ...]
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np          # noqa: E402
+import tables               # noqa: E402
+
+import harness              # noqa: E402
+
+COLS = 1000
+ROW = COLS * 8
+START_ROWS = 1000
+SECONDS = 2.5               # how long each reader runs while the writer appends
+
+# The reader: loads (maps) the file again and again until the deadline, touches the last
+# row and random rows of each map (row i must hold i everywhere), and checks that the size
+# stat() gives never falls below the size it gave before, nor below what the map needs; two
+# threads stat() and fstat() the file meanwhile and check the same. Prints one JSON line;
+# exits 3 when a size went backwards, 4 when a row held the wrong values.
+READER = r'''
+import json, os, random, sys, threading, time
+import numpy as np
+path, secs, kind = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+ROW = 8000
+stop = time.monotonic() + secs
+backwards = []
+
+def watch(fresh):
+    last = 0
+    fd = os.open(path, os.O_RDONLY)
+    while time.monotonic() < stop:
+        size = (os.stat(path) if fresh else os.fstat(fd)).st_size
+        if size < last:
+            backwards.append(('stat' if fresh else 'fstat', last, size))
+        last = max(last, size)
+    os.close(fd)
+
+threads = [threading.Thread(target=watch, args=(f,)) for f in (True, False)]
+for t in threads:
+    t.start()
+loads = touches = 0
+max_rows = last = 0
+bad = None
+while time.monotonic() < stop and bad is None:
+    if kind == 'npy':
+        a = np.load(path, mmap_mode='r')
+        base = a.offset
+    else:
+        n = os.stat(path).st_size // ROW
+        a = np.memmap(path, dtype='<f8', mode='r', shape=(n, 1000)) if n else np.zeros((0, 1000))
+        base = 0
+    size = os.stat(path).st_size
+    rows = a.shape[0]
+    if size < last:
+        backwards.append(('load', last, size))
+    if size < base + rows * ROW:
+        bad = 'stat gave %d bytes, less than the %d rows the map holds' % (size, rows)
+        break
+    last = size
+    loads += 1
+    max_rows = max(max_rows, rows)
+    for k in range(20):
+        if not rows:
+            break
+        i = random.randrange(rows) if k % 2 else rows - 1
+        if a[i, 0] != i or a[i, -1] != i:
+            bad = 'row %d of %d holds %r..%r' % (i, rows, float(a[i, 0]), float(a[i, -1]))
+            break
+        touches += 1
+    del a
+for t in threads:
+    t.join()
+print(json.dumps({'loads': loads, 'touches': touches, 'max_rows': max_rows,
+                  'backwards': backwards[:5], 'nbackwards': len(backwards), 'bad': bad}))
+sys.exit(4 if bad else 3 if backwards else 0)
+'''
+
+FIX = {}
+
+
+def setUpModule():
+    path = os.path.join(harness.workdir(), 'growing.h5')
+    with tables.open_file(path, 'w') as f:
+        rows = np.repeat(np.arange(START_ROWS, dtype='<f8')[:, None], COLS, axis=1)
+        f.create_earray('/', 'plain', tables.Float64Atom(), (0, COLS)).append(rows)
+        f.create_earray('/', 'blosc5', tables.Float64Atom(), (0, COLS),
+                        filters=tables.Filters(complevel=5, complib='blosc')).append(rows)
+    FIX['h5'] = path
+
+
+class Appender(threading.Thread):
+    """Appends rows START_ROWS, START_ROWS + 1, ... (row i holds i) to `path` with one
+    write(2) each, opened with `flags`, until stop() is called."""
+
+    def __init__(self, path, flags):
+        super().__init__()
+        self.path, self.flags = path, flags
+        self.rows = START_ROWS
+        self.error = None
+        self._halt = threading.Event()
+
+    def run(self):
+        try:
+            fd = os.open(self.path, self.flags)
+            try:
+                while not self._halt.is_set():
+                    row = np.full(COLS, float(self.rows)).tobytes()
+                    if os.write(fd, row) != ROW:
+                        raise OSError('short write')
+                    self.rows += 1
+            finally:
+                os.close(fd)
+        except OSError as e:
+            self.error = e
+
+    def stop(self):
+        self._halt.set()
+        self.join()
+
+
+class GrowingTest(unittest.TestCase):
+
+    def read_while_appending(self, name, view, flags):
+        """Mounts a fresh copy, runs READER on `name` + `view` while an Appender writes
+        `name` with `flags`, and checks the reader's status and report."""
+        h5 = os.path.join(harness.workdir(), 'g-%s.h5' % self.id().rsplit('.', 1)[-1])
+        with open(FIX['h5'], 'rb') as src, open(h5, 'wb') as dst:
+            dst.write(src.read())
+        with harness.Mount(h5) as m:
+            target = m.p(name + ('.npy' if view == 'npy' else ''))
+            writer = Appender(m.p(name), flags)
+            writer.start()
+            try:
+                proc = subprocess.run([sys.executable, '-c', READER, target, str(SECONDS), view],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      timeout=SECONDS + 60)
+            finally:
+                writer.stop()
+            self.assertIsNone(writer.error)
+            out = proc.stdout.decode(errors='replace')
+            err = proc.stderr.decode(errors='replace')[-2000:]
+            self.assertNotEqual(proc.returncode, -signal.SIGBUS,
+                                'the reader died of SIGBUS inside the size it was given\n' + err)
+            self.assertEqual(proc.returncode, 0, 'reader status %d: %s\n%s'
+                             % (proc.returncode, out, err))
+            report = json.loads(out)
+            self.assertGreater(report['touches'], 0, out)
+            self.assertGreater(report['max_rows'], START_ROWS, 'no appended row was seen: ' + out)
+            # Every appended row is in the file, in order, once the writer stopped.
+            total = writer.rows
+            self.assertEqual(os.stat(m.p(name)).st_size, total * ROW)
+            self.assertEqual(os.stat(m.p(name + '.npy')).st_size,
+                             np.load(m.p(name + '.npy'), mmap_mode='r').offset + total * ROW)
+            tail = np.fromfile(m.p(name), dtype='<f8', offset=(total - 50) * ROW).reshape(-1, COLS)
+            np.testing.assert_array_equal(tail[:, 0], np.arange(total - 50, total, dtype='<f8'))
+
+    def test_mmap_of_npy_never_faults_while_rows_are_appended_to_x_directly(self):
+        self.read_while_appending('plain', 'npy', os.O_WRONLY | os.O_APPEND)
+
+    def test_mmap_of_npy_never_faults_while_rows_are_appended_through_the_page_cache(self):
+        self.read_while_appending('plain', 'npy', os.O_RDWR | os.O_APPEND)
+
+    def test_mmap_of_raw_view_never_faults_while_another_process_appends_to_it(self):
+        self.read_while_appending('plain', 'raw', os.O_WRONLY | os.O_APPEND)
+
+    def test_mmap_of_blosc_npy_never_faults_while_rows_are_appended(self):
+        self.read_while_appending('blosc5', 'npy', os.O_WRONLY | os.O_APPEND)
+
+
+if __name__ == '__main__':
+    harness.run_tests()
