@@ -877,15 +877,18 @@ def skip_reason():
     return None
 
 
-def run_tests(module_name='__main__'):
-    """Entry point of a test script: argv[1] is the h5mount binary. Exits 77 to skip,
+def run_tests(module_name='__main__', tools=()):
+    """Entry point of a test script: argv[1] is the h5mount binary. Exits 77 to skip (no
+    /dev/fuse, or one of the command-line `tools` missing: contrib/deps installs them),
     1 on any failure or error, 0 otherwise, after printing 'N passed, N failed[, N skipped]'."""
     global EXE
     sys.dont_write_bytecode = True
     if len(sys.argv) < 2:
         print('usage: %s PATH/TO/h5mount [unittest args]' % sys.argv[0], file=sys.stderr)
         sys.exit(2)
-    reason = skip_reason()
+    missing = [t for t in tools if shutil.which(t) is None]
+    reason = skip_reason() or ('missing %s (contrib/deps installs them)' % ' '.join(missing)
+                               if missing else None)
     if reason:
         print('SKIP: ' + reason)
         sys.exit(77)
