@@ -12,7 +12,6 @@ variable-length descriptors that point into them.
 
 import os
 import random
-import struct
 import sys
 
 import numpy as np

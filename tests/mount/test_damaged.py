@@ -21,7 +21,6 @@ allocations are still reported.
 
 import errno
 import os
-import signal
 import subprocess
 import sys
 import tempfile

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import unittest
 
 sys.dont_write_bytecode = True
