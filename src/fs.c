@@ -317,10 +317,17 @@ static void ksize_forget(struct h5m_fs *fs, fuse_ino_t ino)
 		__atomic_store_n(&k->size, UNTRACKED, __ATOMIC_RELEASE);
 }
 
-/* Whether replies about (n, view) carry a size that stores may track. */
+/* Whether replies about (n, view) carry a size that stores track now: only then do they take
+ * the size lock (an untracked view's replies go out as before stores existed; one that becomes
+ * tracked meanwhile, at its first store, can still be told the old race). */
 static bool sized_view(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view)
 {
-	return fs->notifier && n->type == H5M_NODE_DATASET && (view == H5M_VIEW_OBJ || view == H5M_VIEW_NPY);
+	struct ksize *k;
+
+	if (!fs->notifier || n->type != H5M_NODE_DATASET || (view != H5M_VIEW_OBJ && view != H5M_VIEW_NPY))
+		return false;
+	k = ksize_slot(fs, ino_of(n->idx, view), false);
+	return k && __atomic_load_n(&k->size, __ATOMIC_ACQUIRE) != UNTRACKED;
 }
 
 #define SIZE_LOCK_WAIT_NS 50000000L
@@ -560,7 +567,7 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		 * runs again, and a stat() meanwhile could be told the new size and then see the old
 		 * one (its attributes it invalidates itself). */
 		if ((v == H5M_VIEW_OBJ || v == H5M_VIEW_NPY) && fs->notifier) {
-			if (inline_ok && !own_pages && !c->all && !(own && c->moved) && clamp_len(c->data_len) &&
+			if (inline_ok && !kernel_copy && !c->all && !(own && c->moved) && clamp_len(c->data_len) &&
 			    store_change(fs, n, v, ino, c) == 0) {
 				if (!own)
 					fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
