@@ -59,7 +59,7 @@ POLL = 0.1                    # poll interval while waiting for either
 
 DEFAULT_CACHE = 256 * MiB     # h5mount's defaults, for the memory bound
 DEFAULT_DIRTY = 64 * MiB
-RSS_SLACK = 64 * MiB          # the bound is cache_size + dirty_limit + this (README "Memory")
+RSS_SLACK = 56 * MiB          # the bound is cache_size + dirty_limit + this (README "Memory")
 
 
 class Broken(Exception):
