@@ -21,6 +21,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import h5py                 # noqa: E402
 import numpy as np          # noqa: E402
 import tables               # noqa: E402
 
@@ -170,13 +171,20 @@ class GrowingTest(unittest.TestCase):
             report = json.loads(out)
             self.assertGreater(report['touches'], 0, out)
             self.assertGreater(report['max_rows'], START_ROWS, 'no appended row was seen: ' + out)
-            # Every appended row is in the file, in order, once the writer stopped.
             total = writer.rows
-            self.assertEqual(os.stat(m.p(name)).st_size, total * ROW)
-            self.assertEqual(os.stat(m.p(name + '.npy')).st_size,
-                             np.load(m.p(name + '.npy'), mmap_mode='r').offset + total * ROW)
-            tail = np.fromfile(m.p(name), dtype='<f8', offset=(total - 50) * ROW).reshape(-1, COLS)
-            np.testing.assert_array_equal(tail[:, 0], np.arange(total - 50, total, dtype='<f8'))
+            if not lenient:
+                # The mount's sizes and bytes once the writer stopped (with a writer through
+                # the page cache the kernel's size may be off for a moment: README).
+                self.assertEqual(os.stat(m.p(name)).st_size, total * ROW)
+                self.assertEqual(os.stat(m.p(name + '.npy')).st_size,
+                                 np.load(m.p(name + '.npy'), mmap_mode='r').offset + total * ROW)
+                tail = np.fromfile(m.p(name), dtype='<f8', offset=(total - 50) * ROW)
+                np.testing.assert_array_equal(tail.reshape(-1, COLS)[:, 0],
+                                              np.arange(total - 50, total, dtype='<f8'))
+        # Every appended row is in the file, in order, after the unmount.
+        with h5py.File(h5, 'r') as f:
+            got = f[name][:, 0]
+        np.testing.assert_array_equal(got, np.arange(total, dtype='<f8'))
 
     def test_mmap_of_npy_never_faults_while_rows_are_appended_to_x_directly(self):
         self.read_while_appending('plain', 'npy', os.O_WRONLY | os.O_APPEND)
