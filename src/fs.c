@@ -544,7 +544,11 @@ out:
  * Where the change wrote a bounded range of data bytes (appends, overwrites; not a truncate,
  * a reshape or a moved buffered write) and may touch pages inline, the raw and .npy views get
  * the new bytes stored instead (store_change), and the other views' attributes are invalidated
- * only after that, so that the kernel's size is never below one a reader was given. */
+ * only after that, so that the kernel's size is never below one a reader was given. After a
+ * buffered write that holds for the other view too (x.npy when x was written): invalidating
+ * it would let a stat() of it be told a size the kernel then drops, and a reader that maps it
+ * gets SIGBUS. Only the written file itself is not stored into then: the kernel holds the lock
+ * of its last written page until the request is answered, so a store would wait forever. */
 static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, const struct h5m_change *c,
                    bool inline_ok, bool kernel_copy)
 {
@@ -567,7 +571,7 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
 		 * runs again, and a stat() meanwhile could be told the new size and then see the old
 		 * one (its attributes it invalidates itself). */
 		if ((v == H5M_VIEW_OBJ || v == H5M_VIEW_NPY) && fs->notifier) {
-			if (inline_ok && !kernel_copy && !c->all && !(own && c->moved) && clamp_len(c->data_len) &&
+			if (inline_ok && !own_pages && !c->all && !(own && c->moved) && clamp_len(c->data_len) &&
 			    store_change(fs, n, v, ino, c) == 0) {
 				if (!own)
 					fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);

@@ -40,7 +40,7 @@ SECONDS = 2.5               # how long each reader runs while the writer appends
 READER = r'''
 import json, os, random, sys, threading, time
 import numpy as np
-path, secs, kind, lenient = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4] == '1'
+path, secs, kind = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 ROW = 8000
 stop = time.monotonic() + secs
 backwards = []
@@ -83,8 +83,7 @@ while time.monotonic() < stop and bad is None:
         if not rows:
             break
         i = random.randrange(rows) if k % 2 else rows - 1
-        # Lenient (a writer through the page cache): rows may be stale for a moment (README).
-        if not lenient and (a[i, 0] != i or a[i, -1] != i):
+        if a[i, 0] != i or a[i, -1] != i:
             bad = 'row %d of %d holds %r..%r' % (i, rows, float(a[i, 0]), float(a[i, -1]))
             break
         touches += 1
@@ -93,7 +92,7 @@ for t in threads:
     t.join()
 print(json.dumps({'loads': loads, 'touches': touches, 'max_rows': max_rows,
                   'backwards': backwards[:5], 'nbackwards': len(backwards), 'bad': bad}))
-sys.exit(4 if bad else 3 if backwards and not lenient else 0)
+sys.exit(4 if bad else 3 if backwards else 0)
 '''
 
 FIX = {}
@@ -141,12 +140,10 @@ class Appender(threading.Thread):
 
 class GrowingTest(unittest.TestCase):
 
-    def read_while_appending(self, name, view, flags, lenient=False):
+    def read_while_appending(self, name, view, flags):
         """Mounts a fresh copy, runs READER on `name` + `view` while an Appender writes
-        `name` with `flags`, and checks the reader's status and report. `lenient`: sizes may
-        step back and mapped rows may be stale for a moment (README "Caching": a writer
-        through the page cache keeps the invalidations), but no SIGBUS, and the file holds
-        every row."""
+        `name` with `flags`, and checks the reader's status and report, the mount's sizes and
+        last rows once the writer stopped, and every row in the file after the unmount."""
         h5 = os.path.join(harness.workdir(), 'g-%s.h5' % self.id().rsplit('.', 1)[-1])
         with open(FIX['h5'], 'rb') as src, open(h5, 'wb') as dst:
             dst.write(src.read())
@@ -155,8 +152,7 @@ class GrowingTest(unittest.TestCase):
             writer = Appender(m.p(name), flags)
             writer.start()
             try:
-                proc = subprocess.run([sys.executable, '-c', READER, target, str(SECONDS), view,
-                                       '1' if lenient else '0'],
+                proc = subprocess.run([sys.executable, '-c', READER, target, str(SECONDS), view],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       timeout=SECONDS + 60)
             finally:
@@ -172,15 +168,13 @@ class GrowingTest(unittest.TestCase):
             self.assertGreater(report['touches'], 0, out)
             self.assertGreater(report['max_rows'], START_ROWS, 'no appended row was seen: ' + out)
             total = writer.rows
-            if not lenient:
-                # The mount's sizes and bytes once the writer stopped (with a writer through
-                # the page cache the kernel's size may be off for a moment: README).
-                self.assertEqual(os.stat(m.p(name)).st_size, total * ROW)
-                self.assertEqual(os.stat(m.p(name + '.npy')).st_size,
-                                 np.load(m.p(name + '.npy'), mmap_mode='r').offset + total * ROW)
-                tail = np.fromfile(m.p(name), dtype='<f8', offset=(total - 50) * ROW)
-                np.testing.assert_array_equal(tail.reshape(-1, COLS)[:, 0],
-                                              np.arange(total - 50, total, dtype='<f8'))
+            # The mount's sizes and bytes once the writer stopped.
+            self.assertEqual(os.stat(m.p(name)).st_size, total * ROW)
+            self.assertEqual(os.stat(m.p(name + '.npy')).st_size,
+                             np.load(m.p(name + '.npy'), mmap_mode='r').offset + total * ROW)
+            tail = np.fromfile(m.p(name), dtype='<f8', offset=(total - 50) * ROW)
+            np.testing.assert_array_equal(tail.reshape(-1, COLS)[:, 0],
+                                          np.arange(total - 50, total, dtype='<f8'))
         # Every appended row is in the file, in order, after the unmount.
         with h5py.File(h5, 'r') as f:
             got = f[name][:, 0]
@@ -190,7 +184,7 @@ class GrowingTest(unittest.TestCase):
         self.read_while_appending('plain', 'npy', os.O_WRONLY | os.O_APPEND)
 
     def test_mmap_of_npy_never_faults_while_rows_are_appended_through_the_page_cache(self):
-        self.read_while_appending('plain', 'npy', os.O_RDWR | os.O_APPEND, lenient=True)
+        self.read_while_appending('plain', 'npy', os.O_RDWR | os.O_APPEND)
 
     def test_mmap_of_raw_view_never_faults_while_another_process_appends_to_it(self):
         self.read_while_appending('plain', 'raw', os.O_WRONLY | os.O_APPEND)
