@@ -400,11 +400,13 @@ static int store_range(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view
                        uint64_t off, uint64_t len)
 {
 	size_t cap = len < STORE_CHUNK ? (size_t)len : STORE_CHUNK;
-	char *buf = malloc(cap ? cap : 1);
+	struct h5m_iobuf b;
+	char *buf;
 	int rc = 0;
 
-	if (!buf)
+	if (h5m_iobuf_get(&b, cap))
 		return -ENOMEM;
+	buf = b.data;
 	while (len) {
 		size_t want = len < cap ? (size_t)len : cap;
 		ssize_t got = h5m_view_read(fs->views, n, view, buf, want, off);
@@ -423,7 +425,7 @@ static int store_range(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view
 		len -= (uint64_t)got;
 	}
 out:
-	free(buf);
+	h5m_iobuf_put(&b);
 	return rc;
 }
 
@@ -632,22 +634,30 @@ static void writer_leave(struct h5m_fs *fs, struct h5m_node *n)
 	__atomic_sub_fetch(writers_of(fs, n), 1, __ATOMIC_SEQ_CST);
 }
 
+/* Fills st for a reply about (n, view). For a view that stores track, takes its size lock
+ * first and, under it, makes the kernel's size reach st's (ksize_catch_up), so that the reply
+ * never passes a store of changed bytes (store_change). *lk: the lock to release once the
+ * reply is sent, or NULL. Returns 0 or -errno (fill_stat's). */
+static int fill_stat_for_reply(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, struct stat *st,
+                               pthread_mutex_t **lk)
+{
+	int rc;
+
+	*lk = sized_view(fs, n, view) ? size_lock(fs, n) : NULL;
+	rc = fill_stat(fs, n, view, st);
+	if (!rc && *lk)
+		ksize_catch_up(fs, n, view, (fuse_ino_t)st->st_ino, (uint64_t)st->st_size);
+	return rc;
+}
+
 /* Replies with the attributes of (n, view), or with rc when it is an error. */
 static void reply_attr(fuse_req_t req, struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, int rc)
 {
 	pthread_mutex_t *lk = NULL;
 	struct stat st;
 
-	if (rc) {
-		reply_err(req, rc);
-		return;
-	}
-	/* The size in the reply must not pass a store of changed bytes (store_change). */
-	if (sized_view(fs, n, view))
-		lk = size_lock(fs, n);
-	rc = fill_stat(fs, n, view, &st);
-	if (!rc && lk)
-		ksize_catch_up(fs, n, view, (fuse_ino_t)st.st_ino, (uint64_t)st.st_size);
+	if (!rc)
+		rc = fill_stat_for_reply(fs, n, view, &st, &lk);
 	if (rc)
 		reply_err(req, rc);
 	else
@@ -674,13 +684,9 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto fail;
 	n = h5m_store_node(fs->store, d->node);
 	memset(&e, 0, sizeof(e));
-	if (sized_view(fs, n, d->view))
-		lk = size_lock(fs, n);
-	rc = fill_stat(fs, n, d->view, &e.attr);
+	rc = fill_stat_for_reply(fs, n, d->view, &e.attr, &lk);
 	if (rc)
 		goto fail;
-	if (lk)
-		ksize_catch_up(fs, n, d->view, (fuse_ino_t)e.attr.st_ino, (uint64_t)e.attr.st_size);
 	e.ino = e.attr.st_ino;
 	e.attr_timeout = fs->timeout;
 	e.entry_timeout = fs->timeout;
