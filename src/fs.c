@@ -149,12 +149,8 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 		st->st_mode = view_mode(fs, n, view);
 		st->st_nlink = 1;
 		st->st_size = (off_t)size;
-		if (n->ds->mtime_sec) {
-			pthread_mutex_lock(&n->ds->meta);
-			st->st_mtim.tv_sec = st->st_ctim.tv_sec = n->ds->mtime_sec;
-			st->st_mtim.tv_nsec = st->st_ctim.tv_nsec = n->ds->mtime_nsec;
-			pthread_mutex_unlock(&n->ds->meta);
-		}
+		if (h5m_view_mtime(fs->views, n, &st->st_mtim))
+			st->st_ctim = st->st_mtim;
 		st->st_blocks = (blkcnt_t)((size + 511) / 512);
 		return 0;
 	}
@@ -555,13 +551,8 @@ static void notify(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view from, co
                    bool inline_ok, bool kernel_copy)
 {
 	uint64_t hl = n->ds->npy_header_len;
-	struct timespec now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&n->ds->meta);
-	n->ds->mtime_sec = now.tv_sec;
-	n->ds->mtime_nsec = now.tv_nsec;
-	pthread_mutex_unlock(&n->ds->meta);
+	h5m_view_touch(fs->views, n);
 	for (enum h5m_view v = H5M_VIEW_OBJ; v <= H5M_VIEW_SHAPE; v++) {
 		fuse_ino_t ino = ino_of(n->idx, v);
 		bool own = v == from, own_pages = own && kernel_copy;

@@ -222,10 +222,6 @@ static void dataset_free(struct h5m_dataset *ds)
 	if (ds->ftype >= 0)
 		H5Tclose(ds->ftype);
 	h5m_dtype_destroy(&ds->dt);
-	pthread_mutex_destroy(&ds->wlock);
-	pthread_mutex_destroy(&ds->meta);
-	pthread_cond_destroy(&ds->resize_cv);
-	free(ds->tail);
 	free(ds->fill);
 	free(ds->offsets);
 	free(ds->path);
@@ -318,9 +314,6 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	}
 	ds->did = ds->ftype = H5I_INVALID_HID;
 	ds->contig_offset = -1;
-	pthread_mutex_init(&ds->wlock, NULL);
-	pthread_mutex_init(&ds->meta, NULL);
-	pthread_cond_init(&ds->resize_cv, NULL);
 	ds->path = strdup(path);
 	did = H5Dopen2(loc, name, H5P_DEFAULT);
 	if (did < 0 || !ds->path) {
@@ -416,9 +409,6 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			snprintf(why, cap, "size in bytes does not fit in 64 bits");
 			goto out;
 		}
-		ds->row_bytes = ds->dt.elem_size;
-		for (unsigned i = 1; i < ds->rank; i++)
-			ds->row_bytes *= ds->dims[i]; /* cannot overflow: the total did not */
 		ds->fill = calloc(1, ds->dt.elem_size);
 		if (!ds->fill) {
 			snprintf(why, cap, "out of memory");
@@ -1448,15 +1438,6 @@ int h5m_store_stat(struct h5m_store *s, struct stat *st)
 	return fstat(s->fd, st) ? -errno : 0;
 }
 
-void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims)
-{
-	pthread_mutex_lock(&ds->meta);
-	if (ds->rank)
-		memcpy(dims, ds->dims, ds->rank * sizeof(*dims));
-	pthread_mutex_unlock(&ds->meta);
-	(void)s;
-}
-
 bool h5m_store_writable(struct h5m_store *s)
 {
 	return s->rw;
@@ -2325,13 +2306,8 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 {
 	int rc = 0;
 
-	(void)s;
-	if (ds->dt.kind == H5M_DT_FIXED) {
-		pthread_mutex_lock(&ds->meta);
-		*bytes = ds->blocks.total + ds->tail_len;
-		pthread_mutex_unlock(&ds->meta);
-		return 0;
-	}
+	if (ds->dt.kind == H5M_DT_FIXED)
+		return -EINVAL;
 	hdf5_lock();
 	rc = vlen_offsets_locked(s, ds);
 	*bytes = rc ? 0 : ds->offsets[ds->nrows] * ds->dt.elem_size;
@@ -2614,10 +2590,12 @@ int h5m_store_set_extent(struct h5m_store *s, struct h5m_dataset *ds, const uint
 		return grow ? -EFBIG : -EINVAL;
 	hdf5_lock();
 	h5m_filters_expect(filter_chunk_bytes(ds)); /* a shrink rewrites the edge chunk */
-	if (H5Dset_extent(ds->did, hd) < 0)
+	if (H5Dset_extent(ds->did, hd) < 0) {
 		rc = write_failure(s, ds, "changing the extent");
-	else
+	} else {
 		ds->h5rows = dims[0];
+		memcpy(ds->dims, dims, ds->rank * sizeof(*dims));
+	}
 	h5m_filters_expect(0);
 	hdf5_unlock();
 	return rc;

@@ -13,6 +13,7 @@
 #include "h5mount/npy.h"
 #include "h5mount/pool.h"
 #include "h5mount/shape.h"
+#include "h5mount/vdataset.h"
 
 #define STAGE_MAX 65536
 
@@ -33,6 +34,20 @@ struct h5m_views {
 };
 
 static void readahead_free_all(struct h5m_views *v);
+
+/* The views' state of dataset node n, which the entry points created (vds_ready). */
+static struct h5m_vds *vds(struct h5m_node *n)
+{
+	return n->type == H5M_NODE_DATASET ? h5m_vds_peek(n->ds) : NULL;
+}
+
+/* Creates the views' state of a fixed-size dataset node on first use. Returns 0 or -ENOMEM. */
+static int vds_ready(struct h5m_node *n)
+{
+	if (n->type != H5M_NODE_DATASET || n->ds->dt.kind != H5M_DT_FIXED)
+		return 0;
+	return h5m_vds_get(n->ds) ? 0 : -ENOMEM;
+}
 
 struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit)
 {
@@ -65,12 +80,17 @@ void h5m_views_set_observer(struct h5m_views *v, h5m_views_observer fn, void *ct
 
 void h5m_views_free(struct h5m_views *v)
 {
+	struct h5m_node *n;
+
 	if (!v)
 		return;
 	__atomic_store_n(&v->stopping, true, __ATOMIC_RELAXED);
 	h5m_pool_free(v->pool); /* first: no read-ahead runs after this */
 	readahead_free_all(v);
 	h5m_cache_free(v->cache);
+	for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++)
+		if (n->type == H5M_NODE_DATASET)
+			h5m_vds_free(n->ds);
 	pthread_mutex_destroy(&v->ra_lock);
 	pthread_mutex_destroy(&v->flush_lock);
 	free(v);
@@ -98,6 +118,29 @@ void h5m_view_handle_destroy(struct h5m_view_handle *h)
 
 /* ---- shapes and sizes ---- */
 
+/* Current logical dims of fixed-size dataset ds (its views state exists) into dims. */
+static void logical_dims(struct h5m_dataset *ds, uint64_t *dims)
+{
+	struct h5m_vds *vs = h5m_vds_peek(ds);
+
+	pthread_mutex_lock(&vs->meta);
+	memcpy(dims, vs->dims, ds->rank * sizeof(*dims));
+	pthread_mutex_unlock(&vs->meta);
+}
+
+/* Bytes of the flat data: fixed-size: complete rows and held bytes; vlen: the store's. */
+static int data_size(struct h5m_views *v, struct h5m_dataset *ds, uint64_t *bytes)
+{
+	struct h5m_vds *vs = h5m_vds_peek(ds);
+
+	if (ds->dt.kind != H5M_DT_FIXED)
+		return h5m_store_data_size(v->store, ds, bytes);
+	pthread_mutex_lock(&vs->meta);
+	*bytes = vs->blocks.total + vs->tail_len;
+	pthread_mutex_unlock(&vs->meta);
+	return 0;
+}
+
 /* Shape of the .npy array: dataset dims (`dims`, or the current ones when NULL) + array-type
  * dims, or the flat vlen length. */
 static int npy_shape(struct h5m_views *v, struct h5m_dataset *ds, const uint64_t *dims, uint64_t *shape,
@@ -107,7 +150,7 @@ static int npy_shape(struct h5m_views *v, struct h5m_dataset *ds, const uint64_t
 	int rc;
 
 	if (ds->dt.kind != H5M_DT_FIXED) {
-		rc = h5m_store_data_size(v->store, ds, &bytes);
+		rc = data_size(v, ds, &bytes);
 		if (rc)
 			return rc;
 		shape[0] = bytes / ds->dt.elem_size;
@@ -117,7 +160,7 @@ static int npy_shape(struct h5m_views *v, struct h5m_dataset *ds, const uint64_t
 	if (dims)
 		memcpy(shape, dims, ds->rank * sizeof(*dims));
 	else
-		h5m_store_dims(v->store, ds, shape);
+		logical_dims(ds, shape);
 	for (unsigned i = 0; i < ds->dt.extra_rank; i++)
 		shape[ds->rank + i] = ds->dt.extra_dims[i];
 	*rank = ds->rank + ds->dt.extra_rank;
@@ -136,7 +179,8 @@ static int shape_text(struct h5m_views *v, struct h5m_dataset *ds, char *out, si
 	}
 	if (ds->dt.kind != H5M_DT_FIXED) /* the dataset's dims; the rows are its elements */
 		return h5m_shape_format(ds->rank, ds->dims, out, cap);
-	h5m_store_dims(v->store, ds, dims);
+	(void)v;
+	logical_dims(ds, dims);
 	/* A top-level array type adds its dims, as in the .npy header. */
 	for (unsigned i = 0; i < ds->dt.extra_rank; i++)
 		dims[ds->rank + i] = ds->dt.extra_dims[i];
@@ -152,11 +196,14 @@ int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, u
 
 	if (n->type != H5M_NODE_DATASET)
 		return -EINVAL;
+	rc = vds_ready(n);
+	if (rc)
+		return rc;
 	switch (view) {
 	case H5M_VIEW_OBJ:
-		return h5m_store_data_size(v->store, ds, size);
+		return data_size(v, ds, size);
 	case H5M_VIEW_NPY:
-		rc = h5m_store_data_size(v->store, ds, &bytes);
+		rc = data_size(v, ds, &bytes);
 		*size = ds->npy_header_len + bytes;
 		return rc;
 	case H5M_VIEW_SHAPE:
@@ -172,6 +219,39 @@ int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, u
 		return 0;
 	}
 	return -EINVAL;
+}
+
+void h5m_view_touch(struct h5m_views *v, struct h5m_node *n)
+{
+	struct h5m_vds *vs = n->type == H5M_NODE_DATASET ? h5m_vds_get(n->ds) : NULL;
+	struct timespec now;
+
+	(void)v;
+	if (!vs)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&vs->meta);
+	vs->mtime_sec = now.tv_sec;
+	vs->mtime_nsec = now.tv_nsec;
+	pthread_mutex_unlock(&vs->meta);
+}
+
+bool h5m_view_mtime(struct h5m_views *v, struct h5m_node *n, struct timespec *ts)
+{
+	struct h5m_vds *vs = n->type == H5M_NODE_DATASET ? h5m_vds_peek(n->ds) : NULL;
+	bool set = false;
+
+	(void)v;
+	if (!vs)
+		return false;
+	pthread_mutex_lock(&vs->meta);
+	if (vs->mtime_sec) {
+		ts->tv_sec = vs->mtime_sec;
+		ts->tv_nsec = vs->mtime_nsec;
+		set = true;
+	}
+	pthread_mutex_unlock(&vs->meta);
+	return set;
 }
 
 bool h5m_view_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view)
@@ -248,35 +328,30 @@ struct snap {
 	uint64_t gen;            /* read_begin: the cache generation b belongs to */
 };
 
-static void snapshot(struct h5m_dataset *ds, struct snap *sn)
+static void snapshot(struct h5m_vds *vs, struct snap *sn)
 {
-	pthread_mutex_lock(&ds->meta);
-	sn->b = ds->blocks;
-	sn->tail_len = ds->tail_len;
-	pthread_mutex_unlock(&ds->meta);
+	struct h5m_vsnap vsn;
+
+	h5m_vds_snapshot(vs, &vsn);
+	sn->b = vsn.b;
+	sn->tail_len = vsn.tail_len;
 }
 
-/* Reads and resizes exclude each other: a reshape or truncate (resize_begin .. resize_end)
- * waits for the reads under way to end, and new reads wait for it. A reader's snapshot
- * (geometry and cache generation, taken together) thus stays true of the file until its
- * read_end. The task that reads ahead never waits (a reader may be waiting for its block):
- * during a resize it does not start. */
+/* Reads and resizes exclude each other (h5m_vds_read_begin): a reader's snapshot stays true
+ * of the file until its read_end. The cache generation is taken after the read began, which
+ * no resize of this dataset can move until read_end. The task that reads ahead never waits
+ * (a reader may be waiting for its block): during a resize it does not start. */
 static bool read_start(struct h5m_views *v, struct h5m_node *n, struct snap *sn, bool wait)
 {
-	struct h5m_dataset *ds = n->ds;
+	struct h5m_vsnap vsn;
 
-	pthread_mutex_lock(&ds->meta);
-	while (ds->resizing && wait)
-		pthread_cond_wait(&ds->resize_cv, &ds->meta);
-	if (ds->resizing) {
-		pthread_mutex_unlock(&ds->meta);
+	if (wait)
+		h5m_vds_read_begin(vds(n), &vsn);
+	else if (!h5m_vds_read_try_begin(vds(n), &vsn))
 		return false;
-	}
-	sn->b = ds->blocks;
-	sn->tail_len = ds->tail_len;
+	sn->b = vsn.b;
+	sn->tail_len = vsn.tail_len;
 	sn->gen = h5m_cache_generation(v->cache, n->idx);
-	ds->readers++;
-	pthread_mutex_unlock(&ds->meta);
 	return true;
 }
 
@@ -290,35 +365,23 @@ static bool read_try_begin(struct h5m_views *v, struct h5m_node *n, struct snap 
 	return read_start(v, n, sn, false);
 }
 
-static void read_end(struct h5m_dataset *ds)
+static void read_end(struct h5m_vds *vs)
 {
-	pthread_mutex_lock(&ds->meta);
-	if (--ds->readers == 0 && ds->resizing)
-		pthread_cond_broadcast(&ds->resize_cv);
-	pthread_mutex_unlock(&ds->meta);
+	h5m_vds_read_end(vs);
 }
 
 /* Starts a change of the file's extent and the block geometry (wlock held, nothing dirty):
  * waits for the reads under way, then drops every cached block of the dataset. */
 static void resize_begin(struct h5m_views *v, struct h5m_node *n)
 {
-	struct h5m_dataset *ds = n->ds;
-
-	pthread_mutex_lock(&ds->meta);
-	ds->resizing = true;
-	while (ds->readers)
-		pthread_cond_wait(&ds->resize_cv, &ds->meta);
-	pthread_mutex_unlock(&ds->meta);
+	h5m_vds_resize_begin(vds(n));
 	h5m_cache_invalidate(v->cache, n->idx);
 }
 
 /* Ends it, whether it succeeded or not: reads start again, with the new geometry. */
-static void resize_end(struct h5m_dataset *ds)
+static void resize_end(struct h5m_vds *vs)
 {
-	pthread_mutex_lock(&ds->meta);
-	ds->resizing = false;
-	pthread_cond_broadcast(&ds->resize_cv);
-	pthread_mutex_unlock(&ds->meta);
+	h5m_vds_resize_end(vs);
 }
 
 /* ---- reads ---- */
@@ -437,18 +500,19 @@ struct h5m_readahead {
 	struct h5m_pool_task task;  /* first: the pool hands it back to readahead_run */
 	struct h5m_views *v;
 	struct h5m_node *n;
-	pthread_cond_t loaded;      /* a block left `loading` (with ds->meta) */
-	uint64_t expect;            /* where a sequential reader's next read starts (ds->meta) */
-	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (ds->meta) */
-	uint64_t scheduled_to;      /* the furthest byte read ahead so far, this pass (ds->meta) */
-	uint64_t gen;               /* the cache generation of the geometry [next, until) are of (ds->meta) */
-	unsigned streak;            /* reads in a row that started near the one before (ds->meta) */
-	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (ds->meta) */
-	bool queued;                /* the task is queued or running (ds->meta) */
+	struct h5m_vds *vs;         /* n's views state */
+	pthread_cond_t loaded;      /* a block left `loading` (with vs->meta) */
+	uint64_t expect;            /* where a sequential reader's next read starts (vs->meta) */
+	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (vs->meta) */
+	uint64_t scheduled_to;      /* the furthest byte read ahead so far, this pass (vs->meta) */
+	uint64_t gen;               /* the cache generation of the geometry [next, until) are of (vs->meta) */
+	unsigned streak;            /* reads in a row that started near the one before (vs->meta) */
+	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (vs->meta) */
+	bool queued;                /* the task is queued or running (vs->meta) */
 	struct h5m_readahead *link; /* on v->ra_list (v->ra_lock) */
 };
 
-/* The slot that holds `block` (NO_BLOCK: a free one), or LOADING_MAX. Caller holds ds->meta. */
+/* The slot that holds `block` (NO_BLOCK: a free one), or LOADING_MAX. Caller holds vs->meta. */
 static unsigned loading_find(const struct h5m_readahead *ra, uint64_t block)
 {
 	unsigned k = 0;
@@ -460,7 +524,7 @@ static unsigned loading_find(const struct h5m_readahead *ra, uint64_t block)
 
 /* Registers `block` as being loaded by the caller, unless it already is: then waits until a
  * load ends and returns true (look in the cache again, and claim again if it is not there). Also when no slot is free, the caller
- * loads it unregistered (*slot = LOADING_MAX). Caller holds ds->meta.
+ * loads it unregistered (*slot = LOADING_MAX). Caller holds vs->meta.
  * A read waits here while holding registrations of the lower blocks of its round, never of
  * higher ones (blocks are claimed in offset order), so no two reads wait for each other; the
  * task never waits, and every loader makes progress on its own (h5m_pool_for runs the caller's
@@ -468,7 +532,7 @@ static unsigned loading_find(const struct h5m_readahead *ra, uint64_t block)
 static bool loading_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
 {
 	if (loading_find(ra, block) < LOADING_MAX) { /* being loaded: wait for a load to end */
-		pthread_cond_wait(&ra->loaded, &ra->n->ds->meta);
+		pthread_cond_wait(&ra->loaded, &ra->vs->meta);
 		*slot = LOADING_MAX;
 		return true;
 	}
@@ -483,10 +547,10 @@ static void loading_done(struct h5m_readahead *ra, unsigned slot)
 {
 	if (slot == LOADING_MAX)
 		return;
-	pthread_mutex_lock(&ra->n->ds->meta);
+	pthread_mutex_lock(&ra->vs->meta);
 	ra->loading[slot] = NO_BLOCK;
 	pthread_cond_broadcast(&ra->loaded);
-	pthread_mutex_unlock(&ra->n->ds->meta);
+	pthread_mutex_unlock(&ra->vs->meta);
 }
 
 /* Pool task: loads blocks [next, until) into the cache, one at a time, in order. */
@@ -494,7 +558,7 @@ static void readahead_run(struct h5m_pool_task *t)
 {
 	struct h5m_readahead *ra = (struct h5m_readahead *)t;
 	struct h5m_views *v = ra->v;
-	struct h5m_dataset *ds = ra->n->ds;
+	struct h5m_vds *vs = ra->vs;
 
 	for (;;) {
 		struct h5m_cache_ent *e = NULL;
@@ -504,10 +568,10 @@ static void readahead_run(struct h5m_pool_task *t)
 		bool busy;
 		int err = 0;
 
-		pthread_mutex_lock(&ds->meta);
+		pthread_mutex_lock(&vs->meta);
 		if (ra->next >= ra->until || __atomic_load_n(&v->stopping, __ATOMIC_RELAXED)) {
 			ra->queued = false;
-			pthread_mutex_unlock(&ds->meta);
+			pthread_mutex_unlock(&vs->meta);
 			return;
 		}
 		block = ra->next++;
@@ -515,22 +579,22 @@ static void readahead_run(struct h5m_pool_task *t)
 		busy = loading_find(ra, block) < LOADING_MAX;
 		if (!busy)
 			loading_claim(ra, block, &slot); /* never waits: block is not being loaded */
-		pthread_mutex_unlock(&ds->meta);
+		pthread_mutex_unlock(&vs->meta);
 		if (busy) /* a read is loading it */
 			continue;
 		if (read_try_begin(v, ra->n, &sn)) {
 			/* Not after a resize (blocks of another geometry), nor truncated meanwhile. */
 			if (sn.gen == gen && block < sn.b.nblocks)
 				e = block_get(v, ra->n, &sn.b, &sn.gen, block, &err);
-			read_end(ds);
+			read_end(vs);
 		}
 		h5m_cache_release(v->cache, e);
 		loading_done(ra, slot);
 		if (!e) { /* a resize, or an error the reader will meet itself */
-			pthread_mutex_lock(&ds->meta);
+			pthread_mutex_lock(&vs->meta);
 			if (ra->gen == gen) /* not a schedule made meanwhile for a new geometry */
 				ra->next = ra->until;
-			pthread_mutex_unlock(&ds->meta);
+			pthread_mutex_unlock(&vs->meta);
 		}
 	}
 }
@@ -539,29 +603,29 @@ static void readahead_run(struct h5m_pool_task *t)
  * or no memory). */
 static struct h5m_readahead *readahead_of(struct h5m_views *v, struct h5m_node *n)
 {
-	struct h5m_dataset *ds = n->ds;
-	struct h5m_readahead *ra = __atomic_load_n(&ds->ra, __ATOMIC_ACQUIRE);
+	struct h5m_vds *vs = vds(n);
+	struct h5m_readahead *ra = __atomic_load_n(&vs->ra, __ATOMIC_ACQUIRE);
 
 	if (ra || h5m_pool_workers(v->pool) == 0)
 		return ra;
 	ra = calloc(1, sizeof(*ra));
 	if (!ra)
 		return NULL;
-	*ra = (struct h5m_readahead){ .task.fn = readahead_run, .v = v, .n = n };
+	*ra = (struct h5m_readahead){ .task.fn = readahead_run, .v = v, .n = n, .vs = vs };
 	for (unsigned k = 0; k < LOADING_MAX; k++)
 		ra->loading[k] = NO_BLOCK;
 	pthread_cond_init(&ra->loaded, NULL);
 	pthread_mutex_lock(&v->ra_lock);
-	if (ds->ra) { /* another reader was first */
+	if (vs->ra) { /* another reader was first */
 		pthread_cond_destroy(&ra->loaded);
 		free(ra);
 	} else {
 		ra->link = v->ra_list;
 		v->ra_list = ra;
-		__atomic_store_n(&ds->ra, ra, __ATOMIC_RELEASE);
+		__atomic_store_n(&vs->ra, ra, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&v->ra_lock);
-	return ds->ra;
+	return vs->ra;
 }
 
 /* A read missed `block`: returns true after waiting for another loader of it (look again);
@@ -569,14 +633,14 @@ static struct h5m_readahead *readahead_of(struct h5m_views *v, struct h5m_node *
  * task's list. */
 static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
 {
-	struct h5m_dataset *ds = ra->n->ds;
+	struct h5m_vds *vs = ra->vs;
 	bool waited;
 
-	pthread_mutex_lock(&ds->meta);
+	pthread_mutex_lock(&vs->meta);
 	waited = loading_claim(ra, block, slot);
 	if (!waited && block >= ra->next && block < ra->until)
 		ra->next = block + 1;
-	pthread_mutex_unlock(&ds->meta);
+	pthread_mutex_unlock(&vs->meta);
 	return waited;
 }
 
@@ -587,8 +651,8 @@ static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *
 static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct snap *sn, uint64_t off,
                             size_t len)
 {
+	struct h5m_vds *vs = ra->vs;
 	const struct h5m_blocks *b = &sn->b;
-	struct h5m_dataset *ds = ra->n->ds;
 	uint64_t from = off + len, ahead = 4 * (uint64_t)len, to, first, last, within;
 	bool start = false, near;
 
@@ -597,7 +661,7 @@ static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const
 	if (ahead > v->cache_bytes / 4) /* what is read ahead must still be cached when wanted */
 		ahead = v->cache_bytes / 4;
 	to = b->total - from < ahead ? b->total : from + ahead;
-	pthread_mutex_lock(&ds->meta);
+	pthread_mutex_lock(&vs->meta);
 	near = off <= ra->expect + ahead && from + ahead >= ra->expect;
 	ra->streak = near ? ra->streak + 1 : 0;
 	if (ra->streak >= READ_AHEAD_STREAK && to > from) {
@@ -622,11 +686,11 @@ static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const
 		ra->queued |= start;
 	}
 	ra->expect = near && ra->expect > from ? ra->expect : from;
-	pthread_mutex_unlock(&ds->meta);
+	pthread_mutex_unlock(&vs->meta);
 	if (start && !h5m_pool_submit(v->pool, &ra->task)) {
-		pthread_mutex_lock(&ds->meta);
+		pthread_mutex_lock(&vs->meta);
 		ra->queued = false;
-		pthread_mutex_unlock(&ds->meta);
+		pthread_mutex_unlock(&vs->meta);
 	}
 }
 
@@ -637,7 +701,7 @@ static void readahead_free_all(struct h5m_views *v)
 		struct h5m_readahead *ra = v->ra_list;
 
 		v->ra_list = ra->link;
-		ra->n->ds->ra = NULL;
+		ra->vs->ra = NULL;
 		pthread_cond_destroy(&ra->loaded);
 		free(ra);
 	}
@@ -752,6 +816,7 @@ static int header_copy(struct h5m_views *v, struct h5m_dataset *ds, const uint64
  * the read. */
 static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char *buf, size_t len, uint64_t off)
 {
+	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
 	uint64_t hl = npy ? ds->npy_header_len : 0, from = 0;
 	size_t head = 0, in_rows = 0;
@@ -770,7 +835,7 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 	for (;;) {
 		read_begin(v, n, &sn);
 		if (off < hl && (rc = header_copy(v, ds, sn.b.dims, buf, len, off, &head)) < 0) {
-			read_end(ds);
+			read_end(vs);
 			return rc;
 		}
 		from = off + head - hl;
@@ -782,23 +847,23 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 		}
 		if (got != -EAGAIN)
 			break;
-		read_end(ds);
+		read_end(vs);
 	}
 	if (got >= 0 && head + in_rows < len) {
 		uint64_t at = from + in_rows - sn.b.total;
 		size_t more;
 
-		pthread_mutex_lock(&ds->meta);
+		pthread_mutex_lock(&vs->meta);
 		/* The held bytes may have become a row meanwhile; serve what is still held. */
-		more = at < ds->tail_len && ds->blocks.total == sn.b.total ? (size_t)(ds->tail_len - at) : 0;
+		more = at < vs->tail_len && vs->blocks.total == sn.b.total ? (size_t)(vs->tail_len - at) : 0;
 		if (more > len - head - in_rows)
 			more = len - head - in_rows;
 		if (more)
-			memcpy(buf + head + in_rows, ds->tail + at, more);
-		pthread_mutex_unlock(&ds->meta);
+			memcpy(buf + head + in_rows, vs->tail + at, more);
+		pthread_mutex_unlock(&vs->meta);
 		in_rows += more;
 	}
-	read_end(ds);
+	read_end(vs);
 	return got < 0 ? got : (ssize_t)(head + in_rows);
 }
 
@@ -809,6 +874,9 @@ ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 	uint64_t size;
 	int rc;
 
+	rc = vds_ready(n);
+	if (rc)
+		return rc;
 	if (n->type == H5M_NODE_DATASET && ds->dt.kind == H5M_DT_FIXED && (view == H5M_VIEW_OBJ || view == H5M_VIEW_NPY))
 		return data_read(v, n, view == H5M_VIEW_NPY, buf, len, off); /* sized by its snapshot */
 	rc = h5m_view_size(v, n, view, &size);
@@ -848,15 +916,12 @@ ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 	return -EINVAL;
 }
 
-/* ---- writes (the caller holds ds->wlock) ---- */
+/* ---- writes (the caller holds vs->wlock) ---- */
 
-static void set_pending(struct h5m_dataset *ds, bool pending)
+static void set_pending(struct h5m_vds *vs, bool pending)
 {
-	pthread_mutex_lock(&ds->meta);
-	ds->pending = pending;
-	pthread_mutex_unlock(&ds->meta);
+	h5m_vds_set_pending(vs, pending);
 }
-
 
 /* Copies src into the complete rows at raw offset `off` (within sn->b.total), marking the
  * blocks dirty. Returns 0 or -errno. */
@@ -884,7 +949,7 @@ static int rows_write(struct h5m_views *v, struct h5m_node *n, const struct h5m_
 		}
 		memcpy((char *)h5m_cache_data_mut(e) + within, src + done, take);
 		h5m_cache_set_dirty(v->cache, e, true);
-		set_pending(n->ds, true);
+		set_pending(vds(n), true);
 		h5m_cache_release(v->cache, e);
 		done += take;
 	}
@@ -892,34 +957,37 @@ static int rows_write(struct h5m_views *v, struct h5m_node *n, const struct h5m_
 }
 
 /* The held partial-row buffer, allocated (filled with the fill value) on first use. meta held. */
-static unsigned char *tail_buffer(struct h5m_dataset *ds)
+static unsigned char *tail_buffer(struct h5m_vds *vs)
 {
-	if (!ds->tail) {
-		ds->tail = malloc(ds->row_bytes ? ds->row_bytes : 1);
-		if (ds->tail)
-			h5m_store_fill(ds, ds->tail, ds->row_bytes, 0);
+	struct h5m_dataset *ds = vs->ds;
+
+	if (!vs->tail) {
+		vs->tail = malloc(vs->row_bytes ? vs->row_bytes : 1);
+		if (vs->tail)
+			h5m_store_fill(ds, vs->tail, vs->row_bytes, 0);
 	}
-	return ds->tail;
+	return vs->tail;
 }
 
 /* Sets the logical row count to `rows` (growing) and keeps `tail` held bytes. meta taken here. */
-static int set_rows(struct h5m_dataset *ds, uint64_t rows, uint64_t tail)
+static int set_rows(struct h5m_vds *vs, uint64_t rows, uint64_t tail)
 {
+	struct h5m_dataset *ds = vs->ds;
 	uint64_t dims[H5M_NPY_MAXDIMS];
 	int rc;
 
-	pthread_mutex_lock(&ds->meta);
-	memcpy(dims, ds->dims, ds->rank * sizeof(*dims));
+	pthread_mutex_lock(&vs->meta);
+	memcpy(dims, vs->dims, ds->rank * sizeof(*dims));
 	dims[0] = rows;
-	rc = h5m_blocks_resize(&ds->blocks, dims);
+	rc = h5m_blocks_resize(&vs->blocks, dims);
 	if (!rc) {
-		ds->dims[0] = rows;
-		ds->tail_len = tail;
-		ds->pending = true;
+		vs->dims[0] = rows;
+		vs->tail_len = tail;
+		vs->pending = true;
 	} else {
-		h5m_blocks_resize(&ds->blocks, ds->dims);
+		h5m_blocks_resize(&vs->blocks, vs->dims);
 	}
-	pthread_mutex_unlock(&ds->meta);
+	pthread_mutex_unlock(&vs->meta);
 	return rc;
 }
 
@@ -935,19 +1003,20 @@ static int set_rows(struct h5m_dataset *ds, uint64_t rows, uint64_t tail)
 static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows, uint64_t new_tail, const char *src,
                      size_t len, uint64_t off)
 {
+	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
-	uint64_t rb = ds->row_bytes, rows, rows_end, end = off + len, dims[H5M_NPY_MAXDIMS];
+	uint64_t rb = vs->row_bytes, rows, rows_end, end = off + len, dims[H5M_NPY_MAXDIMS];
 	struct h5m_blocks nb;
 	struct snap sn;
 	int rc;
 
 	if (new_rows + (new_tail != 0) > ds->maxdims[0] || !ds->chunked)
 		return -EFBIG;
-	snapshot(ds, &sn);
+	snapshot(vs, &sn);
 	rows = sn.b.rank ? sn.b.dims[0] : 1;
-	pthread_mutex_lock(&ds->meta);
-	rc = tail_buffer(ds) ? 0 : -ENOMEM;
-	pthread_mutex_unlock(&ds->meta);
+	pthread_mutex_lock(&vs->meta);
+	rc = tail_buffer(vs) ? 0 : -ENOMEM;
+	pthread_mutex_unlock(&vs->meta);
 	if (rc)
 		return rc;
 	nb = sn.b;
@@ -962,71 +1031,66 @@ static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows,
 	/* The held row is complete now: it goes into the blocks (the rest of it is fill). Only
 	 * writers (wlock) change the held bytes, so they are read here without meta. */
 	if (new_rows > rows && sn.tail_len > 0)
-		rc = rows_write(v, n, &nb, (const char *)ds->tail, (size_t)rb, rows * rb);
+		rc = rows_write(v, n, &nb, (const char *)vs->tail, (size_t)rb, rows * rb);
 	if (!rc && len && off < rows_end)
 		rc = rows_write(v, n, &nb, src, (size_t)((end < rows_end ? end : rows_end) - off), off);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&ds->meta);
+	pthread_mutex_lock(&vs->meta);
 	if (new_rows != rows) {
-		ds->blocks = nb;
-		ds->dims[0] = new_rows;
-		ds->pending = true;
-		h5m_store_fill(ds, ds->tail, (size_t)rb, 0);
-		ds->tail_len = new_tail;
-	} else if (new_tail > ds->tail_len) {
-		ds->tail_len = new_tail;
+		vs->blocks = nb;
+		vs->dims[0] = new_rows;
+		vs->pending = true;
+		h5m_store_fill(ds, vs->tail, (size_t)rb, 0);
+		vs->tail_len = new_tail;
+	} else if (new_tail > vs->tail_len) {
+		vs->tail_len = new_tail;
 	}
 	if (len && end > rows_end) {
 		uint64_t from = off > rows_end ? off : rows_end;
 
-		memcpy(ds->tail + (from - rows_end), src + (from - off), (size_t)(end - from));
+		memcpy(vs->tail + (from - rows_end), src + (from - off), (size_t)(end - from));
 	}
-	pthread_mutex_unlock(&ds->meta);
+	pthread_mutex_unlock(&vs->meta);
 	return 0;
 }
 
 /* Grows the raw size to `end` bytes (fill values). Rows of no bytes (a trailing dim of 0) hold none. */
 static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
 {
-	uint64_t rb = n->ds->row_bytes;
+	uint64_t rb = vds(n)->row_bytes;
 
 	if (rb == 0)
 		return end == 0 ? 0 : -EFBIG;
 	return grow_rows(v, n, end / rb, end % rb, NULL, 0, 0);
 }
 
-/* Takes a pending write-back error of ds (reported once). */
-static int take_wb_error(struct h5m_dataset *ds)
+/* Takes a pending write-back error (reported once). */
+static int take_wb_error(struct h5m_vds *vs)
 {
-	int rc;
-
-	pthread_mutex_lock(&ds->meta);
-	rc = ds->wb_error;
-	ds->wb_error = 0;
-	pthread_mutex_unlock(&ds->meta);
-	return rc;
+	return h5m_vds_take_wb_error(vs);
 }
 
 /* Writes raw data bytes [off, off + len); *off_io is updated for O_APPEND. Caller holds wlock. */
 static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char *buf, size_t len, uint64_t *off_io,
                              bool append, struct h5m_change *chg)
 {
+	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
 	struct snap sn;
 	uint64_t size, off, end, rows_bytes;
 	int rc;
 
-	snapshot(ds, &sn);
+	snapshot(vs, &sn);
 	size = sn.b.total + sn.tail_len;
 	off = append ? size : *off_io;
 	if (__builtin_add_overflow(off, (uint64_t)len, &end))
 		return -EFBIG;
 	if (end > size) {
 		/* Growth: the bytes go in before the new size is published (grow_rows). */
-		if (ds->rank == 0 || ds->row_bytes == 0)
+		if (ds->rank == 0 || vs->row_bytes == 0)
 			return -EFBIG;
-		rc = grow_rows(v, n, end / ds->row_bytes, end % ds->row_bytes, buf, len, off);
+		rc = grow_rows(v, n, end / vs->row_bytes, end % vs->row_bytes, buf, len, off);
 		if (rc)
 			return rc;
 		chg->size = true;
@@ -1043,9 +1107,9 @@ static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char
 	if (end > rows_bytes) {
 		uint64_t from = off > rows_bytes ? off : rows_bytes;
 
-		pthread_mutex_lock(&ds->meta);
-		memcpy(ds->tail + (from - rows_bytes), buf + (from - off), (size_t)(end - from));
-		pthread_mutex_unlock(&ds->meta);
+		pthread_mutex_lock(&vs->meta);
+		memcpy(vs->tail + (from - rows_bytes), buf + (from - off), (size_t)(end - from));
+		pthread_mutex_unlock(&vs->meta);
 	}
 done:
 	*off_io = off;
@@ -1110,6 +1174,7 @@ static void write_chunk(void *arg, size_t k)
  * through HDF5. Blocks become clean once HDF5 has them. Caller holds wlock. */
 static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_row, struct h5m_change *completed)
 {
+	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_cache_ent **list = NULL;
 	struct wb_chunk *chunks = NULL;
@@ -1118,16 +1183,16 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 	bool by_chunk;
 	int rc = 0;
 
-	snapshot(ds, &sn);
+	snapshot(vs, &sn);
 	if (complete_row && sn.tail_len > 0) {
 		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value", ds->path,
-		        (unsigned long long)sn.tail_len, (unsigned long long)ds->row_bytes);
-		rc = grow(v, n, sn.b.total + ds->row_bytes);
+		        (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
+		rc = grow(v, n, sn.b.total + vs->row_bytes);
 		if (rc)
 			return rc;
 		if (completed)
-			*completed = (struct h5m_change){ .size = true, .data_off = sn.b.total, .data_len = ds->row_bytes };
-		snapshot(ds, &sn);
+			*completed = (struct h5m_change){ .size = true, .data_off = sn.b.total, .data_len = vs->row_bytes };
+		snapshot(vs, &sn);
 	}
 	rc = h5m_cache_dirty_list(v->cache, n->idx, &list, &cnt);
 	if (rc)
@@ -1151,7 +1216,7 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 			rows = sn.b.level == 0 ? count[0] : 1;
 			if (start[0] + rows > end)
 				end = start[0] + rows;
-			if (!by_chunk || rows % ds->chunk[0] != 0 || have < rows * ds->row_bytes)
+			if (!by_chunk || rows % ds->chunk[0] != 0 || have < rows * vs->row_bytes)
 				continue;
 			per = rows / ds->chunk[0];
 			if (nchunks + per > cap) {
@@ -1203,18 +1268,21 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 	if (!rc && sn.b.rank > 0)
 		rc = extend_file(v, ds, &sn.b, sn.b.dims[0]);
 	if (!rc)
-		set_pending(ds, false);
+		set_pending(vs, false);
 	return rc;
 }
 
 /* Whether ds has anything to write back. */
 static bool needs_flush(struct h5m_dataset *ds, bool complete_row)
 {
+	struct h5m_vds *vs = h5m_vds_peek(ds);
 	bool need;
 
-	pthread_mutex_lock(&ds->meta);
-	need = ds->pending || (complete_row && ds->tail_len > 0);
-	pthread_mutex_unlock(&ds->meta);
+	if (!vs) /* never written through the views */
+		return false;
+	pthread_mutex_lock(&vs->meta);
+	need = vs->pending || (complete_row && vs->tail_len > 0);
+	pthread_mutex_unlock(&vs->meta);
 	return need;
 }
 
@@ -1232,16 +1300,14 @@ int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
 
 		if (n->type != H5M_NODE_DATASET || !n->ds->writable || !needs_flush(n->ds, complete_rows))
 			continue;
-		pthread_mutex_lock(&n->ds->wlock);
+		pthread_mutex_lock(&vds(n)->wlock);
 		rc = flush_dataset(v, n, complete_rows, &done);
-		pthread_mutex_unlock(&n->ds->wlock);
+		pthread_mutex_unlock(&vds(n)->wlock);
 		/* A completed row changed this dataset's sizes, whichever file asked for the flush. */
 		if (done.size && v->observer)
 			v->observer(v->observer_ctx, n, &done);
 		if (rc) {
-			pthread_mutex_lock(&n->ds->meta);
-			n->ds->wb_error = rc;
-			pthread_mutex_unlock(&n->ds->meta);
+			h5m_vds_set_wb_error(vds(n), rc);
 			if (!first)
 				first = rc;
 		}
@@ -1252,11 +1318,13 @@ int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
 	if (rc) {
 		/* Every writable dataset may have had data in the failed commit. */
 		for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++) {
+			struct h5m_vds *vs;
+
 			if (n->type != H5M_NODE_DATASET || !n->ds->writable)
 				continue;
-			pthread_mutex_lock(&n->ds->meta);
-			n->ds->wb_error = rc;
-			pthread_mutex_unlock(&n->ds->meta);
+			vs = h5m_vds_get(n->ds); /* NULL only when out of memory */
+			if (vs)
+				h5m_vds_set_wb_error(vs, rc);
 		}
 		if (!first)
 			first = rc;
@@ -1282,14 +1350,15 @@ static void maybe_flush(struct h5m_views *v)
  * shrinks the file's extent at once so regrown rows read as fill, never as old data. wlock held. */
 static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows, struct h5m_change *chg)
 {
+	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
 	uint64_t dims[H5M_NPY_MAXDIMS];
 	struct snap sn;
 	int rc;
 
-	snapshot(ds, &sn);
+	snapshot(vs, &sn);
 	chg->size = true;
-	chg->data_off = rows * ds->row_bytes;
+	chg->data_off = rows * vs->row_bytes;
 	chg->data_len = UINT64_MAX - chg->data_off;
 	if (ds->rank == 0)
 		return rows == 1 ? 0 : rows > 1 ? -EFBIG : -EINVAL;
@@ -1301,11 +1370,11 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	if (!ds->chunked)
 		return -EINVAL;
 	/* Drop held bytes, write back what is dirty, then shrink in the file. */
-	pthread_mutex_lock(&ds->meta);
-	ds->tail_len = 0;
-	if (ds->tail)
-		h5m_store_fill(ds, ds->tail, (size_t)ds->row_bytes, 0);
-	pthread_mutex_unlock(&ds->meta);
+	pthread_mutex_lock(&vs->meta);
+	vs->tail_len = 0;
+	if (vs->tail)
+		h5m_store_fill(ds, vs->tail, (size_t)vs->row_bytes, 0);
+	pthread_mutex_unlock(&vs->meta);
 	rc = flush_dataset(v, n, false, NULL);
 	if (rc)
 		return rc;
@@ -1315,8 +1384,8 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	dims[0] = rows;
 	rc = h5m_store_set_extent(v->store, ds, dims);
 	if (!rc)
-		rc = set_rows(ds, rows, 0);
-	resize_end(ds);
+		rc = set_rows(vs, rows, 0);
+	resize_end(vs);
 	if (!rc)
 		rc = h5m_store_commit(v->store, false);
 	return rc;
@@ -1326,6 +1395,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
  * file's extent, start a new block geometry. wlock held. */
 static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims, unsigned rank, struct h5m_change *chg)
 {
+	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_blocks nb;
 	struct snap sn;
@@ -1341,7 +1411,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	for (unsigned i = 1; i < rank; i++)
 		if (dims[i] > ds->maxdims[i])
 			return -EINVAL;
-	snapshot(ds, &sn);
+	snapshot(vs, &sn);
 	if (rank > 0 && dims[0] > ds->maxdims[0])
 		return ds->chunked && ds->maxdims[0] > sn.b.dims[0] ? -EINVAL : -EFBIG;
 	for (unsigned i = 1; i < rank; i++)
@@ -1364,16 +1434,16 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	resize_begin(v, n);
 	rc = h5m_store_set_extent(v->store, ds, dims);
 	if (!rc) {
-		pthread_mutex_lock(&ds->meta);
-		memcpy(ds->dims, dims, rank * sizeof(*dims));
-		ds->blocks = nb;
-		ds->row_bytes = rb;
-		ds->tail_len = 0;
-		free(ds->tail);
-		ds->tail = NULL;
-		pthread_mutex_unlock(&ds->meta);
+		pthread_mutex_lock(&vs->meta);
+		memcpy(vs->dims, dims, rank * sizeof(*dims));
+		vs->blocks = nb;
+		vs->row_bytes = rb;
+		vs->tail_len = 0;
+		free(vs->tail);
+		vs->tail = NULL;
+		pthread_mutex_unlock(&vs->meta);
 	}
-	resize_end(ds);
+	resize_end(vs);
 	if (rc)
 		return rc;
 	chg->size = chg->all = true;
@@ -1506,14 +1576,19 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 {
 	struct h5m_dataset *ds = n->ds;
 	ssize_t ret = (ssize_t)len;
+	struct h5m_vds *vs;
 	uint64_t data_off;
 	int rc;
 
 	memset(chg, 0, sizeof(*chg));
 	if (!h5m_view_writable(v, n, h->view))
 		return -EACCES;
-	pthread_mutex_lock(&ds->wlock);
-	rc = take_wb_error(ds);
+	rc = vds_ready(n);
+	if (rc)
+		return rc;
+	vs = vds(n);
+	pthread_mutex_lock(&vs->wlock);
+	rc = take_wb_error(vs);
 	if (rc) {
 		ret = rc;
 		goto out;
@@ -1559,7 +1634,7 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	else if (h->view != H5M_VIEW_SHAPE)
 		h->wrote = true;
 out:
-	pthread_mutex_unlock(&ds->wlock);
+	pthread_mutex_unlock(&vs->wlock);
 	if (ret > 0)
 		maybe_flush(v);
 	return ret;
@@ -1569,12 +1644,17 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
                       struct h5m_change *chg)
 {
 	struct h5m_dataset *ds = n->ds;
+	struct h5m_vds *vs;
 	uint64_t data;
 	int rc;
 
 	memset(chg, 0, sizeof(*chg));
 	if (!h5m_view_writable(v, n, view))
 		return -EACCES;
+	rc = vds_ready(n);
+	if (rc)
+		return rc;
+	vs = vds(n);
 	if (view == H5M_VIEW_SHAPE)
 		return 0; /* `> x.shape` empties the sidecar before the new text is written */
 	if (view == H5M_VIEW_NPY && size != 0 && size < ds->npy_header_len)
@@ -1585,33 +1665,38 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 		data = size;
 	if (ds->rank == 0 && data != ds->dt.elem_size)
 		return data > ds->dt.elem_size ? -EFBIG : -EINVAL;
-	pthread_mutex_lock(&ds->wlock);
+	pthread_mutex_lock(&vs->wlock);
 	/* row_bytes changes under wlock (reshape); with rows of no bytes, only 0 is a size. */
-	if (ds->rank > 0 && (ds->row_bytes == 0 ? data != 0 : data % ds->row_bytes != 0))
+	if (ds->rank > 0 && (vs->row_bytes == 0 ? data != 0 : data % vs->row_bytes != 0))
 		rc = -EINVAL;
 	else
-		rc = take_wb_error(ds);
-	if (!rc && ds->rank > 0 && ds->row_bytes > 0) {
-		uint64_t rows = data / ds->row_bytes;
+		rc = take_wb_error(vs);
+	if (!rc && ds->rank > 0 && vs->row_bytes > 0) {
+		uint64_t rows = data / vs->row_bytes;
 
-		if (rows > ds->maxdims[0] || (!ds->chunked && rows > ds->dims[0]))
+		if (rows > ds->maxdims[0] || (!ds->chunked && rows > vs->dims[0]))
 			rc = -EFBIG;
 		else
 			rc = truncate_rows(v, n, rows, chg);
 	}
-	pthread_mutex_unlock(&ds->wlock);
+	pthread_mutex_unlock(&vs->wlock);
 	return rc;
 }
 
 int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
 {
 	struct h5m_dataset *ds = n->ds;
+	struct h5m_vds *vs;
 	int rc = 0;
 
 	memset(chg, 0, sizeof(*chg));
 	if (n->type != H5M_NODE_DATASET || !h->write)
 		return 0;
-	pthread_mutex_lock(&ds->wlock);
+	rc = vds_ready(n);
+	if (rc)
+		return rc;
+	vs = vds(n);
+	pthread_mutex_lock(&vs->wlock);
 	if (h->view == H5M_VIEW_SHAPE && h->stage_len)
 		rc = apply_shape(v, n, h, chg);
 	else if (h->view == H5M_VIEW_NPY && h->stage_len)
@@ -1623,20 +1708,20 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 	if (!rc && h->wrote) {
 		struct snap sn;
 
-		snapshot(ds, &sn);
+		snapshot(vs, &sn);
 		if (sn.tail_len) {
 			h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
-			        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)ds->row_bytes);
-			rc = grow(v, n, sn.b.total + ds->row_bytes);
+			        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
+			rc = grow(v, n, sn.b.total + vs->row_bytes);
 			chg->size = true;
 			chg->moved = true; /* the file grew beyond what was written to it */
 			chg->data_off = sn.b.total;
-			chg->data_len = ds->row_bytes;
+			chg->data_len = vs->row_bytes;
 		}
 	}
 	if (!rc)
-		rc = take_wb_error(ds);
-	pthread_mutex_unlock(&ds->wlock);
+		rc = take_wb_error(vs);
+	pthread_mutex_unlock(&vs->wlock);
 	return rc;
 }
 

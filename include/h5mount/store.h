@@ -42,9 +42,10 @@ struct h5m_dirent {
 	enum h5m_view view;
 };
 
-/* Locks of a dataset, in the order they are taken: wlock (one writer or flusher at a time),
- * then the HDF5 lock (inside store calls), then meta (brief, never held across a call but
- * the cache's, which is innermost). */
+/* What the store knows of a dataset: what is fixed at open, plus the extent in the HDF5 file
+ * (changed only by h5m_store_set_extent) and what lives under the HDF5 lock. The views keep
+ * their own state of it (logical dims, block geometry, held row...: struct h5m_vds in
+ * vdataset.h) in the `vds` slot, which the store never reads. */
 struct h5m_dataset {
 	char *path;                /* HDF5 path (the first one found), for log lines */
 	struct h5m_dtype dt;       /* immutable after creation; dt.mem_type is the memory type of
@@ -70,31 +71,22 @@ struct h5m_dataset {
 	                            * (contiguous: never allocated; chunked: missing chunks), so
 	                            * reads fill it first */
 	bool zero_fill;            /* the fill value is all zero bytes */
-	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
 	size_t npy_header_len;     /* fixed .npy header length */
 	int64_t contig_offset;     /* file offset (user block included) of raw contiguous data that
 	                            * is allocated and served as stored, or -1 */
 	bool raw_rows;             /* read-only mount, no filter, chunks of whole rows (all the
 	                            * trailing dims): h5m_store_pread_rows reads any byte range */
-	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
-	pthread_mutex_t meta;      /* protects the logical state below; brief */
-	pthread_cond_t resize_cv;  /* `resizing` went false, or `readers` to 0 while resizing (meta) */
-	bool resizing;             /* a reshape or truncate changes the file's extent and the block
-	                            * geometry: new reads wait for it to end (meta) */
-	unsigned readers;          /* reads of the file under way: a resize waits for them (meta) */
-	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not (meta) */
-	struct h5m_blocks blocks;  /* block geometry for the logical dims (meta) */
-	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long (meta) */
-	uint64_t tail_len;         /* how many of them were written (meta) */
-	int wb_error;              /* -errno of a failed write-back not yet reported (meta) */
-	bool pending;              /* dirty blocks or rows not yet in the file (meta) */
-	int64_t mtime_sec;         /* last change through the mount, 0 if none (meta) */
-	long mtime_nsec;
-	uint64_t h5rows;           /* dims[0] in the HDF5 file (HDF5 lock) */
+	uint64_t dims[H5M_NPY_MAXDIMS]; /* the extent in the HDF5 file: set at open, changed only by
+	                            * h5m_store_set_extent (W: views' wlock + HDF5 lock; R: either) */
+	struct h5m_blocks blocks;  /* fixed-size: the block geometry of the dims at open (immutable);
+	                            * the views start from it and keep the live one */
+	uint64_t h5rows;           /* dims[0] in the HDF5 file (W: views' wlock + HDF5 lock, in
+	                            * h5m_store_set_extent; R: either) */
 	uint64_t nrows;            /* vlen: number of rows (all elements, C order) */
 	uint64_t *offsets;         /* vlen: nrows + 1 element offsets, or NULL until computed (HDF5 lock) */
-	struct h5m_readahead *ra;  /* the views layer's read-ahead state, or NULL: set once under
-	                            * the views' lock, read with acquire ordering, freed by the views */
+	struct h5m_vds *vds;       /* the views' state of this dataset, or NULL: set once by the
+	                            * views (release), read with acquire ordering, freed by the
+	                            * views; the store never reads it */
 	bool read_error_logged;    /* HDF5 lock */
 	hid_t did;                 /* the open dataset, HDF5 lock */
 	hid_t ftype;               /* its stored element type (HDF5 lock) */
@@ -117,7 +109,7 @@ struct h5m_node {
 };
 
 struct h5m_store;
-struct h5m_readahead;
+struct h5m_vds;
 
 /* Registers Blosc, turns HDF5's automatic error printing off. Call once before any store. */
 int h5m_store_global_init(void);
@@ -182,14 +174,12 @@ bool h5m_store_has_view(const struct h5m_node *n, enum h5m_view view);
  * -ENOTDIR, -EIO). */
 const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *dir, const char *name, int *err);
 
-/* Current logical dims of a dataset copied into dims (ds->rank values). Takes meta. */
-void h5m_store_dims(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *dims);
-
-/* Bytes of the flat data of a dataset: fixed types: nelems*elem; vlen: total base elements *
- * base size (computes the offsets on first use). Returns 0 or -EIO. */
+/* Bytes of the flat data of a variable-length dataset: total base elements * base size
+ * (computes the offsets on first use). Returns 0, -EIO, or -EINVAL for fixed-size datasets,
+ * whose size the views keep (they change it). Takes the HDF5 lock. */
 int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes);
 
-/* Reads block `block` of geometry `b` (a snapshot of ds->blocks) into buf of `len` bytes (at
+/* Reads block `block` of geometry `b` (a snapshot of the views' geometry) into buf of `len` bytes (at
  * least the block's extent): rows that exist in the HDF5 file are read, every other byte of buf
  * gets the fill value (skipped when `zeroed` says buf is all zeros and so is the fill value),
  * and so does storage never written, whatever HDF5's fill time: no byte of buf is left as it was.

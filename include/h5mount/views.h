@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "h5mount/store.h"
 
@@ -52,6 +53,14 @@ struct h5m_view_handle {
 
 /* Size in bytes of view `view` of dataset node n. Returns 0, -EINVAL (not a dataset view) or -EIO. */
 int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t *size);
+
+/* Records the current time as when dataset node n last changed through the mount (the
+ * adapter calls it for each change it tells the kernel of). Takes the dataset's meta lock. */
+void h5m_view_touch(struct h5m_views *v, struct h5m_node *n);
+
+/* When dataset node n last changed through the mount: true with *ts set, false when it never
+ * did (the file's mtime then applies). Takes the dataset's meta lock. */
+bool h5m_view_mtime(struct h5m_views *v, struct h5m_node *n, struct timespec *ts);
 
 /* Whether view `view` of n accepts writes (fixed-size types in a writable store). */
 bool h5m_view_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view);

@@ -17,6 +17,7 @@
 #include "tmptree.h"
 #include "h5mount/npy.h"
 #include "h5mount/store.h"
+#include "h5mount/vdataset.h"
 #include "h5mount/views.h"
 
 #define COLS 4
@@ -397,7 +398,7 @@ static void test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has(v
 {
 	struct fixture *fx = *state;
 	struct h5m_dataset *ds = fx->ear->ds;
-	struct h5m_blocks stale = ds->blocks;
+	struct h5m_blocks stale = ds->blocks; /* the store's geometry at open */
 	uint64_t dims[2] = { 7, COLS }, start, len;
 	size_t nominal = (size_t)(stale.len * stale.inner * stale.elem);
 	double *buf;
@@ -545,9 +546,11 @@ static void test_a_read_during_a_resize_waits_and_reads_the_new_layout(void **st
 	double got[6 * 8];
 	pthread_t t;
 
-	pthread_mutex_lock(&w.n->ds->meta);
-	w.n->ds->resizing = true; /* as resize_begin leaves it; the reshape below ends it */
-	pthread_mutex_unlock(&w.n->ds->meta);
+	struct h5m_vds *vs = h5m_vds_get(w.n->ds);
+
+	pthread_mutex_lock(&vs->meta);
+	vs->resizing = true; /* as resize_begin leaves it; the reshape below ends it */
+	pthread_mutex_unlock(&vs->meta);
 	assert_int_equal(pthread_create(&t, NULL, read_npy_start, &w), 0);
 	usleep(100 * 1000);
 	assert_false(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
@@ -560,7 +563,7 @@ static void test_a_read_during_a_resize_waits_and_reads_the_new_layout(void **st
 	assert_true(hdr.shape[0] == 6 && hdr.shape[1] == 8);
 	memcpy(got, w.npy + hl, sizeof(got));
 	assert_true(is_layout(got, 0, sizeof(got), 8));
-	assert_false(w.n->ds->resizing);
+	assert_false(vs->resizing);
 }
 
 /* A trailing dim of 0 makes rows of no bytes: the raw view is empty whatever the row count,

@@ -1,0 +1,87 @@
+/* vdataset.h: the views' own state of one fixed-size dataset (logical dims, block geometry,
+ * the held partial row, write-back error, mtime, read-ahead) and the exclusion of its readers,
+ * writers and resizes. The store's struct h5m_dataset keeps what is fixed at open and what
+ * lives under the HDF5 lock; this is everything the views change while mounted. It knows
+ * nothing of FUSE, HDF5 calls or the block cache. */
+#ifndef H5MOUNT_VDATASET_H
+#define H5MOUNT_VDATASET_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "h5mount/blocks.h"
+#include "h5mount/store.h"
+
+struct h5m_readahead;
+
+/* Locks, in the order they are taken (see the views' LOCKING section): wlock, then resize
+ * (inside wlock for a resize; alone for a read), then meta (brief, innermost but the cache's
+ * and the read-ahead registry's). */
+struct h5m_vds {
+	struct h5m_dataset *ds;    /* the store's dataset (immutable fields only) */
+	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
+	pthread_mutex_t meta;      /* protects the logical state below; brief */
+	pthread_cond_t resize_cv;  /* `resizing` went false, or `readers` to 0 while resizing (meta) */
+	bool resizing;             /* a reshape or truncate changes the file's extent and the block
+	                            * geometry: new reads wait for it to end (meta) */
+	unsigned readers;          /* reads of the file under way: a resize waits for them (meta) */
+	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not (meta) */
+	struct h5m_blocks blocks;  /* block geometry for the logical dims (meta) */
+	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
+	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long (meta) */
+	uint64_t tail_len;         /* how many of them were written (meta) */
+	int wb_error;              /* -errno of a failed write-back not yet reported (meta) */
+	bool pending;              /* dirty blocks or rows not yet in the file (meta) */
+	int64_t mtime_sec;         /* last change through the mount, 0 if none (meta) */
+	long mtime_nsec;
+	struct h5m_readahead *ra;  /* the read-ahead state, or NULL: set once (release) under the
+	                            * views' read-ahead lock, read with acquire ordering */
+};
+
+/* The views' state of fixed-size dataset ds, created on first use from the dims and block
+ * geometry the store found at open (every later change of them goes through this state).
+ * Lock-free: set once in the dataset's slot with release ordering, read with acquire ordering
+ * (two first users race with a compare-and-swap; the loser frees its copy). Returns NULL when
+ * out of memory. The state lives until h5m_vds_free. */
+struct h5m_vds *h5m_vds_get(struct h5m_dataset *ds);
+
+/* The state of ds if it was created, else NULL. Lock-free. */
+struct h5m_vds *h5m_vds_peek(struct h5m_dataset *ds);
+
+/* Frees the state of ds (if any) and clears its slot. No other thread may use it any more;
+ * the read-ahead state must be freed before. */
+void h5m_vds_free(struct h5m_dataset *ds);
+
+/* Snapshot of a dataset's logical state for a reader or writer. */
+struct h5m_vsnap {
+	struct h5m_blocks b;
+	uint64_t tail_len;
+};
+
+/* Copies the geometry and held length into *sn. Takes meta. */
+void h5m_vds_snapshot(struct h5m_vds *vs, struct h5m_vsnap *sn);
+
+/* Reads and resizes exclude each other: a resize (resize_begin .. resize_end) waits for the
+ * reads under way to end, and new reads wait for it. A reader's snapshot, taken by read_begin,
+ * thus stays true of the file until its read_end. read_try_begin never waits: it returns false
+ * during a resize. Take meta. */
+void h5m_vds_read_begin(struct h5m_vds *vs, struct h5m_vsnap *sn);
+bool h5m_vds_read_try_begin(struct h5m_vds *vs, struct h5m_vsnap *sn);
+void h5m_vds_read_end(struct h5m_vds *vs);
+
+/* Starts a change of the file's extent and the block geometry (caller holds wlock): waits for
+ * the reads under way; new ones wait until resize_end. Take meta. */
+void h5m_vds_resize_begin(struct h5m_vds *vs);
+void h5m_vds_resize_end(struct h5m_vds *vs);
+
+/* Takes a pending write-back error (reported once): returns it, or 0. Takes meta. */
+int h5m_vds_take_wb_error(struct h5m_vds *vs);
+
+/* Keeps -errno rc as the write-back error the next writer reports. Takes meta. */
+void h5m_vds_set_wb_error(struct h5m_vds *vs, int rc);
+
+/* Sets whether dirty blocks or rows are waiting for write-back. Takes meta. */
+void h5m_vds_set_pending(struct h5m_vds *vs, bool pending);
+
+#endif
