@@ -1,5 +1,6 @@
-/* cache.c: bounded LRU of decoded blocks with reference counts and per-owner generations.
- * It stores bytes; loading them (HDF5) is the caller's business. */
+/* cache.c: bounded LRU of decoded blocks with reference counts. It stores bytes; loading
+ * them (HDF5) and keeping them consistent with the file (the views' per-dataset read/resize
+ * exclusion) is the caller's business. */
 #include "h5mount/cache.h"
 
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <unistd.h>
 
 #define NBUCKETS 16384u
-#define NGENS 4096u
 
 /* Blocks of at least MAP_MIN bytes get mapped pages of their own, so that freeing one gives its
  * memory back to the system: long-lived blocks among short-lived allocations fragment malloc's
@@ -56,14 +56,11 @@ struct h5m_cache_ent {
 	struct h5m_cache_ent *prev, *next;   /* LRU list, most recent at head (cache.lock) */
 };
 
-/* Generations are kept per owner in a small table hashed by owner; a collision only makes an
- * owner share another's counter, which can cause a spurious refusal to cache, never staleness. */
 struct h5m_cache {
 	pthread_mutex_t lock;                /* protects everything below */
 	size_t capacity, bytes, dirty_bytes;
 	struct h5m_cache_ent *buckets[NBUCKETS];
 	struct h5m_cache_ent *head, *tail;
-	uint64_t gens[NGENS];
 	size_t spare;                        /* see h5m_cache_set_spare */
 	struct pooled *newest, *oldest;      /* kept mappings */
 	size_t pool_bytes;
@@ -370,20 +367,19 @@ struct h5m_cache_ent *h5m_cache_get(struct h5m_cache *c, uint64_t owner, uint64_
 	return e;
 }
 
-struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_t block, uint64_t gen,
-                                    void *data, size_t len)
+struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_t block, void *data, size_t len)
 {
 	struct h5m_cache_ent *e, *n;
 
 	pthread_mutex_lock(&c->lock);
 	e = find(c, owner, block);
-	if (e && gen == c->gens[owner % NGENS]) {
+	if (e) {
 		e->refs++;
 		data_free(c, data, len);
 		pthread_mutex_unlock(&c->lock);
 		return e;
 	}
-	n = gen == c->gens[owner % NGENS] ? ent_new(c) : NULL;
+	n = ent_new(c);
 	if (!n) {
 		data_free(c, data, len);
 		pthread_mutex_unlock(&c->lock);
@@ -431,10 +427,9 @@ const void *h5m_cache_data(const struct h5m_cache_ent *e, size_t *len)
 	return e->data;
 }
 
-uint64_t h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner)
+void h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner)
 {
 	struct h5m_cache_ent *e, *prev;
-	uint64_t gen;
 
 	pthread_mutex_lock(&c->lock);
 	for (e = c->tail; e; e = prev) {
@@ -442,19 +437,7 @@ uint64_t h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner)
 		if (e->owner == owner)
 			kill(c, e);
 	}
-	gen = ++c->gens[owner % NGENS];
 	pthread_mutex_unlock(&c->lock);
-	return gen;
-}
-
-uint64_t h5m_cache_generation(struct h5m_cache *c, uint64_t owner)
-{
-	uint64_t gen;
-
-	pthread_mutex_lock(&c->lock);
-	gen = c->gens[owner % NGENS];
-	pthread_mutex_unlock(&c->lock);
-	return gen;
 }
 
 size_t h5m_cache_bytes(struct h5m_cache *c)

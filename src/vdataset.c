@@ -10,6 +10,18 @@ struct h5m_vds *h5m_vds_peek(struct h5m_dataset *ds)
 	return __atomic_load_n(&ds->vds, __ATOMIC_ACQUIRE);
 }
 
+/* A writer-preferring rwlock: a resize waiting for the reads under way is not starved by a
+ * stream of new ones. */
+static void resize_lock_init(pthread_rwlock_t *l)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(l, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
 struct h5m_vds *h5m_vds_get(struct h5m_dataset *ds)
 {
 	struct h5m_vds *vs = h5m_vds_peek(ds), *none = NULL;
@@ -22,7 +34,7 @@ struct h5m_vds *h5m_vds_get(struct h5m_dataset *ds)
 	vs->ds = ds;
 	pthread_mutex_init(&vs->wlock, NULL);
 	pthread_mutex_init(&vs->meta, NULL);
-	pthread_cond_init(&vs->resize_cv, NULL);
+	resize_lock_init(&vs->resize);
 	memcpy(vs->dims, ds->dims, sizeof(vs->dims));
 	vs->blocks = ds->blocks;
 	vs->row_bytes = ds->dt.elem_size;
@@ -30,7 +42,7 @@ struct h5m_vds *h5m_vds_get(struct h5m_dataset *ds)
 		vs->row_bytes *= ds->dims[i]; /* cannot overflow: the store checked the total */
 	if (!__atomic_compare_exchange_n(&ds->vds, &none, vs, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		/* another first user won: use its state */
-		pthread_cond_destroy(&vs->resize_cv);
+		pthread_rwlock_destroy(&vs->resize);
 		pthread_mutex_destroy(&vs->meta);
 		pthread_mutex_destroy(&vs->wlock);
 		free(vs);
@@ -46,7 +58,7 @@ void h5m_vds_free(struct h5m_dataset *ds)
 	if (!vs)
 		return;
 	__atomic_store_n(&ds->vds, NULL, __ATOMIC_RELEASE);
-	pthread_cond_destroy(&vs->resize_cv);
+	pthread_rwlock_destroy(&vs->resize);
 	pthread_mutex_destroy(&vs->meta);
 	pthread_mutex_destroy(&vs->wlock);
 	free(vs->tail);
@@ -58,58 +70,40 @@ void h5m_vds_snapshot(struct h5m_vds *vs, struct h5m_vsnap *sn)
 	pthread_mutex_lock(&vs->meta);
 	sn->b = vs->blocks;
 	sn->tail_len = vs->tail_len;
+	sn->epoch = vs->epoch;
 	pthread_mutex_unlock(&vs->meta);
-}
-
-static bool read_start(struct h5m_vds *vs, struct h5m_vsnap *sn, bool wait)
-{
-	pthread_mutex_lock(&vs->meta);
-	while (vs->resizing && wait)
-		pthread_cond_wait(&vs->resize_cv, &vs->meta);
-	if (vs->resizing) {
-		pthread_mutex_unlock(&vs->meta);
-		return false;
-	}
-	sn->b = vs->blocks;
-	sn->tail_len = vs->tail_len;
-	vs->readers++;
-	pthread_mutex_unlock(&vs->meta);
-	return true;
 }
 
 void h5m_vds_read_begin(struct h5m_vds *vs, struct h5m_vsnap *sn)
 {
-	read_start(vs, sn, true);
+	pthread_rwlock_rdlock(&vs->resize);
+	h5m_vds_snapshot(vs, sn);
 }
 
 bool h5m_vds_read_try_begin(struct h5m_vds *vs, struct h5m_vsnap *sn)
 {
-	return read_start(vs, sn, false);
+	if (pthread_rwlock_tryrdlock(&vs->resize) != 0)
+		return false;
+	h5m_vds_snapshot(vs, sn);
+	return true;
 }
 
 void h5m_vds_read_end(struct h5m_vds *vs)
 {
-	pthread_mutex_lock(&vs->meta);
-	if (--vs->readers == 0 && vs->resizing)
-		pthread_cond_broadcast(&vs->resize_cv);
-	pthread_mutex_unlock(&vs->meta);
+	pthread_rwlock_unlock(&vs->resize);
 }
 
 void h5m_vds_resize_begin(struct h5m_vds *vs)
 {
+	pthread_rwlock_wrlock(&vs->resize);
 	pthread_mutex_lock(&vs->meta);
-	vs->resizing = true;
-	while (vs->readers)
-		pthread_cond_wait(&vs->resize_cv, &vs->meta);
+	vs->epoch++;
 	pthread_mutex_unlock(&vs->meta);
 }
 
 void h5m_vds_resize_end(struct h5m_vds *vs)
 {
-	pthread_mutex_lock(&vs->meta);
-	vs->resizing = false;
-	pthread_cond_broadcast(&vs->resize_cv);
-	pthread_mutex_unlock(&vs->meta);
+	pthread_rwlock_unlock(&vs->resize);
 }
 
 int h5m_vds_take_wb_error(struct h5m_vds *vs)

@@ -275,99 +275,36 @@ static size_t block_alloc(struct h5m_views *v, struct h5m_dataset *ds, const str
 }
 
 /* Returns block `block` of geometry b referenced, loading it (rows not in the file get the fill
- * value). A reader passes the generation its geometry belongs to (`sn_gen`): when the cache has
- * moved on (a reshape or truncate since), nothing is cached and *err is -EAGAIN. A writer
- * (holding wlock, so nothing invalidates meanwhile) passes NULL. NULL with *err on failure. */
+ * value), or NULL with *err. The caller holds a read of the dataset (h5m_vds_read_begin) or its
+ * wlock, so no resize drops the dataset's blocks meanwhile: what it loads is of geometry b. */
 static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, const struct h5m_blocks *b,
-                                       const uint64_t *sn_gen, uint64_t block, int *err)
+                                       uint64_t block, int *err)
 {
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_cache_ent *e;
+	size_t alloc;
+	void *fresh;
+	bool zeroed;
 
-	for (;;) {
-		uint64_t gen;
-		size_t alloc;
-		void *fresh;
-		bool zeroed;
-
-		e = h5m_cache_get(v->cache, n->idx, block);
-		if (e)
-			return e;
-		gen = sn_gen ? *sn_gen : h5m_cache_generation(v->cache, n->idx);
-		alloc = block_alloc(v, ds, b, block);
-		/* Fresh pages are zeros for free: rows not in the file then need no fill pass. */
-		fresh = h5m_cache_alloc(v->cache, alloc, &zeroed);
-		if (!fresh) {
-			*err = -ENOMEM;
-			return NULL;
-		}
-		*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc, zeroed && ds->zero_fill);
-		if (*err) {
-			h5m_cache_discard(v->cache, fresh, alloc);
-			return NULL;
-		}
-		e = h5m_cache_put(v->cache, n->idx, block, gen, fresh, alloc);
-		if (e)
-			return e;
-		if (h5m_cache_generation(v->cache, n->idx) == gen) {
-			*err = -ENOMEM;
-			return NULL;
-		}
-		if (sn_gen) {
-			*err = -EAGAIN;
-			return NULL;
-		}
-		/* Invalidated while loading: load again with the new generation. */
+	e = h5m_cache_get(v->cache, n->idx, block);
+	if (e)
+		return e;
+	alloc = block_alloc(v, ds, b, block);
+	/* Fresh pages are zeros for free: rows not in the file then need no fill pass. */
+	fresh = h5m_cache_alloc(v->cache, alloc, &zeroed);
+	if (!fresh) {
+		*err = -ENOMEM;
+		return NULL;
 	}
-}
-
-/* Snapshot of a dataset's logical state for a reader or writer. */
-struct snap {
-	struct h5m_blocks b;
-	uint64_t tail_len;
-	uint64_t gen;            /* read_begin: the cache generation b belongs to */
-};
-
-static void snapshot(struct h5m_vds *vs, struct snap *sn)
-{
-	struct h5m_vsnap vsn;
-
-	h5m_vds_snapshot(vs, &vsn);
-	sn->b = vsn.b;
-	sn->tail_len = vsn.tail_len;
-}
-
-/* Reads and resizes exclude each other (h5m_vds_read_begin): a reader's snapshot stays true
- * of the file until its read_end. The cache generation is taken after the read began, which
- * no resize of this dataset can move until read_end. The task that reads ahead never waits
- * (a reader may be waiting for its block): during a resize it does not start. */
-static bool read_start(struct h5m_views *v, struct h5m_node *n, struct snap *sn, bool wait)
-{
-	struct h5m_vsnap vsn;
-
-	if (wait)
-		h5m_vds_read_begin(vds(n), &vsn);
-	else if (!h5m_vds_read_try_begin(vds(n), &vsn))
-		return false;
-	sn->b = vsn.b;
-	sn->tail_len = vsn.tail_len;
-	sn->gen = h5m_cache_generation(v->cache, n->idx);
-	return true;
-}
-
-static void read_begin(struct h5m_views *v, struct h5m_node *n, struct snap *sn)
-{
-	read_start(v, n, sn, true);
-}
-
-static bool read_try_begin(struct h5m_views *v, struct h5m_node *n, struct snap *sn)
-{
-	return read_start(v, n, sn, false);
-}
-
-static void read_end(struct h5m_vds *vs)
-{
-	h5m_vds_read_end(vs);
+	*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc, zeroed && ds->zero_fill);
+	if (*err) {
+		h5m_cache_discard(v->cache, fresh, alloc);
+		return NULL;
+	}
+	e = h5m_cache_put(v->cache, n->idx, block, fresh, alloc);
+	if (!e)
+		*err = -ENOMEM;
+	return e;
 }
 
 /* Starts a change of the file's extent and the block geometry (wlock held, nothing dirty):
@@ -376,12 +313,6 @@ static void resize_begin(struct h5m_views *v, struct h5m_node *n)
 {
 	h5m_vds_resize_begin(vds(n));
 	h5m_cache_invalidate(v->cache, n->idx);
-}
-
-/* Ends it, whether it succeeded or not: reads start again, with the new geometry. */
-static void resize_end(struct h5m_vds *vs)
-{
-	h5m_vds_resize_end(vs);
 }
 
 /* ---- reads ---- */
@@ -429,7 +360,7 @@ struct seg {
 struct seg_loads {
 	struct h5m_views *v;
 	struct h5m_node *n;
-	const struct snap *sn;
+	const struct h5m_vsnap *sn;
 	char *buf;
 	struct seg *segs;
 	const size_t *todo; /* indices into segs */
@@ -448,12 +379,12 @@ static void load_seg(void *arg, size_t k)
 		sg->rc = h5m_store_read_block(l->v->store, l->n->ds, &l->sn->b, sg->block, l->buf + sg->at, sg->take,
 		                              false);
 	else
-		sg->e = block_get(l->v, l->n, &l->sn->b, &l->sn->gen, sg->block, &sg->rc);
+		sg->e = block_get(l->v, l->n, &l->sn->b, sg->block, &sg->rc);
 }
 
 /* Puts a loaded segment's bytes into buf (from the cache, or read narrowly when its block
  * failed to load) and drops its reference. Returns 0 or -errno. */
-static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct snap *sn, struct seg *sg, char *buf)
+static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct h5m_vsnap *sn, struct seg *sg, char *buf)
 {
 	const char *data;
 	size_t have;
@@ -462,7 +393,7 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 	if (!sg->e) {
 		if (sg->whole && sg->rc == 0)
 			return 0;
-		if (sg->rc == -EAGAIN || (!sg->whole && sg->rc == -ENOMEM))
+		if (!sg->whole && sg->rc == -ENOMEM)
 			return sg->rc;
 		return narrow_read(v, ds, &sn->b, sg->block, sg->within, sg->take, buf + sg->at);
 	}
@@ -505,7 +436,7 @@ struct h5m_readahead {
 	uint64_t expect;            /* where a sequential reader's next read starts (vs->meta) */
 	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (vs->meta) */
 	uint64_t scheduled_to;      /* the furthest byte read ahead so far, this pass (vs->meta) */
-	uint64_t gen;               /* the cache generation of the geometry [next, until) are of (vs->meta) */
+	uint64_t epoch;             /* the resize epoch of the geometry [next, until) are of (vs->meta) */
 	unsigned streak;            /* reads in a row that started near the one before (vs->meta) */
 	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (vs->meta) */
 	bool queued;                /* the task is queued or running (vs->meta) */
@@ -562,8 +493,8 @@ static void readahead_run(struct h5m_pool_task *t)
 
 	for (;;) {
 		struct h5m_cache_ent *e = NULL;
-		struct snap sn;
-		uint64_t block, gen;
+		struct h5m_vsnap sn;
+		uint64_t block, epoch;
 		unsigned slot;
 		bool busy;
 		int err = 0;
@@ -575,24 +506,24 @@ static void readahead_run(struct h5m_pool_task *t)
 			return;
 		}
 		block = ra->next++;
-		gen = ra->gen;
+		epoch = ra->epoch;
 		busy = loading_find(ra, block) < LOADING_MAX;
 		if (!busy)
 			loading_claim(ra, block, &slot); /* never waits: block is not being loaded */
 		pthread_mutex_unlock(&vs->meta);
 		if (busy) /* a read is loading it */
 			continue;
-		if (read_try_begin(v, ra->n, &sn)) {
+		if (h5m_vds_read_try_begin(vs, &sn)) {
 			/* Not after a resize (blocks of another geometry), nor truncated meanwhile. */
-			if (sn.gen == gen && block < sn.b.nblocks)
-				e = block_get(v, ra->n, &sn.b, &sn.gen, block, &err);
-			read_end(vs);
+			if (sn.epoch == epoch && block < sn.b.nblocks)
+				e = block_get(v, ra->n, &sn.b, block, &err);
+			h5m_vds_read_end(vs);
 		}
 		h5m_cache_release(v->cache, e);
 		loading_done(ra, slot);
 		if (!e) { /* a resize, or an error the reader will meet itself */
 			pthread_mutex_lock(&vs->meta);
-			if (ra->gen == gen) /* not a schedule made meanwhile for a new geometry */
+			if (ra->epoch == epoch) /* not a schedule made meanwhile for a new geometry */
 				ra->next = ra->until;
 			pthread_mutex_unlock(&vs->meta);
 		}
@@ -648,7 +579,7 @@ static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *
  * started near where the reads before ended (near: the kernel may send two at once, out of
  * order), schedules the blocks of the 4 x len bytes after it (at most READ_AHEAD_MAX and a
  * quarter of the cache) and starts the task if idle. */
-static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct snap *sn, uint64_t off,
+static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct h5m_vsnap *sn, uint64_t off,
                             size_t len)
 {
 	struct h5m_vds *vs = ra->vs;
@@ -667,13 +598,13 @@ static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const
 	if (ra->streak >= READ_AHEAD_STREAK && to > from) {
 		h5m_blocks_locate(b, from, &first, &within);
 		h5m_blocks_locate(b, to - 1, &last, &within);
-		if (to + READ_AHEAD_MAX < ra->scheduled_to || sn->gen != ra->gen) {
+		if (to + READ_AHEAD_MAX < ra->scheduled_to || sn->epoch != ra->epoch) {
 			/* Far behind what was read ahead: a new pass or a seek back (reads in flight
 			 * together are never that far apart); or a new geometry. Start over here. */
 			ra->next = first;
 			ra->until = last + 1;
 			ra->scheduled_to = to;
-			ra->gen = sn->gen;
+			ra->epoch = sn->epoch;
 		} else {
 			if (ra->next < first)
 				ra->next = first;
@@ -713,8 +644,8 @@ static void readahead_free_all(struct h5m_views *v)
 /* Reads bytes [off, off + len) of the complete rows (within sn->b.total) into buf. The blocks
  * that are not cached are loaded in parallel on the pool (the calling thread takes part),
  * after waiting for those that read-ahead or another read is loading; then read-ahead is
- * scheduled after it. -EAGAIN: the geometry changed meanwhile, take a new snapshot. */
-static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct snap *sn, char *buf, size_t len,
+ * scheduled after it. The caller holds a read of the dataset (sn is its snapshot). */
+static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct h5m_vsnap *sn, char *buf, size_t len,
                          uint64_t off)
 {
 	struct h5m_dataset *ds = n->ds;
@@ -763,13 +694,8 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct s
 				rc = r;
 		}
 		if (rc)
-			return h5m_cache_generation(v->cache, n->idx) != sn->gen ? -EAGAIN : rc;
+			return rc;
 	}
-	/* No resize of this dataset runs during a read (read_begin), but datasets share the
-	 * cache's generation slots (owner modulo 4096): when another one's resize moved this
-	 * generation, blocks could not be cached (-EAGAIN above); reading again is always safe. */
-	if (h5m_cache_generation(v->cache, n->idx) != sn->gen)
-		return -EAGAIN;
 	if (ra)
 		readahead_after(v, ra, sn, off, len);
 	return (ssize_t)done;
@@ -820,7 +746,7 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 	struct h5m_dataset *ds = n->ds;
 	uint64_t hl = npy ? ds->npy_header_len : 0, from = 0;
 	size_t head = 0, in_rows = 0;
-	struct snap sn;
+	struct h5m_vsnap sn;
 	ssize_t got;
 	int rc;
 
@@ -832,22 +758,16 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 	}
 	if (len > UINT64_MAX - off) /* nothing ends past the largest offset */
 		len = (size_t)(UINT64_MAX - off);
-	for (;;) {
-		read_begin(v, n, &sn);
-		if (off < hl && (rc = header_copy(v, ds, sn.b.dims, buf, len, off, &head)) < 0) {
-			read_end(vs);
-			return rc;
-		}
-		from = off + head - hl;
-		in_rows = 0;
-		got = 0;
-		if (head < len && from < sn.b.total) {
-			in_rows = sn.b.total - from < len - head ? (size_t)(sn.b.total - from) : len - head;
-			got = rows_read(v, n, &sn, buf + head, in_rows, from);
-		}
-		if (got != -EAGAIN)
-			break;
-		read_end(vs);
+	h5m_vds_read_begin(vs, &sn);
+	if (off < hl && (rc = header_copy(v, ds, sn.b.dims, buf, len, off, &head)) < 0) {
+		h5m_vds_read_end(vs);
+		return rc;
+	}
+	from = off + head - hl;
+	got = 0;
+	if (head < len && from < sn.b.total) {
+		in_rows = sn.b.total - from < len - head ? (size_t)(sn.b.total - from) : len - head;
+		got = rows_read(v, n, &sn, buf + head, in_rows, from);
 	}
 	if (got >= 0 && head + in_rows < len) {
 		uint64_t at = from + in_rows - sn.b.total;
@@ -863,7 +783,7 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 		pthread_mutex_unlock(&vs->meta);
 		in_rows += more;
 	}
-	read_end(vs);
+	h5m_vds_read_end(vs);
 	return got < 0 ? got : (ssize_t)(head + in_rows);
 }
 
@@ -939,7 +859,7 @@ static int rows_write(struct h5m_views *v, struct h5m_node *n, const struct h5m_
 		h5m_blocks_locate(b, off + done, &block, &within);
 		h5m_blocks_extent(b, block, &bstart, &blen);
 		take = blen - within < len - done ? (size_t)(blen - within) : len - done;
-		e = block_get(v, n, b, NULL, block, &rc);
+		e = block_get(v, n, b, block, &rc);
 		if (!e)
 			return rc;
 		h5m_cache_data(e, &have);
@@ -1007,12 +927,12 @@ static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows,
 	struct h5m_dataset *ds = n->ds;
 	uint64_t rb = vs->row_bytes, rows, rows_end, end = off + len, dims[H5M_NPY_MAXDIMS];
 	struct h5m_blocks nb;
-	struct snap sn;
+	struct h5m_vsnap sn;
 	int rc;
 
 	if (new_rows + (new_tail != 0) > ds->maxdims[0] || !ds->chunked)
 		return -EFBIG;
-	snapshot(vs, &sn);
+	h5m_vds_snapshot(vs, &sn);
 	rows = sn.b.rank ? sn.b.dims[0] : 1;
 	pthread_mutex_lock(&vs->meta);
 	rc = tail_buffer(vs) ? 0 : -ENOMEM;
@@ -1077,11 +997,11 @@ static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char
 {
 	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
-	struct snap sn;
+	struct h5m_vsnap sn;
 	uint64_t size, off, end, rows_bytes;
 	int rc;
 
-	snapshot(vs, &sn);
+	h5m_vds_snapshot(vs, &sn);
 	size = sn.b.total + sn.tail_len;
 	off = append ? size : *off_io;
 	if (__builtin_add_overflow(off, (uint64_t)len, &end))
@@ -1178,12 +1098,12 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_cache_ent **list = NULL;
 	struct wb_chunk *chunks = NULL;
-	struct snap sn;
+	struct h5m_vsnap sn;
 	size_t cnt = 0, cap = 0, i, j;
 	bool by_chunk;
 	int rc = 0;
 
-	snapshot(vs, &sn);
+	h5m_vds_snapshot(vs, &sn);
 	if (complete_row && sn.tail_len > 0) {
 		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value", ds->path,
 		        (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
@@ -1192,7 +1112,7 @@ static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_
 			return rc;
 		if (completed)
 			*completed = (struct h5m_change){ .size = true, .data_off = sn.b.total, .data_len = vs->row_bytes };
-		snapshot(vs, &sn);
+		h5m_vds_snapshot(vs, &sn);
 	}
 	rc = h5m_cache_dirty_list(v->cache, n->idx, &list, &cnt);
 	if (rc)
@@ -1353,10 +1273,10 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
 	uint64_t dims[H5M_NPY_MAXDIMS];
-	struct snap sn;
+	struct h5m_vsnap sn;
 	int rc;
 
-	snapshot(vs, &sn);
+	h5m_vds_snapshot(vs, &sn);
 	chg->size = true;
 	chg->data_off = rows * vs->row_bytes;
 	chg->data_len = UINT64_MAX - chg->data_off;
@@ -1385,7 +1305,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	rc = h5m_store_set_extent(v->store, ds, dims);
 	if (!rc)
 		rc = set_rows(vs, rows, 0);
-	resize_end(vs);
+	h5m_vds_resize_end(vs);
 	if (!rc)
 		rc = h5m_store_commit(v->store, false);
 	return rc;
@@ -1398,7 +1318,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	struct h5m_vds *vs = vds(n);
 	struct h5m_dataset *ds = n->ds;
 	struct h5m_blocks nb;
-	struct snap sn;
+	struct h5m_vsnap sn;
 	uint64_t rb = ds->dt.elem_size;
 	bool trailing_same = true;
 	int rc;
@@ -1411,7 +1331,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	for (unsigned i = 1; i < rank; i++)
 		if (dims[i] > ds->maxdims[i])
 			return -EINVAL;
-	snapshot(vs, &sn);
+	h5m_vds_snapshot(vs, &sn);
 	if (rank > 0 && dims[0] > ds->maxdims[0])
 		return ds->chunked && ds->maxdims[0] > sn.b.dims[0] ? -EINVAL : -EFBIG;
 	for (unsigned i = 1; i < rank; i++)
@@ -1443,7 +1363,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 		vs->tail = NULL;
 		pthread_mutex_unlock(&vs->meta);
 	}
-	resize_end(vs);
+	h5m_vds_resize_end(vs);
 	if (rc)
 		return rc;
 	chg->size = chg->all = true;
@@ -1706,9 +1626,9 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 	h->trunc_pending = false;
 	h5m_view_handle_destroy(h);
 	if (!rc && h->wrote) {
-		struct snap sn;
+		struct h5m_vsnap sn;
 
-		snapshot(vs, &sn);
+		h5m_vds_snapshot(vs, &sn);
 		if (sn.tail_len) {
 			h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
 			        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);

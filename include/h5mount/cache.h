@@ -43,13 +43,12 @@ size_t h5m_cache_pooled(struct h5m_cache *c);
 struct h5m_cache_ent *h5m_cache_get(struct h5m_cache *c, uint64_t owner, uint64_t block);
 
 /* Inserts `data` (from h5m_cache_alloc(c, len, ...); ownership passes to the cache, even on failure) as
- * block (owner, block) of generation `gen` and returns it referenced. If the block is already
- * present, `data` is freed and the present entry is returned. Returns NULL only when `gen` is
- * older than the owner's current generation (the data is stale) or when out of memory, after
- * freeing `data`.
+ * block (owner, block) and returns it referenced. If the block is already present, `data` is
+ * freed and the present entry is returned. Returns NULL only when out of memory, after freeing
+ * `data`. The cache never judges staleness: the caller inserts only blocks of the owner's
+ * current geometry (the views hold a read of the dataset, or its write lock, while loading).
  * Evicts least recently used unreferenced blocks to stay within capacity. */
-struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_t block, uint64_t gen,
-                                    void *data, size_t len);
+struct h5m_cache_ent *h5m_cache_put(struct h5m_cache *c, uint64_t owner, uint64_t block, void *data, size_t len);
 
 /* Drops one reference taken by get/put. */
 void h5m_cache_release(struct h5m_cache *c, struct h5m_cache_ent *e);
@@ -67,13 +66,8 @@ void h5m_cache_release_delivered(struct h5m_cache *c, struct h5m_cache_ent *e, s
 const void *h5m_cache_data(const struct h5m_cache_ent *e, size_t *len);
 
 /* Forgets every block of `owner`, dirty ones included (referenced ones are freed at their last
- * release), and moves
- * the owner to a new generation, so loads that started before cannot insert stale data.
- * Returns the new generation. */
-uint64_t h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner);
-
-/* The owner's current generation (0 until first invalidated); load with it, then put. */
-uint64_t h5m_cache_generation(struct h5m_cache *c, uint64_t owner);
+ * release). Other owners' blocks are untouched. Takes the cache lock. */
+void h5m_cache_invalidate(struct h5m_cache *c, uint64_t owner);
 
 /* Bytes currently held (referenced or not, clean or dirty). */
 size_t h5m_cache_bytes(struct h5m_cache *c);

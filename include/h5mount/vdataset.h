@@ -22,10 +22,13 @@ struct h5m_vds {
 	struct h5m_dataset *ds;    /* the store's dataset (immutable fields only) */
 	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
 	pthread_mutex_t meta;      /* protects the logical state below; brief */
-	pthread_cond_t resize_cv;  /* `resizing` went false, or `readers` to 0 while resizing (meta) */
-	bool resizing;             /* a reshape or truncate changes the file's extent and the block
-	                            * geometry: new reads wait for it to end (meta) */
-	unsigned readers;          /* reads of the file under way: a resize waits for them (meta) */
+	pthread_rwlock_t resize;   /* read-held by each read of the file (h5m_vds_read_begin ..
+	                            * read_end), write-held by a reshape or truncate while it changes
+	                            * the file's extent and the block geometry. Writer-preferring:
+	                            * new reads wait behind a waiting resize, so a thread must never
+	                            * read-lock it twice (only try-locks may nest) */
+	uint64_t epoch;            /* resizes begun so far: tells geometries apart for read-ahead
+	                            * (W: resize write-held + meta; R: meta or resize read-held) */
 	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not (meta) */
 	struct h5m_blocks blocks;  /* block geometry for the logical dims (meta) */
 	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
@@ -57,21 +60,25 @@ void h5m_vds_free(struct h5m_dataset *ds);
 struct h5m_vsnap {
 	struct h5m_blocks b;
 	uint64_t tail_len;
+	uint64_t epoch;            /* of the geometry b */
 };
 
 /* Copies the geometry and held length into *sn. Takes meta. */
 void h5m_vds_snapshot(struct h5m_vds *vs, struct h5m_vsnap *sn);
 
-/* Reads and resizes exclude each other: a resize (resize_begin .. resize_end) waits for the
- * reads under way to end, and new reads wait for it. A reader's snapshot, taken by read_begin,
- * thus stays true of the file until its read_end. read_try_begin never waits: it returns false
- * during a resize. Take meta. */
+/* Reads and resizes exclude each other (the resize rwlock): a resize (resize_begin ..
+ * resize_end) waits for the reads under way to end, and new reads wait for it. A reader's
+ * snapshot, taken by read_begin, thus stays true of the file until its read_end: this is the
+ * only consistency mechanism between reads and resizes (a resize of one dataset never touches
+ * the reads of another). read_try_begin never waits: it returns false while a resize runs or
+ * waits. A thread holding a read must not call read_begin again (read_try_begin is fine).
+ * Snapshots take meta. */
 void h5m_vds_read_begin(struct h5m_vds *vs, struct h5m_vsnap *sn);
 bool h5m_vds_read_try_begin(struct h5m_vds *vs, struct h5m_vsnap *sn);
 void h5m_vds_read_end(struct h5m_vds *vs);
 
-/* Starts a change of the file's extent and the block geometry (caller holds wlock): waits for
- * the reads under way; new ones wait until resize_end. Take meta. */
+/* Starts a change of the file's extent and the block geometry (caller holds wlock, no read):
+ * waits for the reads under way; new ones wait until resize_end. Moves the epoch on. */
 void h5m_vds_resize_begin(struct h5m_vds *vs);
 void h5m_vds_resize_end(struct h5m_vds *vs);
 

@@ -2,6 +2,7 @@
  * partial rows, gap fill, overwrites, truncates, .npy headers, shape text, write-back. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -534,36 +536,86 @@ static void *read_npy_start(void *arg)
 	return NULL;
 }
 
-/* A read that starts while a resize is under way (the file's extent being changed) waits for
- * it and reads the new layout whole, with the header of the new shape. */
+struct reshape_once {
+	struct fixture *fx;
+	struct h5m_node *n;
+	const char *text;
+	ssize_t rc;
+};
+
+static void *reshape_once_main(void *arg)
+{
+	struct reshape_once *r = arg;
+	struct h5m_view_handle h = { .view = H5M_VIEW_SHAPE, .write = true };
+
+	r->rc = put(r->fx, r->n, &h, r->text, strlen(r->text), 0);
+	h5m_view_handle_destroy(&h);
+	return NULL;
+}
+
+/* Waits (at most 10 s) until a resize of vs waits for the reads under way: new reads then
+ * wait behind it, so a try-read is refused. Returns whether it came to that. */
+static bool resize_is_waiting(struct h5m_vds *vs)
+{
+	struct timespec t0, now;
+	struct h5m_vsnap sn;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (!h5m_vds_read_try_begin(vs, &sn))
+			return true;
+		h5m_vds_read_end(vs);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 10)
+			return false;
+		sched_yield();
+	}
+}
+
+/* A read that starts while a resize waits for the reads under way (the test holds one, as a
+ * reader in the middle of its read would) waits for the resize and reads the new layout whole,
+ * with the header of the new shape. Meanwhile another dataset reads at once: a resize of one
+ * dataset never holds up the reads of another (nor restarts them: nothing but this exclusion
+ * keeps reads and resizes apart, see test_cache's invalidation tests). */
 static void test_a_read_during_a_resize_waits_and_reads_the_new_layout(void **state)
 {
 	struct fixture *fx = *state;
 	struct waiting_read w = { .fx = fx, .n = find(fx->store, "wide") };
-	struct h5m_view_handle h = { .view = H5M_VIEW_SHAPE, .write = true };
+	struct reshape_once r = { fx, w.n, "6 8\n", 0 };
 	size_t hl = w.n->ds->npy_header_len;
 	struct h5m_npy_header hdr;
-	double got[6 * 8];
-	pthread_t t;
+	struct h5m_vsnap held;
+	struct h5m_vds *vs;
+	double got[6 * 8], ear[10 * COLS];
+	pthread_t rt, t;
 
-	struct h5m_vds *vs = h5m_vds_get(w.n->ds);
-
-	pthread_mutex_lock(&vs->meta);
-	vs->resizing = true; /* as resize_begin leaves it; the reshape below ends it */
-	pthread_mutex_unlock(&vs->meta);
+	assert_int_equal(size_of(fx, w.n, H5M_VIEW_OBJ), 6 * 4 * 8); /* creates the views' state */
+	vs = h5m_vds_peek(w.n->ds);
+	assert_non_null(vs);
+	h5m_vds_read_begin(vs, &held);
+	assert_int_equal(pthread_create(&rt, NULL, reshape_once_main, &r), 0);
+	assert_true(resize_is_waiting(vs));
 	assert_int_equal(pthread_create(&t, NULL, read_npy_start, &w), 0);
-	usleep(100 * 1000);
+	/* Another dataset reads while /wide's resize is pending. */
+	assert_int_equal(h5m_view_read(fx->views, fx->ear, H5M_VIEW_OBJ, ear, sizeof(ear), 0), sizeof(ear));
+	for (unsigned i = 0; i < 10 * COLS; i++)
+		assert_true(ear[i] == (i / COLS) * 10 + i % COLS);
+	/* The resize cannot have run (this test holds a read), so neither has the read behind it. */
 	assert_false(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
-	assert_int_equal(put(fx, w.n, &h, "6 8\n", 4, 0), 4);
+	assert_int_equal(r.rc, 0);
+	h5m_vds_read_end(vs);
+	pthread_join(rt, NULL);
 	pthread_join(t, NULL);
-	h5m_view_handle_destroy(&h);
+	assert_int_equal(r.rc, 4);
 	assert_int_equal(w.n_got, hl + 6 * 8 * 8);
 	assert_int_equal(h5m_npy_header_parse(w.npy, hl, &hdr), 0);
 	assert_int_equal(hdr.rank, 2);
 	assert_true(hdr.shape[0] == 6 && hdr.shape[1] == 8);
 	memcpy(got, w.npy + hl, sizeof(got));
 	assert_true(is_layout(got, 0, sizeof(got), 8));
-	assert_false(vs->resizing);
+	/* The resize ended: reads start at once again. */
+	assert_true(h5m_vds_read_try_begin(vs, &held));
+	h5m_vds_read_end(vs);
 }
 
 /* A trailing dim of 0 makes rows of no bytes: the raw view is empty whatever the row count,
