@@ -161,58 +161,6 @@ static int check_file(const struct h5m_config *cfg, const char *shown, const cha
 	return 0;
 }
 
-/* Periodic write-back: every `interval` seconds until told to stop. */
-struct flusher {
-	struct h5m_views *views;
-	unsigned interval;
-	pthread_mutex_t lock;   /* protects stop */
-	pthread_cond_t cond;
-	bool stop;
-	pthread_t thread;
-};
-
-static void *flusher_main(void *arg)
-{
-	struct flusher *f = arg;
-
-	pthread_mutex_lock(&f->lock);
-	while (!f->stop) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += f->interval;
-		pthread_cond_timedwait(&f->cond, &f->lock, &until);
-		if (f->stop)
-			break;
-		pthread_mutex_unlock(&f->lock);
-		h5m_views_flush(f->views, false, false);
-		pthread_mutex_lock(&f->lock);
-	}
-	pthread_mutex_unlock(&f->lock);
-	return NULL;
-}
-
-static int flusher_start(struct flusher *f, struct h5m_views *views, unsigned interval)
-{
-	f->views = views;
-	f->interval = interval;
-	f->stop = false;
-	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->cond, NULL);
-	return -pthread_create(&f->thread, NULL, flusher_main, f);
-}
-
-static void flusher_stop(struct flusher *f)
-{
-	pthread_mutex_lock(&f->lock);
-	f->stop = true;
-	pthread_cond_signal(&f->cond);
-	pthread_mutex_unlock(&f->lock);
-	pthread_join(f->thread, NULL);
-	pthread_cond_destroy(&f->cond);
-	pthread_mutex_destroy(&f->lock);
-}
-
 /* Threads that help one read decode its blocks, or one write-back encode its chunks: one
  * fewer than the CPUs, since the thread that took the request works too. */
 static unsigned pool_workers(void)
@@ -232,7 +180,6 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct h5m_config cfg;
 	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER };
-	struct flusher flusher;
 	struct stat st;
 	char err[512], *file = NULL;
 	bool mounted = false, handlers = false, flushing = false, rw = false;
@@ -358,7 +305,7 @@ int main(int argc, char *argv[])
 		goto out;
 	h5m_views_set_observer(fs.views, h5m_fs_flushed, &fs);
 	if (rw && cfg.flush_interval) {
-		if (flusher_start(&flusher, fs.views, cfg.flush_interval) < 0)
+		if (h5m_views_start_flusher(fs.views, cfg.flush_interval) < 0)
 			goto out;
 		flushing = true;
 	}
@@ -383,7 +330,7 @@ out:
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
 	if (flushing)
-		flusher_stop(&flusher);
+		h5m_views_stop_flusher(fs.views);
 	/* Unmount, SIGTERM or SIGINT: complete held rows and write everything back, durably. */
 	if (fs.views && rw && h5m_views_flush(fs.views, true, true) < 0) {
 		h5m_log(H5M_LOG_ERR, "the final write-back failed; the file keeps its last committed state");

@@ -1,9 +1,10 @@
-/* views.c: sizes, reads and writes of the raw, .npy, .shape and .offsets views of a dataset,
- * through the block cache with write-back; it never calls HDF5 directly (the store does). */
+/* views.c: sizes, reads, writes and truncates of the raw, .npy, .shape and .offsets views of a
+ * dataset (held partial rows, .npy headers, shape text) through the block cache; when the
+ * bytes reach the file is writeback.c's business, what to read ahead readahead.c's, and the
+ * per-dataset state and its exclusion vdataset.c's. It never calls HDF5 directly. */
 #include "h5mount/views.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,10 @@
 #include "h5mount/log.h"
 #include "h5mount/npy.h"
 #include "h5mount/pool.h"
+#include "h5mount/readahead.h"
 #include "h5mount/shape.h"
 #include "h5mount/vdataset.h"
+#include "h5mount/writeback.h"
 
 #define STAGE_MAX 65536
 
@@ -21,19 +24,16 @@ struct h5m_views {
 	struct h5m_store *store;
 	struct h5m_cache *cache;
 	size_t cache_bytes;
-	size_t dirty_limit;
-	pthread_mutex_t flush_lock;   /* one write-back at a time; taken before any dataset's wlock */
 	struct h5m_pool *pool;        /* loads a read's blocks and writes back chunks in parallel,
 	                               * and reads ahead; set by h5m_views_start before any request,
 	                               * NULL until then */
-	pthread_mutex_t ra_lock;      /* creates read-ahead states; protects ra_list */
-	struct h5m_readahead *ra_list;
-	bool stopping;                /* read-ahead tasks return at once (atomic) */
-	h5m_views_observer observer;  /* told of rows a flush completed; set before any request */
-	void *observer_ctx;
+	struct h5m_readaheads *ra;    /* read-ahead of sequential readers */
+	struct h5m_writeback *wb;     /* when dirty blocks reach the file */
 };
 
-static void readahead_free_all(struct h5m_views *v);
+static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, const struct h5m_blocks *b,
+                                       uint64_t block, int *err);
+static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end);
 
 /* The views' state of dataset node n, which the entry points created (vds_ready). */
 static struct h5m_vds *vds(struct h5m_node *n)
@@ -49,6 +49,24 @@ static int vds_ready(struct h5m_node *n)
 	return h5m_vds_get(n->ds) ? 0 : -ENOMEM;
 }
 
+/* The read-ahead task's loader: the readers' one. */
+static struct h5m_cache_ent *readahead_load(void *ctx, struct h5m_node *n, const struct h5m_blocks *b, uint64_t block,
+                                            int *err)
+{
+	return block_get(ctx, n, b, block, err);
+}
+
+/* Write-back's row completion: the held incomplete row becomes a complete one (fill value for
+ * its missing bytes). wlock held. */
+static int complete_held_row(void *ctx, struct h5m_node *n)
+{
+	struct h5m_vds *vs = vds(n);
+	struct h5m_vsnap sn;
+
+	h5m_vds_snapshot(vs, &sn);
+	return grow(ctx, n, sn.b.total + vs->row_bytes);
+}
+
 struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit)
 {
 	struct h5m_views *v = calloc(1, sizeof(*v));
@@ -57,16 +75,13 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
 		return NULL;
 	v->store = store;
 	v->cache_bytes = cache_bytes;
-	v->dirty_limit = dirty_limit;
-	pthread_mutex_init(&v->flush_lock, NULL);
-	pthread_mutex_init(&v->ra_lock, NULL);
 	v->cache = h5m_cache_new(cache_bytes);
 	if (v->cache)
 		h5m_cache_set_spare(v->cache, dirty_limit);
-	if (!v->cache) {
-		pthread_mutex_destroy(&v->ra_lock);
-		pthread_mutex_destroy(&v->flush_lock);
-		free(v);
+	v->ra = h5m_readaheads_new(v->cache, cache_bytes, readahead_load, v);
+	v->wb = h5m_writeback_new(store, v->cache, dirty_limit, complete_held_row, v);
+	if (!v->cache || !v->ra || !v->wb) {
+		h5m_views_free(v);
 		return NULL;
 	}
 	return v;
@@ -74,8 +89,7 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
 
 void h5m_views_set_observer(struct h5m_views *v, h5m_views_observer fn, void *ctx)
 {
-	v->observer = fn;
-	v->observer_ctx = ctx;
+	h5m_writeback_set_observer(v->wb, fn, ctx);
 }
 
 void h5m_views_free(struct h5m_views *v)
@@ -84,15 +98,16 @@ void h5m_views_free(struct h5m_views *v)
 
 	if (!v)
 		return;
-	__atomic_store_n(&v->stopping, true, __ATOMIC_RELAXED);
+	if (v->wb)
+		h5m_writeback_stop_timer(v->wb);
+	h5m_readaheads_stop(v->ra);
 	h5m_pool_free(v->pool); /* first: no read-ahead runs after this */
-	readahead_free_all(v);
+	h5m_readaheads_free(v->ra);
+	h5m_writeback_free(v->wb);
 	h5m_cache_free(v->cache);
 	for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++)
 		if (n->type == H5M_NODE_DATASET)
 			h5m_vds_free(n->ds);
-	pthread_mutex_destroy(&v->ra_lock);
-	pthread_mutex_destroy(&v->flush_lock);
 	free(v);
 }
 
@@ -101,7 +116,26 @@ int h5m_views_start(struct h5m_views *v, unsigned workers)
 	if (v->pool)
 		return 0;
 	v->pool = h5m_pool_new(workers);
-	return v->pool ? 0 : -ENOMEM;
+	if (!v->pool)
+		return -ENOMEM;
+	h5m_readaheads_start(v->ra, v->pool);
+	h5m_writeback_set_pool(v->wb, v->pool);
+	return 0;
+}
+
+int h5m_views_start_flusher(struct h5m_views *v, unsigned interval)
+{
+	return h5m_writeback_start_timer(v->wb, interval);
+}
+
+void h5m_views_stop_flusher(struct h5m_views *v)
+{
+	h5m_writeback_stop_timer(v->wb);
+}
+
+int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
+{
+	return h5m_writeback_all(v->wb, durable, complete_rows);
 }
 
 size_t h5m_views_dirty_bytes(struct h5m_views *v)
@@ -353,7 +387,7 @@ struct seg {
 	bool whole;              /* the whole block is wanted */
 	struct h5m_cache_ent *e; /* its cached copy, referenced, or NULL */
 	int rc;                  /* of loading it */
-	unsigned slot;           /* its registration as being loaded (LOADING_MAX: none) */
+	unsigned slot;           /* its registration as being loaded (H5M_READAHEAD_NO_SLOT: none) */
 };
 
 /* The blocks of one read that are not cached, loaded on the pool. */
@@ -406,238 +440,6 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 	return ok ? 0 : -EIO;
 }
 
-/* ---- read-ahead ---- */
-
-/* A sequential reader of a dataset gets the blocks after each of its reads
- * loaded into the cache on a worker while the kernel is busy with this read's reply, so that
- * its next read finds them decoded. Once delivered, they leave the cache again (use-once).
- * The kernel keeps two reads of a sequential reader in flight at times, served out of order
- * by two threads: blocks being loaded are registered, so that a read that needs one of them
- * waits for it instead of decoding it a second time (it still does when the loader decoded
- * the whole block straight into its own reply, or when all slots are taken). One position is
- * kept per dataset, so two sequential readers far apart in the same dataset read ahead only
- * while one of them is near the last read's end. The task loads like a reader (read_begin),
- * and stops at a reshape or truncate until a read of the new geometry schedules it again. */
-#define READ_AHEAD_MAX ((uint64_t)8 << 20)
-#define NO_BLOCK UINT64_MAX
-#define LOADING_MAX 32 /* blocks being loaded at once per dataset: a few reads in flight,
-                        * each with a few blocks, and the task */
-/* Reads in a row that must each start near where the one before ended before reading ahead
- * (so three reads): an mmap fault reads 2 MiB around it as two adjacent requests, which must
- * not look like a sequential reader. */
-#define READ_AHEAD_STREAK 2
-
-struct h5m_readahead {
-	struct h5m_pool_task task;  /* first: the pool hands it back to readahead_run */
-	struct h5m_views *v;
-	struct h5m_node *n;
-	struct h5m_vds *vs;         /* n's views state */
-	pthread_cond_t loaded;      /* a block left `loading` (with vs->meta) */
-	uint64_t expect;            /* where a sequential reader's next read starts (vs->meta) */
-	uint64_t next, until;       /* blocks [next, until) are still to be read ahead (vs->meta) */
-	uint64_t scheduled_to;      /* the furthest byte read ahead so far, this pass (vs->meta) */
-	uint64_t epoch;             /* the resize epoch of the geometry [next, until) are of (vs->meta) */
-	unsigned streak;            /* reads in a row that started near the one before (vs->meta) */
-	uint64_t loading[LOADING_MAX]; /* blocks being loaded, by reads or the task (vs->meta) */
-	bool queued;                /* the task is queued or running (vs->meta) */
-	struct h5m_readahead *link; /* on v->ra_list (v->ra_lock) */
-};
-
-/* The slot that holds `block` (NO_BLOCK: a free one), or LOADING_MAX. Caller holds vs->meta. */
-static unsigned loading_find(const struct h5m_readahead *ra, uint64_t block)
-{
-	unsigned k = 0;
-
-	while (k < LOADING_MAX && ra->loading[k] != block)
-		k++;
-	return k;
-}
-
-/* Registers `block` as being loaded by the caller, unless it already is: then waits until a
- * load ends and returns true (look in the cache again, and claim again if it is not there). Also when no slot is free, the caller
- * loads it unregistered (*slot = LOADING_MAX). Caller holds vs->meta.
- * A read waits here while holding registrations of the lower blocks of its round, never of
- * higher ones (blocks are claimed in offset order), so no two reads wait for each other; the
- * task never waits, and every loader makes progress on its own (h5m_pool_for runs the caller's
- * items on the caller too). */
-static bool loading_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
-{
-	if (loading_find(ra, block) < LOADING_MAX) { /* being loaded: wait for a load to end */
-		pthread_cond_wait(&ra->loaded, &ra->vs->meta);
-		*slot = LOADING_MAX;
-		return true;
-	}
-	*slot = loading_find(ra, NO_BLOCK);
-	if (*slot < LOADING_MAX)
-		ra->loading[*slot] = block;
-	return false;
-}
-
-/* Ends a registration made by loading_claim. */
-static void loading_done(struct h5m_readahead *ra, unsigned slot)
-{
-	if (slot == LOADING_MAX)
-		return;
-	pthread_mutex_lock(&ra->vs->meta);
-	ra->loading[slot] = NO_BLOCK;
-	pthread_cond_broadcast(&ra->loaded);
-	pthread_mutex_unlock(&ra->vs->meta);
-}
-
-/* Pool task: loads blocks [next, until) into the cache, one at a time, in order. */
-static void readahead_run(struct h5m_pool_task *t)
-{
-	struct h5m_readahead *ra = (struct h5m_readahead *)t;
-	struct h5m_views *v = ra->v;
-	struct h5m_vds *vs = ra->vs;
-
-	for (;;) {
-		struct h5m_cache_ent *e = NULL;
-		struct h5m_vsnap sn;
-		uint64_t block, epoch;
-		unsigned slot;
-		bool busy;
-		int err = 0;
-
-		pthread_mutex_lock(&vs->meta);
-		if (ra->next >= ra->until || __atomic_load_n(&v->stopping, __ATOMIC_RELAXED)) {
-			ra->queued = false;
-			pthread_mutex_unlock(&vs->meta);
-			return;
-		}
-		block = ra->next++;
-		epoch = ra->epoch;
-		busy = loading_find(ra, block) < LOADING_MAX;
-		if (!busy)
-			loading_claim(ra, block, &slot); /* never waits: block is not being loaded */
-		pthread_mutex_unlock(&vs->meta);
-		if (busy) /* a read is loading it */
-			continue;
-		if (h5m_vds_read_try_begin(vs, &sn)) {
-			/* Not after a resize (blocks of another geometry), nor truncated meanwhile. */
-			if (sn.epoch == epoch && block < sn.b.nblocks)
-				e = block_get(v, ra->n, &sn.b, block, &err);
-			h5m_vds_read_end(vs);
-		}
-		h5m_cache_release(v->cache, e);
-		loading_done(ra, slot);
-		if (!e) { /* a resize, or an error the reader will meet itself */
-			pthread_mutex_lock(&vs->meta);
-			if (ra->epoch == epoch) /* not a schedule made meanwhile for a new geometry */
-				ra->next = ra->until;
-			pthread_mutex_unlock(&vs->meta);
-		}
-	}
-}
-
-/* The read-ahead state of n, created on first use; NULL when n is not read ahead (no workers,
- * or no memory). */
-static struct h5m_readahead *readahead_of(struct h5m_views *v, struct h5m_node *n)
-{
-	struct h5m_vds *vs = vds(n);
-	struct h5m_readahead *ra = __atomic_load_n(&vs->ra, __ATOMIC_ACQUIRE);
-
-	if (ra || h5m_pool_workers(v->pool) == 0)
-		return ra;
-	ra = calloc(1, sizeof(*ra));
-	if (!ra)
-		return NULL;
-	*ra = (struct h5m_readahead){ .task.fn = readahead_run, .v = v, .n = n, .vs = vs };
-	for (unsigned k = 0; k < LOADING_MAX; k++)
-		ra->loading[k] = NO_BLOCK;
-	pthread_cond_init(&ra->loaded, NULL);
-	pthread_mutex_lock(&v->ra_lock);
-	if (vs->ra) { /* another reader was first */
-		pthread_cond_destroy(&ra->loaded);
-		free(ra);
-	} else {
-		ra->link = v->ra_list;
-		v->ra_list = ra;
-		__atomic_store_n(&vs->ra, ra, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&v->ra_lock);
-	return vs->ra;
-}
-
-/* A read missed `block`: returns true after waiting for another loader of it (look again);
- * else registers the caller as its loader (*slot, for loading_done) and takes it off the
- * task's list. */
-static bool readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
-{
-	struct h5m_vds *vs = ra->vs;
-	bool waited;
-
-	pthread_mutex_lock(&vs->meta);
-	waited = loading_claim(ra, block, slot);
-	if (!waited && block >= ra->next && block < ra->until)
-		ra->next = block + 1;
-	pthread_mutex_unlock(&vs->meta);
-	return waited;
-}
-
-/* After a read of [off, off + len): when it ends a streak of READ_AHEAD_STREAK reads that each
- * started near where the reads before ended (near: the kernel may send two at once, out of
- * order), schedules the blocks of the 4 x len bytes after it (at most READ_AHEAD_MAX and a
- * quarter of the cache) and starts the task if idle. */
-static void readahead_after(struct h5m_views *v, struct h5m_readahead *ra, const struct h5m_vsnap *sn, uint64_t off,
-                            size_t len)
-{
-	struct h5m_vds *vs = ra->vs;
-	const struct h5m_blocks *b = &sn->b;
-	uint64_t from = off + len, ahead = 4 * (uint64_t)len, to, first, last, within;
-	bool start = false, near;
-
-	if (ahead > READ_AHEAD_MAX)
-		ahead = READ_AHEAD_MAX;
-	if (ahead > v->cache_bytes / 4) /* what is read ahead must still be cached when wanted */
-		ahead = v->cache_bytes / 4;
-	to = b->total - from < ahead ? b->total : from + ahead;
-	pthread_mutex_lock(&vs->meta);
-	near = off <= ra->expect + ahead && from + ahead >= ra->expect;
-	ra->streak = near ? ra->streak + 1 : 0;
-	if (ra->streak >= READ_AHEAD_STREAK && to > from) {
-		h5m_blocks_locate(b, from, &first, &within);
-		h5m_blocks_locate(b, to - 1, &last, &within);
-		if (to + READ_AHEAD_MAX < ra->scheduled_to || sn->epoch != ra->epoch) {
-			/* Far behind what was read ahead: a new pass or a seek back (reads in flight
-			 * together are never that far apart); or a new geometry. Start over here. */
-			ra->next = first;
-			ra->until = last + 1;
-			ra->scheduled_to = to;
-			ra->epoch = sn->epoch;
-		} else {
-			if (ra->next < first)
-				ra->next = first;
-			if (ra->until < last + 1)
-				ra->until = last + 1;
-			if (ra->scheduled_to < to)
-				ra->scheduled_to = to;
-		}
-		start = !ra->queued && ra->next < ra->until;
-		ra->queued |= start;
-	}
-	ra->expect = near && ra->expect > from ? ra->expect : from;
-	pthread_mutex_unlock(&vs->meta);
-	if (start && !h5m_pool_submit(v->pool, &ra->task)) {
-		pthread_mutex_lock(&vs->meta);
-		ra->queued = false;
-		pthread_mutex_unlock(&vs->meta);
-	}
-}
-
-/* Frees every read-ahead state; the pool is gone, so no task runs. */
-static void readahead_free_all(struct h5m_views *v)
-{
-	while (v->ra_list) {
-		struct h5m_readahead *ra = v->ra_list;
-
-		v->ra_list = ra->link;
-		ra->vs->ra = NULL;
-		pthread_cond_destroy(&ra->loaded);
-		free(ra);
-	}
-}
-
 /* Blocks planned per round of a read: a 1 MiB read of 128 KiB blocks fits in one. */
 #define READ_SEGS 16
 
@@ -657,7 +459,7 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct h
 		return h5m_store_pread_rows(v->store, ds, buf, len, off);
 	if (ds->contig_offset >= 0 && !ds->writable)
 		return h5m_store_pread(v->store, ds, buf, len, off);
-	ra = readahead_of(v, n);
+	ra = h5m_readahead_of(v->ra, n);
 	while (done < len) {
 		struct seg segs[READ_SEGS];
 		size_t todo[READ_SEGS], nseg = 0, ntodo = 0;
@@ -674,9 +476,9 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct h
 			sg->at = done;
 			sg->whole = sg->within == 0 && sg->take == blen;
 			sg->rc = 0;
-			sg->slot = LOADING_MAX;
+			sg->slot = H5M_READAHEAD_NO_SLOT;
 			sg->e = h5m_cache_get(v->cache, n->idx, sg->block);
-			while (!sg->e && ra && readahead_claim(ra, sg->block, &sg->slot))
+			while (!sg->e && ra && h5m_readahead_claim(ra, sg->block, &sg->slot))
 				sg->e = h5m_cache_get(v->cache, n->idx, sg->block);
 			if (!sg->e)
 				todo[ntodo++] = nseg;
@@ -684,7 +486,7 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct h
 		}
 		h5m_pool_for(v->pool, ntodo, load_seg, &loads);
 		for (size_t k = 0; ra && k < ntodo; k++)
-			loading_done(ra, segs[todo[k]].slot);
+			h5m_readahead_done(ra, segs[todo[k]].slot);
 		for (size_t k = 0; k < nseg; k++) {
 			int r = rc ? 0 : finish_seg(v, ds, sn, &segs[k], buf);
 
@@ -697,7 +499,7 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct h
 			return rc;
 	}
 	if (ra)
-		readahead_after(v, ra, sn, off, len);
+		h5m_readahead_after(ra, sn, off, len);
 	return (ssize_t)done;
 }
 
@@ -1038,234 +840,6 @@ done:
 	return 0;
 }
 
-/* Bytes of written-back data held uncommitted before a flush commits a slice of it: bounds
- * the journal driver's memory while a large write-back runs. */
-static size_t slice_bytes(struct h5m_views *v)
-{
-	size_t slice = v->dirty_limit / 8;
-
-	return slice < ((size_t)1 << 20) ? (size_t)1 << 20 : slice;
-}
-
-/* Grows the file's extent to `rows` rows if it has fewer. */
-static int extend_file(struct h5m_views *v, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t rows)
-{
-	uint64_t dims[H5M_NPY_MAXDIMS];
-
-	if (b->rank == 0 || rows <= ds->h5rows)
-		return 0;
-	memcpy(dims, b->dims, b->rank * sizeof(*dims));
-	dims[0] = rows;
-	return h5m_store_set_extent(v->store, ds, dims);
-}
-
-/* A write-back round takes dirty blocks up to this many bytes, whose chunks are written on the
- * pool. */
-#define FLUSH_ROUND_BYTES ((size_t)8 << 20)
-
-/* One whole chunk of a dirty block, written back on the pool. */
-struct wb_chunk {
-	const unsigned char *src; /* its bytes in the block */
-	uint64_t row0;
-	size_t entry;             /* index of its block in the round */
-	int rc;
-};
-
-struct wb_round {
-	struct h5m_views *v;
-	struct h5m_dataset *ds;
-	struct wb_chunk *chunks;
-};
-
-/* Pool item: writes one chunk; Blosc chunks are encoded outside every lock (on several cores
- * at once), and one chunk's write overlaps the next one's encoding. */
-static void write_chunk(void *arg, size_t k)
-{
-	struct wb_round *r = arg;
-	struct wb_chunk *c = &r->chunks[k];
-
-	c->rc = h5m_store_put_chunk(r->v->store, r->ds, c->row0, c->src);
-}
-
-/* Flushes one dataset: writes dirty blocks back in row order, a round of them at a time,
- * growing the file's extent only as far as the round's rows and committing a slice whenever
- * enough is held uncommitted, so a crash in the middle leaves a prefix of the appended rows,
- * never holes. Blocks made of whole chunks are encoded and written on the pool; the others
- * through HDF5. Blocks become clean once HDF5 has them. Caller holds wlock. */
-static int flush_dataset(struct h5m_views *v, struct h5m_node *n, bool complete_row, struct h5m_change *completed)
-{
-	struct h5m_vds *vs = vds(n);
-	struct h5m_dataset *ds = n->ds;
-	struct h5m_cache_ent **list = NULL;
-	struct wb_chunk *chunks = NULL;
-	struct h5m_vsnap sn;
-	size_t cnt = 0, cap = 0, i, j;
-	bool by_chunk;
-	int rc = 0;
-
-	h5m_vds_snapshot(vs, &sn);
-	if (complete_row && sn.tail_len > 0) {
-		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value", ds->path,
-		        (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
-		rc = grow(v, n, sn.b.total + vs->row_bytes);
-		if (rc)
-			return rc;
-		if (completed)
-			*completed = (struct h5m_change){ .size = true, .data_off = sn.b.total, .data_len = vs->row_bytes };
-		h5m_vds_snapshot(vs, &sn);
-	}
-	rc = h5m_cache_dirty_list(v->cache, n->idx, &list, &cnt);
-	if (rc)
-		return rc;
-	by_chunk = h5m_store_chunk_rows(ds, &sn.b);
-	for (i = 0; i < cnt && !rc; i = j) {
-		uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], end = 0;
-		size_t nchunks = 0, bytes = 0;
-		struct wb_round round = { v, ds, NULL };
-
-		/* The round's blocks, the rows they reach, and the whole chunks they hold. */
-		for (j = i; j < cnt && (j == i || bytes < FLUSH_ROUND_BYTES) && !rc; j++) {
-			uint64_t rows, per;
-			size_t have;
-			const unsigned char *data = h5m_cache_data(list[j], &have);
-
-			bytes += have;
-			if (sn.b.rank == 0)
-				continue;
-			h5m_blocks_slab(&sn.b, h5m_cache_block(list[j]), start, count);
-			rows = sn.b.level == 0 ? count[0] : 1;
-			if (start[0] + rows > end)
-				end = start[0] + rows;
-			if (!by_chunk || rows % ds->chunk[0] != 0 || have < rows * vs->row_bytes)
-				continue;
-			per = rows / ds->chunk[0];
-			if (nchunks + per > cap) {
-				size_t ncap = (nchunks + per) * 2;
-				struct wb_chunk *grown = realloc(chunks, ncap * sizeof(*grown));
-
-				if (!grown) {
-					rc = -ENOMEM;
-					continue;
-				}
-				chunks = grown;
-				cap = ncap;
-			}
-			for (uint64_t c = 0; c < per; c++)
-				chunks[nchunks++] = (struct wb_chunk){ data + c * ds->chunk_bytes, start[0] + c * ds->chunk[0],
-				                                       j, 0 };
-		}
-		if (!rc && sn.b.rank > 0)
-			rc = extend_file(v, ds, &sn.b, end);
-		if (!rc) {
-			round.chunks = chunks;
-			h5m_pool_for(v->pool, nchunks, write_chunk, &round);
-		}
-		for (size_t e = i, c = 0; e < j && !rc; e++) {
-			bool whole = c < nchunks && chunks[c].entry == e;
-
-			for (; c < nchunks && chunks[c].entry == e; c++)
-				if (!rc && chunks[c].rc)
-					rc = chunks[c].rc;
-			if (!whole && !rc) {
-				size_t have;
-
-				rc = h5m_store_write_block(v->store, ds, &sn.b, h5m_cache_block(list[e]),
-				                           h5m_cache_data(list[e], &have));
-			}
-			if (!rc)
-				h5m_cache_set_dirty(v->cache, list[e], false);
-		}
-		if (!rc && h5m_store_uncommitted(v->store) > slice_bytes(v))
-			rc = h5m_store_commit(v->store, false);
-		for (size_t e = i; e < j; e++)
-			h5m_cache_release(v->cache, list[e]);
-	}
-	for (; i < cnt; i++) /* after a failure: the blocks no round reached */
-		h5m_cache_release(v->cache, list[i]);
-	free(chunks);
-	free(list);
-	/* Rows that were never written (a gap, a grown truncate) are fill: extend over them too. */
-	if (!rc && sn.b.rank > 0)
-		rc = extend_file(v, ds, &sn.b, sn.b.dims[0]);
-	if (!rc)
-		set_pending(vs, false);
-	return rc;
-}
-
-/* Whether ds has anything to write back. */
-static bool needs_flush(struct h5m_dataset *ds, bool complete_row)
-{
-	struct h5m_vds *vs = h5m_vds_peek(ds);
-	bool need;
-
-	if (!vs) /* never written through the views */
-		return false;
-	pthread_mutex_lock(&vs->meta);
-	need = vs->pending || (complete_row && vs->tail_len > 0);
-	pthread_mutex_unlock(&vs->meta);
-	return need;
-}
-
-int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
-{
-	struct h5m_node *n;
-	int rc = 0, first = 0;
-	bool any = false;
-
-	if (!h5m_store_writable(v->store))
-		return 0;
-	pthread_mutex_lock(&v->flush_lock);
-	for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++) {
-		struct h5m_change done = { 0 };
-
-		if (n->type != H5M_NODE_DATASET || !n->ds->writable || !needs_flush(n->ds, complete_rows))
-			continue;
-		pthread_mutex_lock(&vds(n)->wlock);
-		rc = flush_dataset(v, n, complete_rows, &done);
-		pthread_mutex_unlock(&vds(n)->wlock);
-		/* A completed row changed this dataset's sizes, whichever file asked for the flush. */
-		if (done.size && v->observer)
-			v->observer(v->observer_ctx, n, &done);
-		if (rc) {
-			h5m_vds_set_wb_error(vds(n), rc);
-			if (!first)
-				first = rc;
-		}
-		any = true;
-	}
-	(void)any;
-	rc = h5m_store_commit(v->store, durable);
-	if (rc) {
-		/* Every writable dataset may have had data in the failed commit. */
-		for (uint64_t i = 0; (n = h5m_store_node(v->store, i)); i++) {
-			struct h5m_vds *vs;
-
-			if (n->type != H5M_NODE_DATASET || !n->ds->writable)
-				continue;
-			vs = h5m_vds_get(n->ds); /* NULL only when out of memory */
-			if (vs)
-				h5m_vds_set_wb_error(vs, rc);
-		}
-		if (!first)
-			first = rc;
-	}
-	pthread_mutex_unlock(&v->flush_lock);
-	return first;
-}
-
-/* After a write: flush when the dirty blocks exceed the limit (the writer waits: back-pressure). */
-static void maybe_flush(struct h5m_views *v)
-{
-	if (h5m_cache_dirty_bytes(v->cache) > v->dirty_limit) {
-		h5m_views_flush(v, false, false);
-#ifdef __GLIBC__
-		/* A write-back frees what HDF5 and Blosc allocated on the way, in several threads'
-		 * arenas; give those pages back before the next one (once per dirty_limit written). */
-		malloc_trim(0);
-#endif
-	}
-}
-
 /* Sets the row count to `rows` (truncate): growth is logical; a shrink writes back first, then
  * shrinks the file's extent at once so regrown rows read as fill, never as old data. wlock held. */
 static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows, struct h5m_change *chg)
@@ -1295,7 +869,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	if (vs->tail)
 		h5m_store_fill(ds, vs->tail, (size_t)vs->row_bytes, 0);
 	pthread_mutex_unlock(&vs->meta);
-	rc = flush_dataset(v, n, false, NULL);
+	rc = h5m_writeback_dataset(v->wb, n, false, NULL);
 	if (rc)
 		return rc;
 	/* Nothing is dirty now. */
@@ -1348,7 +922,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	rc = h5m_blocks_init(&nb, rank, dims, ds->chunk, ds->dt.elem_size, h5m_store_block_target(v->store));
 	if (rc)
 		return -EINVAL;
-	rc = flush_dataset(v, n, true, NULL);
+	rc = h5m_writeback_dataset(v->wb, n, true, NULL);
 	if (rc)
 		return rc;
 	resize_begin(v, n);
@@ -1556,7 +1130,7 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 out:
 	pthread_mutex_unlock(&vs->wlock);
 	if (ret > 0)
-		maybe_flush(v);
+		h5m_writeback_after_write(v->wb);
 	return ret;
 }
 

@@ -25,7 +25,15 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
  * read ahead). Call once, after fork/daemon and before serving requests. Returns 0 or -ENOMEM. */
 int h5m_views_start(struct h5m_views *v, unsigned workers);
 
-/* Frees the view layer and its cache; dirty data not flushed before is lost. */
+/* Starts the thread that writes dirty blocks back every `interval` seconds (writeback.c).
+ * Call after h5m_views_start. Returns 0 or -errno. */
+int h5m_views_start_flusher(struct h5m_views *v, unsigned interval);
+
+/* Stops that thread (after the write-back it may be doing). No-op when it does not run. */
+void h5m_views_stop_flusher(struct h5m_views *v);
+
+/* Frees the view layer and its cache (stopping the flusher); dirty data not flushed before is
+ * lost. */
 void h5m_views_free(struct h5m_views *v);
 
 /* What a write, truncate or close changed, for the adapter to tell the kernel. */
