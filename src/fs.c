@@ -197,7 +197,7 @@ struct h5m_notifier {
 	 * the update of its ksize, and across the computation, catch-up store and sending of a
 	 * reply that carries the size of a raw or .npy view, so that a reply never passes a store.
 	 * Lock order: a size lock, then page locks in the kernel (a store waits for READs in
-	 * flight, which never take a size lock). */
+	 * flight, which never take a size lock); the whole daemon's order is in lock.h. */
 	pthread_mutex_t size_lock[H5M_FS_STRIPES];
 	struct ksize ksizes[KSIZE_SLOTS];
 };

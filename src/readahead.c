@@ -61,6 +61,8 @@ static unsigned loading_find(const struct h5m_readahead *ra, uint64_t block)
 {
 	unsigned k = 0;
 
+	assert(h5m_mutex_held(&ra->vs->meta));
+
 	while (k < LOADING_MAX && ra->loading[k] != block)
 		k++;
 	return k;
@@ -75,8 +77,9 @@ static unsigned loading_find(const struct h5m_readahead *ra, uint64_t block)
  * items on the caller too). */
 static bool loading_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slot)
 {
+	assert(h5m_mutex_held(&ra->vs->meta));
 	if (loading_find(ra, block) < LOADING_MAX) { /* being loaded: wait for a load to end */
-		pthread_cond_wait(&ra->loaded, &ra->vs->meta);
+		h5m_mutex_wait(&ra->loaded, &ra->vs->meta);
 		*slot = LOADING_MAX;
 		return true;
 	}
@@ -90,10 +93,10 @@ void h5m_readahead_done(struct h5m_readahead *ra, unsigned slot)
 {
 	if (slot == LOADING_MAX)
 		return;
-	pthread_mutex_lock(&ra->vs->meta);
+	h5m_mutex_lock(&ra->vs->meta);
 	ra->loading[slot] = NO_BLOCK;
 	pthread_cond_broadcast(&ra->loaded);
-	pthread_mutex_unlock(&ra->vs->meta);
+	h5m_mutex_unlock(&ra->vs->meta);
 }
 
 /* Pool task: loads blocks [next, until) into the cache, one at a time, in order. */
@@ -111,10 +114,10 @@ static void readahead_run(struct h5m_pool_task *t)
 		bool busy;
 		int err = 0;
 
-		pthread_mutex_lock(&vs->meta);
+		h5m_mutex_lock(&vs->meta);
 		if (ra->next >= ra->until || __atomic_load_n(&r->stopping, __ATOMIC_RELAXED)) {
 			ra->queued = false;
-			pthread_mutex_unlock(&vs->meta);
+			h5m_mutex_unlock(&vs->meta);
 			return;
 		}
 		block = ra->next++;
@@ -122,7 +125,7 @@ static void readahead_run(struct h5m_pool_task *t)
 		busy = loading_find(ra, block) < LOADING_MAX;
 		if (!busy)
 			loading_claim(ra, block, &slot); /* never waits: block is not being loaded */
-		pthread_mutex_unlock(&vs->meta);
+		h5m_mutex_unlock(&vs->meta);
 		if (busy) /* a read is loading it */
 			continue;
 		if (h5m_vds_read_try_begin(vs, &sn)) {
@@ -134,10 +137,10 @@ static void readahead_run(struct h5m_pool_task *t)
 		h5m_cache_release(r->cache, e);
 		h5m_readahead_done(ra, slot);
 		if (!e) { /* a resize, or an error the reader will meet itself */
-			pthread_mutex_lock(&vs->meta);
+			h5m_mutex_lock(&vs->meta);
 			if (ra->epoch == epoch) /* not a schedule made meanwhile for a new geometry */
 				ra->next = ra->until;
-			pthread_mutex_unlock(&vs->meta);
+			h5m_mutex_unlock(&vs->meta);
 		}
 	}
 }
@@ -174,11 +177,11 @@ bool h5m_readahead_claim(struct h5m_readahead *ra, uint64_t block, unsigned *slo
 	struct h5m_vds *vs = ra->vs;
 	bool waited;
 
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	waited = loading_claim(ra, block, slot);
 	if (!waited && block >= ra->next && block < ra->until)
 		ra->next = block + 1;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	return waited;
 }
 
@@ -197,7 +200,7 @@ void h5m_readahead_after(struct h5m_readahead *ra, const struct h5m_vsnap *sn, u
 	if (ahead > r->cache_bytes / 4) /* what is read ahead must still be cached when wanted */
 		ahead = r->cache_bytes / 4;
 	to = b->total - from < ahead ? b->total : from + ahead;
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	near = off <= ra->expect + ahead && from + ahead >= ra->expect;
 	ra->streak = near ? ra->streak + 1 : 0;
 	if (ra->streak >= READ_AHEAD_STREAK && to > from) {
@@ -222,11 +225,11 @@ void h5m_readahead_after(struct h5m_readahead *ra, const struct h5m_vsnap *sn, u
 		ra->queued |= start;
 	}
 	ra->expect = near && ra->expect > from ? ra->expect : from;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	if (start && !h5m_pool_submit(r->pool, &ra->task)) {
-		pthread_mutex_lock(&vs->meta);
+		h5m_mutex_lock(&vs->meta);
 		ra->queued = false;
-		pthread_mutex_unlock(&vs->meta);
+		h5m_mutex_unlock(&vs->meta);
 	}
 }
 

@@ -32,8 +32,8 @@ struct h5m_vds *h5m_vds_get(struct h5m_dataset *ds)
 	if (!vs)
 		return NULL;
 	vs->ds = ds;
-	pthread_mutex_init(&vs->wlock, NULL);
-	pthread_mutex_init(&vs->meta, NULL);
+	h5m_mutex_init(&vs->wlock);
+	h5m_mutex_init(&vs->meta);
 	resize_lock_init(&vs->resize);
 	memcpy(vs->dims, ds->dims, sizeof(vs->dims));
 	vs->blocks = ds->blocks;
@@ -43,8 +43,8 @@ struct h5m_vds *h5m_vds_get(struct h5m_dataset *ds)
 	if (!__atomic_compare_exchange_n(&ds->vds, &none, vs, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		/* another first user won: use its state */
 		pthread_rwlock_destroy(&vs->resize);
-		pthread_mutex_destroy(&vs->meta);
-		pthread_mutex_destroy(&vs->wlock);
+		h5m_mutex_destroy(&vs->meta);
+		h5m_mutex_destroy(&vs->wlock);
 		free(vs);
 		return none;
 	}
@@ -59,19 +59,19 @@ void h5m_vds_free(struct h5m_dataset *ds)
 		return;
 	__atomic_store_n(&ds->vds, NULL, __ATOMIC_RELEASE);
 	pthread_rwlock_destroy(&vs->resize);
-	pthread_mutex_destroy(&vs->meta);
-	pthread_mutex_destroy(&vs->wlock);
+	h5m_mutex_destroy(&vs->meta);
+	h5m_mutex_destroy(&vs->wlock);
 	free(vs->tail);
 	free(vs);
 }
 
 void h5m_vds_snapshot(struct h5m_vds *vs, struct h5m_vsnap *sn)
 {
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	sn->b = vs->blocks;
 	sn->tail_len = vs->tail_len;
 	sn->epoch = vs->epoch;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 }
 
 void h5m_vds_read_begin(struct h5m_vds *vs, struct h5m_vsnap *sn)
@@ -95,10 +95,11 @@ void h5m_vds_read_end(struct h5m_vds *vs)
 
 void h5m_vds_resize_begin(struct h5m_vds *vs)
 {
+	assert(h5m_mutex_held(&vs->wlock));
 	pthread_rwlock_wrlock(&vs->resize);
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	vs->epoch++;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 }
 
 void h5m_vds_resize_end(struct h5m_vds *vs)
@@ -110,23 +111,23 @@ int h5m_vds_take_wb_error(struct h5m_vds *vs)
 {
 	int rc;
 
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	rc = vs->wb_error;
 	vs->wb_error = 0;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	return rc;
 }
 
 void h5m_vds_set_wb_error(struct h5m_vds *vs, int rc)
 {
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	vs->wb_error = rc;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 }
 
 void h5m_vds_set_pending(struct h5m_vds *vs, bool pending)
 {
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	vs->pending = pending;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 }

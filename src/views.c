@@ -63,6 +63,8 @@ static int complete_held_row(void *ctx, struct h5m_node *n)
 	struct h5m_vds *vs = vds(n);
 	struct h5m_vsnap sn;
 
+	assert(h5m_mutex_held(&vs->wlock));
+
 	h5m_vds_snapshot(vs, &sn);
 	return grow(ctx, n, sn.b.total + vs->row_bytes);
 }
@@ -157,9 +159,9 @@ static void logical_dims(struct h5m_dataset *ds, uint64_t *dims)
 {
 	struct h5m_vds *vs = h5m_vds_peek(ds);
 
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	memcpy(dims, vs->dims, ds->rank * sizeof(*dims));
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 }
 
 /* Bytes of the flat data: fixed-size: complete rows and held bytes; vlen: the store's. */
@@ -169,9 +171,9 @@ static int data_size(struct h5m_views *v, struct h5m_dataset *ds, uint64_t *byte
 
 	if (ds->dt.kind != H5M_DT_FIXED)
 		return h5m_store_data_size(v->store, ds, bytes);
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	*bytes = vs->blocks.total + vs->tail_len;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	return 0;
 }
 
@@ -264,10 +266,10 @@ void h5m_view_touch(struct h5m_views *v, struct h5m_node *n)
 	if (!vs)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	vs->mtime_sec = now.tv_sec;
 	vs->mtime_nsec = now.tv_nsec;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 }
 
 bool h5m_view_mtime(struct h5m_views *v, struct h5m_node *n, struct timespec *ts)
@@ -278,13 +280,13 @@ bool h5m_view_mtime(struct h5m_views *v, struct h5m_node *n, struct timespec *ts
 	(void)v;
 	if (!vs)
 		return false;
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	if (vs->mtime_sec) {
 		ts->tv_sec = vs->mtime_sec;
 		ts->tv_nsec = vs->mtime_nsec;
 		set = true;
 	}
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	return set;
 }
 
@@ -575,14 +577,14 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 		uint64_t at = from + in_rows - sn.b.total;
 		size_t more;
 
-		pthread_mutex_lock(&vs->meta);
+		h5m_mutex_lock(&vs->meta);
 		/* The held bytes may have become a row meanwhile; serve what is still held. */
 		more = at < vs->tail_len && vs->blocks.total == sn.b.total ? (size_t)(vs->tail_len - at) : 0;
 		if (more > len - head - in_rows)
 			more = len - head - in_rows;
 		if (more)
 			memcpy(buf + head + in_rows, vs->tail + at, more);
-		pthread_mutex_unlock(&vs->meta);
+		h5m_mutex_unlock(&vs->meta);
 		in_rows += more;
 	}
 	h5m_vds_read_end(vs);
@@ -652,6 +654,8 @@ static int rows_write(struct h5m_views *v, struct h5m_node *n, const struct h5m_
 {
 	size_t done = 0;
 
+	assert(h5m_mutex_held(&vds(n)->wlock));
+
 	while (done < len) {
 		uint64_t block, within, bstart, blen;
 		struct h5m_cache_ent *e;
@@ -683,6 +687,8 @@ static unsigned char *tail_buffer(struct h5m_vds *vs)
 {
 	struct h5m_dataset *ds = vs->ds;
 
+	assert(h5m_mutex_held(&vs->meta));
+
 	if (!vs->tail) {
 		vs->tail = malloc(vs->row_bytes ? vs->row_bytes : 1);
 		if (vs->tail)
@@ -698,7 +704,7 @@ static int set_rows(struct h5m_vds *vs, uint64_t rows, uint64_t tail)
 	uint64_t dims[H5M_NPY_MAXDIMS];
 	int rc;
 
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	memcpy(dims, vs->dims, ds->rank * sizeof(*dims));
 	dims[0] = rows;
 	rc = h5m_blocks_resize(&vs->blocks, dims);
@@ -709,7 +715,7 @@ static int set_rows(struct h5m_vds *vs, uint64_t rows, uint64_t tail)
 	} else {
 		h5m_blocks_resize(&vs->blocks, vs->dims);
 	}
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	return rc;
 }
 
@@ -732,13 +738,15 @@ static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows,
 	struct h5m_vsnap sn;
 	int rc;
 
+	assert(h5m_mutex_held(&vds(n)->wlock));
+
 	if (new_rows + (new_tail != 0) > ds->maxdims[0] || !ds->chunked)
 		return -EFBIG;
 	h5m_vds_snapshot(vs, &sn);
 	rows = sn.b.rank ? sn.b.dims[0] : 1;
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	rc = tail_buffer(vs) ? 0 : -ENOMEM;
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	if (rc)
 		return rc;
 	nb = sn.b;
@@ -758,7 +766,7 @@ static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows,
 		rc = rows_write(v, n, &nb, src, (size_t)((end < rows_end ? end : rows_end) - off), off);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	if (new_rows != rows) {
 		vs->blocks = nb;
 		vs->dims[0] = new_rows;
@@ -773,7 +781,7 @@ static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows,
 
 		memcpy(vs->tail + (from - rows_end), src + (from - off), (size_t)(end - from));
 	}
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	return 0;
 }
 
@@ -803,6 +811,8 @@ static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char
 	uint64_t size, off, end, rows_bytes;
 	int rc;
 
+	assert(h5m_mutex_held(&vds(n)->wlock));
+
 	h5m_vds_snapshot(vs, &sn);
 	size = sn.b.total + sn.tail_len;
 	off = append ? size : *off_io;
@@ -829,9 +839,9 @@ static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char
 	if (end > rows_bytes) {
 		uint64_t from = off > rows_bytes ? off : rows_bytes;
 
-		pthread_mutex_lock(&vs->meta);
+		h5m_mutex_lock(&vs->meta);
 		memcpy(vs->tail + (from - rows_bytes), buf + (from - off), (size_t)(end - from));
-		pthread_mutex_unlock(&vs->meta);
+		h5m_mutex_unlock(&vs->meta);
 	}
 done:
 	*off_io = off;
@@ -850,6 +860,8 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	struct h5m_vsnap sn;
 	int rc;
 
+	assert(h5m_mutex_held(&vds(n)->wlock));
+
 	h5m_vds_snapshot(vs, &sn);
 	chg->size = true;
 	chg->data_off = rows * vs->row_bytes;
@@ -864,11 +876,11 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	if (!ds->chunked)
 		return -EINVAL;
 	/* Drop held bytes, write back what is dirty, then shrink in the file. */
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	vs->tail_len = 0;
 	if (vs->tail)
 		h5m_store_fill(ds, vs->tail, (size_t)vs->row_bytes, 0);
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	rc = h5m_writeback_dataset(v->wb, n, false, NULL);
 	if (rc)
 		return rc;
@@ -896,6 +908,8 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	uint64_t rb = ds->dt.elem_size;
 	bool trailing_same = true;
 	int rc;
+
+	assert(h5m_mutex_held(&vds(n)->wlock));
 
 	if (rank != ds->rank)
 		return -EINVAL;
@@ -928,14 +942,14 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	resize_begin(v, n);
 	rc = h5m_store_set_extent(v->store, ds, dims);
 	if (!rc) {
-		pthread_mutex_lock(&vs->meta);
+		h5m_mutex_lock(&vs->meta);
 		memcpy(vs->dims, dims, rank * sizeof(*dims));
 		vs->blocks = nb;
 		vs->row_bytes = rb;
 		vs->tail_len = 0;
 		free(vs->tail);
 		vs->tail = NULL;
-		pthread_mutex_unlock(&vs->meta);
+		h5m_mutex_unlock(&vs->meta);
 	}
 	h5m_vds_resize_end(vs);
 	if (rc)
@@ -987,6 +1001,8 @@ static ssize_t npy_header_write(struct h5m_views *v, struct h5m_node *n, struct 
 	uint64_t data_off = 0, end = off + len, L;
 	size_t staged = len;
 	int rc;
+
+	assert(h5m_mutex_held(&vds(n)->wlock));
 
 	if (off == 0)
 		h5m_view_handle_destroy(h);
@@ -1050,6 +1066,8 @@ static int apply_shape(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	unsigned rank;
 	int rc;
 
+	assert(h5m_mutex_held(&vds(n)->wlock));
+
 	rc = h5m_shape_parse(h->stage, h->stage_len, dims, H5M_NPY_MAXDIMS, &rank);
 	h5m_view_handle_destroy(h);
 	if (rc)
@@ -1081,7 +1099,7 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	if (rc)
 		return rc;
 	vs = vds(n);
-	pthread_mutex_lock(&vs->wlock);
+	h5m_mutex_lock(&vs->wlock);
 	rc = take_wb_error(vs);
 	if (rc) {
 		ret = rc;
@@ -1128,7 +1146,7 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	else if (h->view != H5M_VIEW_SHAPE)
 		h->wrote = true;
 out:
-	pthread_mutex_unlock(&vs->wlock);
+	h5m_mutex_unlock(&vs->wlock);
 	if (ret > 0)
 		h5m_writeback_after_write(v->wb);
 	return ret;
@@ -1159,7 +1177,7 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 		data = size;
 	if (ds->rank == 0 && data != ds->dt.elem_size)
 		return data > ds->dt.elem_size ? -EFBIG : -EINVAL;
-	pthread_mutex_lock(&vs->wlock);
+	h5m_mutex_lock(&vs->wlock);
 	/* row_bytes changes under wlock (reshape); with rows of no bytes, only 0 is a size. */
 	if (ds->rank > 0 && (vs->row_bytes == 0 ? data != 0 : data % vs->row_bytes != 0))
 		rc = -EINVAL;
@@ -1173,7 +1191,7 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 		else
 			rc = truncate_rows(v, n, rows, chg);
 	}
-	pthread_mutex_unlock(&vs->wlock);
+	h5m_mutex_unlock(&vs->wlock);
 	return rc;
 }
 
@@ -1190,7 +1208,7 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 	if (rc)
 		return rc;
 	vs = vds(n);
-	pthread_mutex_lock(&vs->wlock);
+	h5m_mutex_lock(&vs->wlock);
 	if (h->view == H5M_VIEW_SHAPE && h->stage_len)
 		rc = apply_shape(v, n, h, chg);
 	else if (h->view == H5M_VIEW_NPY && h->stage_len)
@@ -1215,7 +1233,7 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 	}
 	if (!rc)
 		rc = take_wb_error(vs);
-	pthread_mutex_unlock(&vs->wlock);
+	h5m_mutex_unlock(&vs->wlock);
 	return rc;
 }
 

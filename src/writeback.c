@@ -186,6 +186,8 @@ int h5m_writeback_dataset(struct h5m_writeback *wb, struct h5m_node *n, bool com
 	bool by_chunk;
 	int rc = 0;
 
+	assert(h5m_mutex_held(&vs->wlock));
+
 	h5m_vds_snapshot(vs, &sn);
 	if (complete_row && sn.tail_len > 0) {
 		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value", ds->path,
@@ -283,9 +285,9 @@ static bool needs_flush(struct h5m_dataset *ds, bool complete_row)
 
 	if (!vs) /* never written through the views */
 		return false;
-	pthread_mutex_lock(&vs->meta);
+	h5m_mutex_lock(&vs->meta);
 	need = vs->pending || (complete_row && vs->tail_len > 0);
-	pthread_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->meta);
 	return need;
 }
 
@@ -305,9 +307,9 @@ int h5m_writeback_all(struct h5m_writeback *wb, bool durable, bool complete_rows
 		if (n->type != H5M_NODE_DATASET || !n->ds->writable || !needs_flush(n->ds, complete_rows))
 			continue;
 		vs = h5m_vds_peek(n->ds);
-		pthread_mutex_lock(&vs->wlock);
+		h5m_mutex_lock(&vs->wlock);
 		rc = h5m_writeback_dataset(wb, n, complete_rows, &done);
-		pthread_mutex_unlock(&vs->wlock);
+		h5m_mutex_unlock(&vs->wlock);
 		/* A completed row changed this dataset's sizes, whichever file asked for the flush. */
 		if (done.size && wb->observer)
 			wb->observer(wb->observer_ctx, n, &done);

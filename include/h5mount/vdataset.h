@@ -11,35 +11,41 @@
 #include <stdint.h>
 
 #include "h5mount/blocks.h"
+#include "h5mount/lock.h"
 #include "h5mount/store.h"
 
 struct h5m_readahead;
 
-/* Locks, in the order they are taken (see the views' LOCKING section): wlock, then resize
- * (inside wlock for a resize; alone for a read), then meta (brief, innermost but the cache's
- * and the read-ahead registry's). */
+/* Locks (their place in the daemon's order: lock.h): wlock, then resize (write-held inside
+ * wlock by a resize; read-held alone by a read), then meta (brief, innermost of the three).
+ * Each field says who writes it holding what (W:) and what a reader holds (R:). */
 struct h5m_vds {
-	struct h5m_dataset *ds;    /* the store's dataset (immutable fields only) */
-	pthread_mutex_t wlock;     /* serializes writers and write-back of this dataset */
-	pthread_mutex_t meta;      /* protects the logical state below; brief */
+	struct h5m_dataset *ds;    /* the store's dataset (its immutable fields only); immutable */
+	struct h5m_mutex wlock;    /* one writer, truncate, reshape or write-back of this dataset */
+	struct h5m_mutex meta;     /* the logical state below; brief */
 	pthread_rwlock_t resize;   /* read-held by each read of the file (h5m_vds_read_begin ..
 	                            * read_end), write-held by a reshape or truncate while it changes
 	                            * the file's extent and the block geometry. Writer-preferring:
 	                            * new reads wait behind a waiting resize, so a thread must never
 	                            * read-lock it twice (only try-locks may nest) */
 	uint64_t epoch;            /* resizes begun so far: tells geometries apart for read-ahead
-	                            * (W: resize write-held + meta; R: meta or resize read-held) */
-	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not (meta) */
-	struct h5m_blocks blocks;  /* block geometry for the logical dims (meta) */
-	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); wlock + meta */
-	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long (meta) */
-	uint64_t tail_len;         /* how many of them were written (meta) */
+	                            * (W: resize write-held + meta; R: meta) */
+	uint64_t dims[H5M_NPY_MAXDIMS]; /* logical dims: complete rows, flushed or not
+	                            * (W: wlock + meta; R: meta, or wlock) */
+	struct h5m_blocks blocks;  /* block geometry for the logical dims; its trailing dims change
+	                            * only under resize write-held too (W: wlock + meta; R: meta,
+	                            * or wlock, or a read's snapshot) */
+	uint64_t row_bytes;        /* bytes below axis 0 (the element size for rank 0 and 1); changes
+	                            * with a reshape (W: wlock + meta + resize; R: wlock or meta) */
+	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long, or NULL
+	                            * (pointer and bytes W: wlock + meta; R: meta, or wlock) */
+	uint64_t tail_len;         /* how many of them were written (W: wlock + meta; R: meta, or wlock) */
 	int wb_error;              /* -errno of a failed write-back not yet reported (meta) */
-	bool pending;              /* dirty blocks or rows not yet in the file (meta) */
+	bool pending;              /* dirty blocks or rows not yet in the file (W: wlock + meta; R: meta) */
 	int64_t mtime_sec;         /* last change through the mount, 0 if none (meta) */
-	long mtime_nsec;
+	long mtime_nsec;           /* (meta) */
 	struct h5m_readahead *ra;  /* the read-ahead state, or NULL: set once (release) under the
-	                            * views' read-ahead lock, read with acquire ordering */
+	                            * readaheads' lock, read with acquire ordering */
 };
 
 /* The views' state of fixed-size dataset ds, created on first use from the dims and block
