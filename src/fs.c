@@ -609,12 +609,15 @@ static int *writers_of(struct h5m_fs *fs, struct h5m_node *n)
 	return &fs->writers[n->idx % H5M_FS_STRIPES];
 }
 
-/* Marks a write request of n in flight; returns whether it is the only one. */
+/* Marks a write request of n in flight (writer_alone then says whether it is the only one). */
 static void writer_enter(struct h5m_fs *fs, struct h5m_node *n)
 {
 	__atomic_add_fetch(writers_of(fs, n), 1, __ATOMIC_SEQ_CST);
 }
 
+/* Whether the caller's write request is the only one of n in flight (stripes are shared, so
+ * another dataset's write can make it say no, never yes wrongly). Never with -s: no other
+ * thread could answer the READs an inline invalidation may wait for. */
 static bool writer_alone(struct h5m_fs *fs, struct h5m_node *n)
 {
 	return !fs->single_thread && __atomic_load_n(writers_of(fs, n), __ATOMIC_SEQ_CST) == 1;

@@ -295,7 +295,6 @@ int h5m_writeback_all(struct h5m_writeback *wb, bool durable, bool complete_rows
 {
 	struct h5m_node *n;
 	int rc = 0, first = 0;
-	bool any = false;
 
 	if (!h5m_store_writable(wb->store))
 		return 0;
@@ -318,9 +317,7 @@ int h5m_writeback_all(struct h5m_writeback *wb, bool durable, bool complete_rows
 			if (!first)
 				first = rc;
 		}
-		any = true;
 	}
-	(void)any;
 	rc = h5m_store_commit(wb->store, durable);
 	if (rc) {
 		/* Every writable dataset may have had data in the failed commit. */
