@@ -18,12 +18,14 @@
  * waits for it instead of decoding it a second time (it still does when the loader decoded
  * the whole block straight into its own reply, or when all slots are taken). One position is
  * kept per dataset, so two sequential readers far apart in the same dataset read ahead only
- * while one of them is near the last read's end. The task loads like a reader (read_begin),
- * and stops at a reshape or truncate until a read of the new geometry schedules it again. */
+ * while one of them is near the last read's end. The task loads like a reader, under a
+ * try-read (h5m_vds_read_try_begin), and stops at a reshape or truncate until a read of the new
+ * geometry schedules it again. */
 #define READ_AHEAD_MAX ((uint64_t)8 << 20)
 #define NO_BLOCK UINT64_MAX
-#define LOADING_MAX H5M_READAHEAD_NO_SLOT /* blocks being loaded at once per dataset: a few reads in flight,
-                        * each with a few blocks, and the task */
+/* Blocks being loaded at once per dataset: a few reads in flight, each with a few blocks, and
+ * the task. A slot number of LOADING_MAX is none. */
+#define LOADING_MAX H5M_READAHEAD_NO_SLOT
 /* Reads in a row that must each start near where the one before ended before reading ahead
  * (so three reads): an mmap fault reads 2 MiB around it as two adjacent requests, which must
  * not look like a sequential reader. */
