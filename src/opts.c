@@ -19,7 +19,12 @@
 #define DEFAULT_CHECK_MEMORY ((size_t)1 << 30)
 #define MIN_CHECK_MEMORY ((size_t)64 << 20)
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK, KEY_FUSE_FLAG };
+
+/* Options mount(8) and fstab lines pass that mean nothing to a FUSE mount (mount.fuse3 drops
+ * some of them itself; a direct `h5mount ... -o nofail` gets the same treatment). "x-..." and
+ * "comment=..." (fstab annotations) are dropped in opt_proc. */
+#define H5M_IGNORED(t) FUSE_OPT_KEY(t, FUSE_OPT_KEY_DISCARD)
 
 #define H5M_OPT(t, p) { t, offsetof(struct h5m_config, p), 1 }
 static const struct fuse_opt h5m_opt_table[] = {
@@ -35,6 +40,22 @@ static const struct fuse_opt h5m_opt_table[] = {
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	/* The dash options libfuse's fuse_parse_cmdline knows; any other dash argument is refused
+	 * before a file name is looked at. */
+	FUSE_OPT_KEY("-f", KEY_FUSE_FLAG),
+	FUSE_OPT_KEY("-d", KEY_FUSE_FLAG),
+	FUSE_OPT_KEY("-s", KEY_FUSE_FLAG),
+	FUSE_OPT_KEY("--debug", KEY_FUSE_FLAG),
+	H5M_IGNORED("nofail"),
+	H5M_IGNORED("auto"),
+	H5M_IGNORED("noauto"),
+	H5M_IGNORED("user"),
+	H5M_IGNORED("nouser"),
+	H5M_IGNORED("users"),
+	H5M_IGNORED("owner"),
+	H5M_IGNORED("group"),
+	H5M_IGNORED("defaults"),
+	H5M_IGNORED("_netdev"),
 	FUSE_OPT_END
 };
 
@@ -56,6 +77,20 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_NOCHECK:
 		cfg->nocheck = true;
 		return 0;
+	case KEY_FUSE_FLAG:
+		return 1; /* for fuse_parse_cmdline */
+	case FUSE_OPT_KEY_OPT:
+		/* A dash argument not in the table (--cache-size, -x): refused here, so that its
+		 * value is not taken for the file name. Unknown -o options go to libfuse, which
+		 * names them. */
+		if (arg[0] == '-') {
+			if (!cfg->unknown)
+				cfg->unknown = strdup(arg);
+			return cfg->unknown ? 0 : -1;
+		}
+		if (!strncmp(arg, "x-", 2) || !strncmp(arg, "comment=", 8))
+			return 0;
+		return 1;
 	case FUSE_OPT_KEY_NONOPT:
 		/* The first plain argument is the HDF5 file; the next is the mountpoint (kept for libfuse). */
 		if (cfg->nonopts++ == 0) {
@@ -108,6 +143,10 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 	cfg->cache_size = DEFAULT_CACHE_SIZE;
 	if (fuse_opt_parse(args, cfg, h5m_opt_table, opt_proc) < 0) {
 		snprintf(err, cap, "cannot parse the command line");
+		return -EINVAL;
+	}
+	if (cfg->unknown) {
+		snprintf(err, cap, "unknown option '%s' (see --help)", cfg->unknown);
 		return -EINVAL;
 	}
 	cfg->dirty_limit = DEFAULT_DIRTY_LIMIT;
@@ -193,6 +232,8 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->external_links_text);
 	free(cfg->check_timeout_text);
 	free(cfg->check_memory_text);
+	free(cfg->unknown);
+	cfg->unknown = NULL;
 	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 	cfg->external_links_text = NULL;
