@@ -12,6 +12,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,12 +71,15 @@ static void print_fuse_failure(const char *fallback)
 
 static int check_mountpoint(const char *mp)
 {
+	struct statvfs sv;
 	struct stat st;
 
 	/* mount.fuse3 -o drop_privileges passes a /dev/fuse descriptor libfuse opened for us. */
 	if (!strncmp(mp, "/dev/fd/", 8))
 		return 0;
-	if (stat(mp, &st) < 0 && errno == ENOTCONN) {
+	/* A FUSE mount whose daemon died answers ENOTCONN to what reaches the daemon: statfs
+	 * always does (stat may come from the kernel's cache of the root's attributes). */
+	if (statvfs(mp, &sv) < 0 && errno == ENOTCONN) {
 		fprintf(stderr, "h5mount: mountpoint '%s': %s (a mount whose daemon died is still there: "
 		        "run 'fusermount3 -u %s' first)\n", mp, strerror(errno), mp);
 		return -1;
@@ -290,9 +294,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (cfg.show_help) {
-		h5m_opts_help(argv[0]);
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
+		h5m_opts_help();
 		ret = 0;
 		goto out;
 	}

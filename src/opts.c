@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5m_help.h"
+
 #define DEFAULT_CACHE_SIZE ((size_t)256 << 20)
 #define MIN_CACHE_SIZE ((size_t)1 << 20)
 #define DEFAULT_DIRTY_LIMIT ((size_t)64 << 20)
@@ -239,25 +241,7 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	cfg->external_links_text = NULL;
 }
 
-void h5m_opts_help(const char *progname)
+void h5m_opts_help(void)
 {
-	printf("usage: %s [options] FILE MOUNTPOINT\n\n"
-	       "Mounts the HDF5 file FILE at MOUNTPOINT: groups are directories, each dataset x\n"
-	       "shows as x (raw bytes), x.npy (NumPy .npy view) and x.shape (its shape as text).\n"
-	       "Writing at the end of x or x.npy appends rows; see README.md for the write rules.\n\n"
-	       "h5mount options:\n"
-	       "    -o cache_size=SIZE     decoded chunk cache (default 256M; K/M/G suffixes)\n"
-	       "    -o dirty_limit=SIZE    written data held before a write-back (default 64M)\n"
-	       "    -o flush_interval=SEC  write back every SEC seconds (default 5; 0: only at the\n"
-	       "                           limit, fsync, close and unmount)\n"
-	       "    -o external_links=host show HDF5 external links as symlinks to host paths\n"
-	       "                           (FILE//PATH); default dangling: they lead nowhere\n"
-	       "    -o ro                  mount read-only\n"
-	       "    -o nocheck             mount without the check of the file's metadata\n"
-	       "                           (a child process walks it first, see README.md)\n"
-	       "    -o check_timeout=SEC   time the check may take (default 60)\n"
-	       "    -o check_memory=SIZE   memory the check may use (default 1G)\n"
-	       "    -V   --version         print version\n"
-	       "    -h   --help            print help\n\n",
-	       progname);
+	fputs(h5m_help_text, stdout);
 }
