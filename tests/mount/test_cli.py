@@ -168,18 +168,6 @@ class Errors(unittest.TestCase):
             self.assertEqual(read_file(m2.p('layout/contiguous')),
                              np.arange(3000, dtype='<f8').tobytes())
 
-    def test_auto_unmount_drops_the_mount_when_the_daemon_is_killed(self):
-        m = harness.Mount(FIX['types'], ['-o', 'ro,auto_unmount'])
-        m.start()
-        try:
-            m.proc.kill()
-            m.proc.wait(timeout=harness.MOUNT_TIMEOUT)
-            self.assertTrue(harness.wait_until(lambda: not harness.is_mounted(m.path),
-                                               harness.MOUNT_TIMEOUT),
-                            'the mount outlived its daemon')
-        finally:
-            m.cleanup()
-
     def test_errors_are_reported_before_detaching_without_f(self):
         mnt = harness.new_mountpoint()
         missing = os.path.join(harness.workdir(), 'gone.h5')
