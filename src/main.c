@@ -74,9 +74,13 @@ static int check_mountpoint(const char *mp)
 	struct statvfs sv;
 	struct stat st;
 
-	/* mount.fuse3 -o drop_privileges passes a /dev/fuse descriptor libfuse opened for us. */
-	if (!strncmp(mp, "/dev/fd/", 8))
-		return 0;
+	/* mount.fuse3 -o drop_privileges mounts by itself and passes the /dev/fuse descriptor:
+	 * that mount lacks default_permissions (README "Security") and the file's path. */
+	if (!strncmp(mp, "/dev/fd/", 8)) {
+		fprintf(stderr, "h5mount: mountpoint '%s': a descriptor mounted by mount.fuse3 "
+		        "(-o drop_privileges) is not supported; mount without it\n", mp);
+		return -1;
+	}
 	/* A FUSE mount whose daemon died answers ENOTCONN to what reaches the daemon: statfs
 	 * always does (stat may come from the kernel's cache of the root's attributes). */
 	if (statvfs(mp, &sv) < 0 && errno == ENOTCONN) {

@@ -264,6 +264,17 @@ class MountHelper(unittest.TestCase):
                              self.exp['g/ear'])
 
 
+    def test_drop_privileges_is_refused_in_words(self):
+        # mount.fuse3 would mount by itself, without default_permissions and the file's
+        # path, and hand h5mount /dev/fd/N: refused, one line.
+        mnt = harness.new_mountpoint()
+        script = 'mount -t fuse.h5mount "%s" "%s" -o ro,drop_privileges\n' % (INST['h5'], mnt)
+        status, out = in_namespace(script, [mnt])
+        self.assertNotEqual(status, 0, out)
+        self.assertIn("(-o drop_privileges) is not supported", out)
+        self.assertNotIn('Not a directory', out)
+
+
 class HelperArguments(unittest.TestCase):
     """h5mount called the way mount.fuse3 calls it: FILE MOUNTPOINT -o OPTIONS, with the
     options of fstab and mount(8) that mean nothing to it."""
