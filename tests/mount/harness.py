@@ -115,6 +115,20 @@ class Mount(mounting.Daemon):
         return os.path.join(self.path, *[q.strip('/') for q in parts if q.strip('/')])
 
 
+def mount_for_class(cls, h5file, opts=('-o', 'ro')):
+    """For a TestCase's setUpClass: mounts h5file (Mount options `opts`) and returns the
+    Mount, with a class cleanup that unmounts it and raises DaemonError, quoting the daemon's
+    stderr, when the daemon did not unmount and exit cleanly."""
+    mnt = Mount(h5file, opts)
+
+    def unmount():
+        problem = mnt.cleanup()
+        if problem:
+            raise DaemonError('%s\ndaemon stderr:\n%s' % (problem, mnt.stderr_text()))
+    cls.addClassCleanup(unmount)
+    return mnt.start()
+
+
 def _on_signal(signum, frame):
     mounting.cleanup_all()
     raise SystemExit(128 + signum)

@@ -82,17 +82,9 @@ class BigEArrays(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.mnt = harness.Mount(FIX['big'], ['-o', 'ro'])
-        cls.addClassCleanup(cls._unmount)
-        cls.mnt.start()
+        cls.mnt = harness.mount_for_class(cls, FIX['big'])
         cls.pt = tables.open_file(FIX['big'], 'r')
         cls.addClassCleanup(cls.pt.close)
-
-    @classmethod
-    def _unmount(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise harness.DaemonError('%s\ndaemon stderr:\n%s' % (problem, cls.mnt.stderr_text()))
 
     def sequential_compare(self, name):
         """Reads mnt/name in 1 MiB reads and compares with PyTables block by block;
@@ -207,15 +199,7 @@ class SmallCacheConcurrentRandomRows(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.mnt = harness.Mount(FIX['big'], ['-o', 'ro,cache_size=1M'])
-        cls.addClassCleanup(cls._unmount)
-        cls.mnt.start()
-
-    @classmethod
-    def _unmount(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise harness.DaemonError('%s\ndaemon stderr:\n%s' % (problem, cls.mnt.stderr_text()))
+        cls.mnt = harness.mount_for_class(cls, FIX['big'], ['-o', 'ro,cache_size=1M'])
 
     def test_threads_reading_random_blosc_rows_through_a_small_cache_get_pytables_rows(self):
         with tables.open_file(FIX['big'], 'r') as pt:

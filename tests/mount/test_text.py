@@ -147,13 +147,7 @@ def setUpModule():
 class AttributeText(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.mnt = harness.Mount(FIX['attrs'], ['-o', 'ro']).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise AssertionError(problem)
+        cls.mnt = harness.mount_for_class(cls, FIX['attrs'])
 
     def x(self, name):
         return os.getxattr(self.mnt.p('d'), 'user.' + name)
