@@ -995,6 +995,41 @@ class Tmpfs:
         return None
 
 
+NOBODY = 65534
+AS_NOBODY = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY, '--clear-groups']
+
+
+def nobody_dir(tc):
+    """For a test whose daemon runs as uid NOBODY: skips tc unless that can work here (root,
+    setpriv, a /dev/fuse others may use, a set-uid fusermount3), else returns a new directory
+    (mode 0755, removed after the test) for the files the daemon must reach."""
+    if os.geteuid() != 0 or shutil.which('setpriv') is None:
+        tc.skipTest('needs root and setpriv to run the daemon as uid %d' % NOBODY)
+    st = os.stat('/dev/fuse')
+    if st.st_mode & 0o006 != 0o006:
+        tc.skipTest('/dev/fuse (mode %o) is not usable by other users' % (st.st_mode & 0o777))
+    if not os.stat(shutil.which('fusermount3')).st_mode & stat.S_ISUID:
+        tc.skipTest('fusermount3 is not set-uid')
+    d = tempfile.mkdtemp(prefix='h5mount-nobody-')
+    tc.addCleanup(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+    return d
+
+
+def mount_as_nobody(tc, d, h5):
+    """Mounts h5 (in d, from nobody_dir) at d/mnt with a copy of the daemon in d running as
+    uid NOBODY; unmounted after the test. Returns the started MountAs."""
+    exe = os.path.join(d, 'h5mount')
+    shutil.copyfile(EXE, exe)
+    os.chmod(exe, 0o755)
+    mnt = os.path.join(d, 'mnt')
+    os.mkdir(mnt)
+    os.chown(mnt, NOBODY, NOBODY)
+    m = MountAs(h5, AS_NOBODY, mountpoint=mnt, exe=exe)
+    tc.addCleanup(m.cleanup)
+    return m.start()
+
+
 class MountAs(Mount):
     """A Mount whose daemon runs under `prefix` (e.g. setpriv to another user). Readiness is
     read from /proc/self/mountinfo, since the test's user may not be allowed to stat the
