@@ -21,6 +21,7 @@ import numpy as np          # noqa: E402
 
 import fixtures             # noqa: E402
 import harness              # noqa: E402
+import mounting             # noqa: E402
 from harness import read_file   # noqa: E402
 
 FIX = {}
@@ -290,11 +291,11 @@ class SourceAndStatfs(unittest.TestCase):
                 with open('/proc/self/mountinfo', encoding='utf-8',
                           errors='surrogateescape') as fp:
                     fields = [line.split() for line in fp]
-                mine = [f for f in fields if harness._unescape_mountinfo(f[4]) == m.path]
+                mine = [f for f in fields if mounting.unescape_mountinfo(f[4]) == m.path]
                 self.assertEqual(len(mine), 1)
                 post = mine[0][mine[0].index('-') + 1:]
                 self.assertEqual(post[0], 'fuse.h5mount')
-                self.assertEqual(harness._unescape_mountinfo(post[1]), path)
+                self.assertEqual(mounting.unescape_mountinfo(post[1]), path)
                 if '\\' not in name:    # findmnt prints a backslash as \x5c
                     r = subprocess.run(['findmnt', '-no', 'SOURCE', m.path],
                                        capture_output=True, text=True, timeout=RUN_TIMEOUT)
