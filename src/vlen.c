@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5mount/iobuf.h"
 #include "h5mount/log.h"
 
 #include "store_priv.h"
@@ -88,16 +89,17 @@ static hid_t vlen_memtype(struct h5m_dataset *ds)
  * HDF5 lock. */
 static int flat_read(const struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t r0, uint64_t n, void *buf)
 {
-	hsize_t *coord = NULL, cnt = n, at[H5M_NPY_MAXDIMS];
+	struct h5m_iobuf cbuf = { 0 };
+	hsize_t *coord, cnt = n, at[H5M_NPY_MAXDIMS];
 	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, estack = H5I_INVALID_HID;
 	uint64_t rest = r0;
 	int rc = 0;
 
 	if (n == 0)
 		return 0;
-	coord = malloc((size_t)n * ds->rank * sizeof(*coord)); /* n <= VLEN_BATCH */
-	if (!coord)
+	if (h5m_iobuf_get(&cbuf, (size_t)n * ds->rank * sizeof(*coord))) /* n <= VLEN_BATCH */
 		return -ENOMEM;
+	coord = cbuf.data;
 	for (unsigned d = ds->rank; d-- > 0;) {
 		at[d] = rest % ds->dims[d]; /* dims are not 0: r0 < the product */
 		rest /= ds->dims[d];
@@ -122,7 +124,7 @@ static int flat_read(const struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_
 		H5Sclose(fs);
 	if (estack >= 0)
 		H5Eset_current_stack(estack); /* and closes it */
-	free(coord);
+	h5m_iobuf_put(&cbuf);
 	return rc;
 }
 
@@ -172,6 +174,7 @@ static void vlen_reclaim(hid_t mt, hid_t xfer, void *rows, uint64_t n)
 struct vlen_batch {
 	struct vlen_budget budget;
 	hid_t mt, xfer;
+	struct h5m_iobuf rowbuf; /* holds rows */
 	void *rows;
 };
 
@@ -181,18 +184,18 @@ static int vlen_batch_open(struct vlen_batch *b, struct h5m_dataset *ds)
 {
 	b->mt = vlen_memtype(ds);
 	b->xfer = vlen_xfer(&b->budget);
-	b->rows = malloc(VLEN_BATCH * sizeof(hvl_t));
+	b->rows = h5m_iobuf_get(&b->rowbuf, VLEN_BATCH * sizeof(hvl_t)) ? NULL : b->rowbuf.data;
 	return b->mt < 0 || b->xfer < 0 || !b->rows ? -ENOMEM : 0;
 }
 
-/* Releases what vlen_batch_open made (b may be all H5I_INVALID_HID and NULL). HDF5 lock. */
+/* Releases what vlen_batch_open made (b may be all H5I_INVALID_HID and empty). HDF5 lock. */
 static void vlen_batch_close(struct vlen_batch *b)
 {
 	if (b->xfer >= 0)
 		H5Pclose(b->xfer);
 	if (b->mt >= 0)
 		H5Tclose(b->mt);
-	free(b->rows);
+	h5m_iobuf_put(&b->rowbuf);
 }
 
 /* Logs a vlen read of ds that failed (why from HDF5's stack), naming the budget when it was the
@@ -223,6 +226,7 @@ struct gheap_check {
 	                             * chunk addresses are relative to it, H5Dget_offset is not */
 	size_t sa, sl;              /* sizeof_addr, sizeof_size of the file */
 	uint64_t coll_addr;         /* the collection held in coll, or 0 */
+	struct h5m_iobuf collbuf;   /* holds coll: up to VLEN_BUDGET bytes, from the iobuf stash */
 	unsigned char *coll;
 	uint64_t coll_len;
 };
@@ -241,7 +245,6 @@ static int gheap_load(struct gheap_check *g, uint64_t addr)
 {
 	unsigned char head[32];
 	uint64_t size;
-	unsigned char *nb;
 
 	if (g->coll_addr == addr)
 		return 0;
@@ -252,11 +255,13 @@ static int gheap_load(struct gheap_check *g, uint64_t addr)
 	size = get_le(head + 8, g->sl);
 	if (size < 8 + g->sl || size > VLEN_BUDGET || size > g->f.size - g->base - addr)
 		return -EIO;
-	nb = realloc(g->coll, (size_t)size);
-	if (!nb)
-		return -ENOMEM;
-	g->coll = nb;
 	g->coll_addr = 0;
+	if (g->collbuf.cap < size) {
+		h5m_iobuf_put(&g->collbuf);
+		if (h5m_iobuf_get(&g->collbuf, (size_t)size))
+			return -ENOMEM;
+	}
+	g->coll = g->collbuf.data;
 	if (pread(g->f.fd, g->coll, (size_t)size, (off_t)(g->base + addr)) != (ssize_t)size)
 		return -EIO;
 	g->coll_addr = addr;
@@ -319,7 +324,8 @@ static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
 	struct gheap_check g = { .ds = ds };
 	hid_t fcpl, dcpl = H5Dget_create_plist(ds->did), space = H5I_INVALID_HID;
 	hsize_t ub = 0, nchunks = 0;
-	unsigned char *buf = NULL;
+	struct h5m_iobuf dbuf = { 0 };
+	unsigned char *buf;
 	size_t dsz, sa = 0, sl = 0;
 	int rc = 0;
 
@@ -335,15 +341,16 @@ static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
 	if (ds->contig_offset >= 0 && ds->rank >= 1) { /* descriptors in C order, one per row */
 		uint64_t r;
 
-		buf = malloc(VLEN_BATCH * dsz);
-		if (!buf) {
+		if (h5m_iobuf_get(&dbuf, VLEN_BATCH * dsz)) {
 			rc = -ENOMEM;
 			goto out;
 		}
+		buf = dbuf.data;
 		for (r = 0; r < ds->nrows && rc == 0; r += VLEN_BATCH) {
 			uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
 
-			if (h5m_chunkio_pread_file(s, ds, buf, n * dsz, (uint64_t)ds->contig_offset + r * dsz, "variable-length descriptors"))
+			if (h5m_chunkio_pread_file(s, ds, buf, n * dsz, (uint64_t)ds->contig_offset + r * dsz,
+			                           "variable-length descriptors"))
 				rc = -EIO;
 			else
 				rc = gheap_check_rows(&g, buf, r, n);
@@ -353,11 +360,11 @@ static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
 		space = H5Dget_space(ds->did);
 		if (space < 0 || H5Dget_num_chunks(ds->did, space, &nchunks) < 0)
 			goto out;
-		buf = malloc((size_t)ds->chunk[0] * dsz);
-		if (!buf) {
+		if (h5m_iobuf_get(&dbuf, (size_t)ds->chunk[0] * dsz)) { /* one chunk of descriptors */
 			rc = -ENOMEM;
 			goto out;
 		}
+		buf = dbuf.data;
 		for (hsize_t i = 0; i < nchunks && rc == 0; i++) {
 			hsize_t off[H5S_MAX_RANK] = { 0 }, size = 0;
 			haddr_t addr = HADDR_UNDEF;
@@ -379,8 +386,8 @@ static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
 	}
 out:
 	H5Eclear2(H5E_DEFAULT);
-	free(buf);
-	free(g.coll);
+	h5m_iobuf_put(&dbuf);
+	h5m_iobuf_put(&g.collbuf);
 	if (space >= 0)
 		H5Sclose(space);
 	if (dcpl >= 0)
