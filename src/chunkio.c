@@ -81,7 +81,8 @@ static void *iobuf_fit(struct h5m_iobuf *b, size_t n)
 
 /* Copies the part of a decoded chunk at chunk coords `origin` (elements) that lies inside the
  * block's rows [row0, row0 + rows) and the dataset's dims into the block buffer (C order,
- * full trailing dims). */
+ * full trailing dims). The chunk may begin before row0 (a block that does not start on a
+ * chunk's edge) or end after the block. */
 static void scatter(const struct h5m_dataset *ds, const struct h5m_blocks *b, const uint64_t *origin, uint64_t row0,
                     uint64_t rows, const unsigned char *chunk, unsigned char *block)
 {
@@ -94,6 +95,7 @@ static void scatter(const struct h5m_dataset *ds, const struct h5m_blocks *b, co
 
 		ext[i] = origin[i] + ds->chunk[i] <= lim ? ds->chunk[i] : lim - origin[i];
 	}
+	idx[0] = origin[0] < row0 ? row0 - origin[0] : 0; /* the chunk's rows before the block's */
 	/* One contiguous run per index of the dims before the last. */
 	for (;;) {
 		uint64_t coff = 0, boff = 0;
@@ -104,7 +106,7 @@ static void scatter(const struct h5m_dataset *ds, const struct h5m_blocks *b, co
 			coff = coff * ds->chunk[i] + c;
 			boff = boff * (i == 0 ? rows : b->dims[i]) + d;
 		}
-		memcpy(block + boff * es, chunk + coff * es, (size_t)ext[rank - 1] * es);
+		memcpy(block + boff * es, chunk + coff * es, (size_t)(ext[rank - 1] - (rank == 1 ? idx[0] : 0)) * es);
 		if (rank == 1)
 			return;
 		for (int i = (int)rank - 2;; i--) {
@@ -126,7 +128,7 @@ static bool chunk_in_place(const struct h5m_dataset *ds, const struct h5m_blocks
 	for (unsigned i = 1; i < b->rank; i++)
 		if (ds->chunk[i] != b->dims[i])
 			return false;
-	return origin[0] + ds->chunk[0] <= row0 + rows;
+	return origin[0] >= row0 && origin[0] + ds->chunk[0] <= row0 + rows;
 }
 
 /* Reads the rows [row0, row0 + rows) (all in the file) of an unfiltered or Blosc dataset chunk
