@@ -18,6 +18,7 @@
 #include <hdf5.h>
 
 #include "h5mount/blocks.h"
+#include "h5mount/blosc.h"
 #include "h5mount/chunkio.h"
 #include "h5mount/store.h"
 #include "pyfx.h"
@@ -81,7 +82,10 @@ static const char fixture_script[] =
 	"with tables.open_file(d + \"/bw.h5\", \"w\") as f:\n"
 	"    e = f.create_earray(\"/\", \"wb\", tables.Float64Atom(), shape=(0, 3), chunkshape=(16, 3),\n"
 	"                        filters=tables.Filters(complevel=5, complib=\"blosc:lz4\", shuffle=True))\n"
-	"    e.append(a[0:96])\n";
+	"    e.append(a[0:96])\n"
+	"    c = f.create_carray(\"/\", \"wrand\", tables.UInt8Atom(), shape=(128, 64), chunkshape=(64, 64),\n"
+	"                        filters=tables.Filters(complevel=5, complib=\"blosc:lz4\"))\n"
+	"    c[:] = 0\n";
 
 static int setup_group(void **state)
 {
@@ -363,13 +367,42 @@ static const char verify_script[] =
 	"    e = a[0:96].copy()\n"
 	"    e[32:48] = -a[32:48]\n"
 	"    e[64:80] = -a[64:80]\n"
-	"    assert (w == e).all(), w\n";
+	"    assert (w == e).all(), w\n"
+	"    r = f.root.wrand[:]\n"
+	"    assert (r[0:64] == 0).all()\n"
+	"    assert r[64:128].tobytes() == open(d + '/wrand.bin', 'rb').read()\n";
 
 static void rows_written(double *buf, uint64_t r0, uint64_t n)
 {
 	for (uint64_t r = 0; r < n; r++)
 		for (unsigned c = 0; c < 3; c++)
 			buf[r * 3 + c] = written(r0 + r, c);
+}
+
+/* Puts 4 KiB of random bytes, which Blosc cannot shrink, as the chunk at row 64 of bw.h5's
+ * wrand (Blosc + lz4), reads them back, and leaves them in wrand.bin for the verifying script. */
+static void random_chunk_stored_raw(struct h5m_store *bs)
+{
+	struct h5m_dataset *ds = pyfx_node(bs, "wrand")->ds;
+	unsigned char chunk[64 * 64], back[64 * 64];
+	uint64_t x = 0x9E3779B97F4A7C15u, dims[2] = { 128, 64 };
+	struct h5m_blocks b;
+	char path[128];
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(chunk); i++) {
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		chunk[i] = (unsigned char)(x >> 56);
+	}
+	assert_int_equal(h5m_chunkio_put_chunk(bs, ds, 64, chunk), 0);
+	assert_int_equal(h5m_blocks_init(&b, 2, dims, ds->chunk, 1, sizeof(chunk)), 0);
+	assert_int_equal(h5m_chunkio_read_block(ds, &b, 1, back, sizeof(back), false), 0);
+	assert_memory_equal(back, chunk, sizeof(chunk));
+	snprintf(path, sizeof(path), "%s/wrand.bin", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(chunk, 1, sizeof(chunk), f), sizeof(chunk));
+	assert_int_equal(fclose(f), 0);
 }
 
 static void test_chunk_and_block_writes_commit_and_read_back_in_h5py_and_pytables(void **state)
@@ -379,6 +412,8 @@ static void test_chunk_and_block_writes_commit_and_read_back_in_h5py_and_pytable
 	struct h5m_dataset *wc, *wb;
 	struct h5m_store *s, *bs;
 	struct h5m_blocks b;
+	hsize_t size;
+	haddr_t addr;
 
 	(void)state;
 	if (!have_python)
@@ -400,6 +435,7 @@ static void test_chunk_and_block_writes_commit_and_read_back_in_h5py_and_pytable
 	assert_int_equal(h5m_chunkio_put_chunk(bs, wb, 32, rows), 0);
 	rows_written(rows, 64, 16);
 	assert_int_equal(h5m_chunkio_write_block(bs, wb, &b, 4, rows), 0);
+	random_chunk_stored_raw(bs);
 	assert_int_equal(h5m_chunkio_put_chunk(s, wc, 40, rows), -EIO); /* not a chunk's first row */
 	assert_int_equal(h5m_chunkio_put_chunk(s, wc, 96, rows), -EIO); /* beyond the extent */
 	assert_int_equal(h5m_store_commit(s, false), 0);
@@ -418,6 +454,9 @@ static void test_chunk_and_block_writes_commit_and_read_back_in_h5py_and_pytable
 	assert_int_equal(h5m_store_commit(s, false), 0);
 	h5m_store_close(s);
 	h5m_store_close(bs);
+	/* Blosc had room for its overhead: a frame of the bytes as they were, not a raw chunk. */
+	assert_int_equal(chunk_info("bw.h5", "wrand", 64, &addr, &size), 0);
+	assert_true(size > 64 * 64 && size <= 64 * 64 + H5M_BLOSC_OVERHEAD);
 	assert_int_equal(pyfx_run(dir, "verify", "h5py, tables, numpy", verify_script), 1);
 }
 
