@@ -44,6 +44,24 @@ def is_mounted(path):
         return any(unescape_mountinfo(line.split()[4]) == path for line in fp)
 
 
+def daemons_serving(mountpoints):
+    """Pids of h5mount processes whose command line names one of `mountpoints` (paths as
+    given on that command line)."""
+    pids = []
+    want = {m.encode() for m in mountpoints}
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as fp:
+                argv = fp.read().split(b'\0')
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b'h5mount') and want & set(argv):
+            pids.append(int(pid))
+    return pids
+
+
 def fusermount_unmount(mnt):
     """Unmounts mnt with `fusermount3 -u`, falling back to a lazy `-uz` while it is still
     mounted. Returns (first, last): the (returncode, stderr) of the `-u` and of the last

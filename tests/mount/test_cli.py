@@ -271,9 +271,9 @@ class Options(unittest.TestCase):
         self.assertFalse(harness.is_mounted(mnt))
         # The detached daemon must go away once unmounted.
         deadline = time.monotonic() + harness.MOUNT_TIMEOUT
-        while daemons_serving(mnt) and time.monotonic() < deadline:
+        while mounting.daemons_serving([mnt]) and time.monotonic() < deadline:
             time.sleep(harness.POLL)
-        self.assertEqual(daemons_serving(mnt), [])
+        self.assertEqual(mounting.daemons_serving([mnt]), [])
 
 
 class SourceAndStatfs(unittest.TestCase):
@@ -321,21 +321,6 @@ class SourceAndStatfs(unittest.TestCase):
                 self.fail('free space of the mount %r is not that of the host %r' % (got, h1))
             self.assertEqual(got.f_namemax, 255)
 
-
-def daemons_serving(mnt):
-    """Pids of h5mount processes whose command line names mountpoint mnt."""
-    pids = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as fp:
-                argv = fp.read().split(b'\0')
-        except OSError:
-            continue
-        if mnt.encode() in argv and any(a.endswith(b'h5mount') for a in argv[:1]):
-            pids.append(int(pid))
-    return pids
 
 
 if __name__ == '__main__':

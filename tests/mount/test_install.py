@@ -26,6 +26,7 @@ import h5py                 # noqa: E402
 import numpy as np          # noqa: E402
 
 import harness              # noqa: E402
+import mounting             # noqa: E402
 
 RUN_TIMEOUT = 60.0
 ROWS, COLS = 300, 40
@@ -66,28 +67,11 @@ def expected(path):
                 'shape': tuple(f['g/ear'].shape)}
 
 
-def daemons_serving(mountpoints):
-    """Pids of h5mount processes whose command line names one of `mountpoints`."""
-    pids = []
-    want = {m.encode() for m in mountpoints}
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as fp:
-                argv = fp.read().split(b'\0')
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b'h5mount') and want & set(argv):
-            pids.append(int(pid))
-    return pids
-
-
 def wait_for_daemons(mountpoints):
     """Waits (deadline) for the daemons of `mountpoints` to exit; kills what outlives it.
     Returns the pids that had to be killed."""
-    if not harness.wait_until(lambda: not daemons_serving(mountpoints), harness.MOUNT_TIMEOUT):
-        stuck = daemons_serving(mountpoints)
+    if not harness.wait_until(lambda: not mounting.daemons_serving(mountpoints), harness.MOUNT_TIMEOUT):
+        stuck = mounting.daemons_serving(mountpoints)
         for pid in stuck:
             try:
                 os.kill(pid, 9)

@@ -1,5 +1,6 @@
 /* h5fixture.h: HDF5 test data shared by the unit tests that write .h5 files (paths in a temporary
- * directory, ramp data, files written once by h5py/PyTables, raw chunk reads, read-back checks).
+ * directory, ramp data, files written by h5py/PyTables, raw chunk reads, read-back checks, store
+ * nodes found by path).
  * Test support only: it fails the calling cmocka test on any error, and nothing of the daemon
  * uses it. Include it after cmocka.h's prerequisites (setjmp.h, stdarg.h, stddef.h, stdint.h). */
 #ifndef H5MOUNT_TESTS_H5FIXTURE_H
@@ -17,6 +18,8 @@
 #include <cmocka.h>
 #include <hdf5.h>
 
+#include "h5mount/store.h"
+
 /* Writes "dir/name" to out (outlen bytes); fails the test if it does not fit. */
 static inline void h5fixture_path(char *out, size_t outlen, const char *dir, const char *name)
 {
@@ -32,6 +35,16 @@ static inline void h5fixture_ramp(double *p, size_t n)
 		p[i] = (double)i * 0.25;
 }
 
+/* Whether /usr/bin/python3 can import `modules` (e.g. "h5py, tables"). */
+static inline int h5fixture_python_has(const char *modules)
+{
+	char cmd[1024];
+	int n = snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c 'import %s' >/dev/null 2>&1", modules);
+
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	return system(cmd) == 0;
+}
+
 /* Runs the Python `script` with /usr/bin/python3 and `dir` as its argv[1], once per process:
  * *have caches the outcome (start it at -1). Returns 1 when the script ran (now or before), 0
  * when /usr/bin/python3 cannot import `modules` (e.g. "h5py, tables": the caller skips). Fails
@@ -44,9 +57,7 @@ static inline int h5fixture_python(int *have, const char *modules, const char *s
 
 	if (*have >= 0)
 		return *have;
-	n = snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c 'import %s' >/dev/null 2>&1", modules);
-	assert_true(n > 0 && (size_t)n < sizeof cmd);
-	if (system(cmd) != 0) {
+	if (!h5fixture_python_has(modules)) {
 		*have = 0;
 		return *have;
 	}
@@ -107,6 +118,71 @@ static inline int h5fixture_setup(char *tmpdir)
 		return -1;
 	}
 	return 0;
+}
+
+/* Writes `script` (any quotes) to DIR/NAME.py and runs it as `/usr/bin/python3 DIR/NAME.py DIR`. Returns 1
+ * when it ran and exited 0, 0 when /usr/bin/python3 cannot import `modules` (e.g. "h5py, numpy":
+ * the caller skips). Fails the test when the script fails. */
+static inline int h5fixture_python_file(const char *dir, const char *name, const char *modules, const char *script)
+{
+	char path[512], cmd[1024];
+	FILE *f;
+	int n;
+
+	if (!h5fixture_python_has(modules))
+		return 0;
+	n = snprintf(path, sizeof(path), "%s/%s.py", dir, name);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(script, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	n = snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s' '%s'", path, dir);
+	assert_true(n > 0 && (size_t)n < sizeof(cmd));
+	assert_int_equal(system(cmd), 0);
+	return 1;
+}
+
+/* The node at `path` ("a/b/c", no leading '/') below the root of s; fails the test when a
+ * component is missing. */
+static inline struct h5m_node *h5fixture_node(struct h5m_store *s, const char *path)
+{
+	struct h5m_node *n = h5m_store_node(s, 0);
+	char buf[512], *save = NULL;
+
+	assert_true(strlen(path) < sizeof(buf));
+	strcpy(buf, path);
+	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		int err = 0;
+		const struct h5m_dirent *e = h5m_store_lookup(s, n, c, &err);
+
+		if (!e)
+			fail_msg("%s: no '%s' (%d)", path, c, err);
+		n = h5m_store_node(s, e->node);
+	}
+	return n;
+}
+
+/* Reads all of file `path` into a malloc'd buffer; its length in *len. Fails the test if it
+ * cannot. */
+static inline unsigned char *h5fixture_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+
+	if (!f)
+		fail_msg("cannot open %s", path);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	buf = malloc(n ? (size_t)n : 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
 }
 
 #endif

@@ -21,7 +21,7 @@
 #include "h5mount/blosc.h"
 #include "h5mount/chunkio.h"
 #include "h5mount/store.h"
-#include "pyfx.h"
+#include "h5fixture.h"
 #include "tmptree.h"
 
 static char dir[64];
@@ -93,7 +93,7 @@ static int setup_group(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/h5m-chunkio-XXXXXX");
 	if (!mkdtemp(dir) || h5m_store_global_init() != 0)
 		return -1;
-	have_python = pyfx_run(dir, "fixtures", "h5py, tables, numpy", fixture_script);
+	have_python = h5fixture_python_file(dir, "fixtures", "h5py, tables, numpy", fixture_script);
 	return 0;
 }
 
@@ -119,7 +119,7 @@ static unsigned char *expected(const char *name, size_t *len)
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%s.bin", dir, name);
-	return pyfx_slurp(path, len);
+	return h5fixture_slurp(path, len);
 }
 
 /* The stored chunk of dataset `name` of `file` at row `row` (a rank-2 dataset): its file
@@ -174,7 +174,7 @@ static void blocks_match(struct h5m_dataset *ds, const struct h5m_blocks *b, con
 static void layout_reads_match(const char *file, const char *name)
 {
 	struct h5m_store *s = open_file(file, false);
-	struct h5m_dataset *ds = pyfx_node(s, name)->ds;
+	struct h5m_dataset *ds = h5fixture_node(s, name)->ds;
 	uint64_t dims[2] = { 100, 3 };
 	struct h5m_blocks b;
 	unsigned char *want;
@@ -222,8 +222,8 @@ static void test_block_reads_of_blosc_chunks_match_what_pytables_wrote(void **st
 	assert_int_equal(chunk_info("b.h5", "rand", 64, &addr, &size), 1);
 	assert_int_equal(size, 64 * 64);
 	s = open_file("b.h5", false);
-	assert_true(pyfx_node(s, "blosc")->ds->direct); /* decoded outside the HDF5 lock */
-	assert_true(pyfx_node(s, "rand")->ds->blosc);
+	assert_true(h5fixture_node(s, "blosc")->ds->direct); /* decoded outside the HDF5 lock */
+	assert_true(h5fixture_node(s, "rand")->ds->blosc);
 	h5m_store_close(s);
 	layout_reads_match("b.h5", "blosc");
 	layout_reads_match("b.h5", "rand");
@@ -244,7 +244,7 @@ static void test_rows_beyond_the_file_and_never_written_chunks_read_as_the_fill_
 	/* Rows 100-119: appended, not in the file yet; rows 40-79 in the file but never written. */
 	for (int i = 0; i < 2; i++) {
 		const char *name = i ? "never" : "chunked";
-		struct h5m_dataset *ds = pyfx_node(s, name)->ds;
+		struct h5m_dataset *ds = h5fixture_node(s, name)->ds;
 
 		want = expected(name, &have);
 		for (size_t r = 40; r < 80 && i == 0; r++)
@@ -293,7 +293,7 @@ static void test_a_damaged_chunk_fails_its_block_but_not_its_neighbours(void **s
 	damage_chunk_at_row_32();
 	want = expected("contig", &have); /* z holds the same values */
 	s = open_file("bad.h5", false);
-	ds = pyfx_node(s, "z")->ds;
+	ds = h5fixture_node(s, "z")->ds;
 	assert_int_equal(h5m_blocks_init(&b, 2, dims, ds->chunk, 8, 768), 0);
 	assert_int_equal(b.len, 32); /* blocks of two chunks: rows 32-47 (damaged) and 48-63 */
 	h5m_blocks_extent(&b, 1, &start, &len);
@@ -323,8 +323,8 @@ static void test_pread_rows_reads_any_range_with_unwritten_chunks_as_fill(void *
 	if (!have_python)
 		skip();
 	s = open_file("c.h5", false);
-	ds = pyfx_node(s, "chunked")->ds;
-	contig = pyfx_node(s, "contig")->ds;
+	ds = h5fixture_node(s, "chunked")->ds;
+	contig = h5fixture_node(s, "contig")->ds;
 	assert_true(ds->raw_rows);
 	assert_true(contig->contig_offset >= 0);
 	want = expected("chunked", &have);
@@ -383,7 +383,7 @@ static void rows_written(double *buf, uint64_t r0, uint64_t n)
  * wrand (Blosc + lz4), reads them back, and leaves them in wrand.bin for the verifying script. */
 static void random_chunk_stored_raw(struct h5m_store *bs)
 {
-	struct h5m_dataset *ds = pyfx_node(bs, "wrand")->ds;
+	struct h5m_dataset *ds = h5fixture_node(bs, "wrand")->ds;
 	unsigned char chunk[64 * 64], back[64 * 64];
 	uint64_t x = 0x9E3779B97F4A7C15u, dims[2] = { 128, 64 };
 	struct h5m_blocks b;
@@ -420,8 +420,8 @@ static void test_chunk_and_block_writes_commit_and_read_back_in_h5py_and_pytable
 		skip();
 	s = open_file("w.h5", true);
 	bs = open_file("bw.h5", true);
-	wc = pyfx_node(s, "wc")->ds;
-	wb = pyfx_node(bs, "wb")->ds;
+	wc = h5fixture_node(s, "wc")->ds;
+	wb = h5fixture_node(bs, "wb")->ds;
 	assert_int_equal(h5m_blocks_init(&b, 2, dims, wc->chunk, 8, 384), 0);
 	assert_true(h5m_chunkio_chunk_rows(wc, &b));
 	assert_true(h5m_chunkio_chunk_rows(wb, &b));
@@ -448,16 +448,16 @@ static void test_chunk_and_block_writes_commit_and_read_back_in_h5py_and_pytable
 	assert_memory_equal(back, rows, 16 * 24);
 	/* The extent: within maxdims, then beyond them. */
 	dims[0] = 201;
-	assert_int_equal(h5m_chunkio_set_extent(s, pyfx_node(s, "lim")->ds, dims), -EFBIG);
+	assert_int_equal(h5m_chunkio_set_extent(s, h5fixture_node(s, "lim")->ds, dims), -EFBIG);
 	dims[0] = 150;
-	assert_int_equal(h5m_chunkio_set_extent(s, pyfx_node(s, "lim")->ds, dims), 0);
+	assert_int_equal(h5m_chunkio_set_extent(s, h5fixture_node(s, "lim")->ds, dims), 0);
 	assert_int_equal(h5m_store_commit(s, false), 0);
 	h5m_store_close(s);
 	h5m_store_close(bs);
 	/* Blosc had room for its overhead: a frame of the bytes as they were, not a raw chunk. */
 	assert_int_equal(chunk_info("bw.h5", "wrand", 64, &addr, &size), 0);
 	assert_true(size > 64 * 64 && size <= 64 * 64 + H5M_BLOSC_OVERHEAD);
-	assert_int_equal(pyfx_run(dir, "verify", "h5py, tables, numpy", verify_script), 1);
+	assert_int_equal(h5fixture_python_file(dir, "verify", "h5py, tables, numpy", verify_script), 1);
 }
 
 static void test_set_extent_refuses_contiguous_layouts_and_read_only_stores(void **state)
@@ -469,15 +469,15 @@ static void test_set_extent_refuses_contiguous_layouts_and_read_only_stores(void
 	if (!have_python)
 		skip();
 	s = open_file("w.h5", true);
-	assert_int_equal(h5m_chunkio_set_extent(s, pyfx_node(s, "contig")->ds, dims), -EINVAL);
+	assert_int_equal(h5m_chunkio_set_extent(s, h5fixture_node(s, "contig")->ds, dims), -EINVAL);
 	dims[0] = 101;
-	assert_int_equal(h5m_chunkio_set_extent(s, pyfx_node(s, "contig")->ds, dims), -EFBIG);
+	assert_int_equal(h5m_chunkio_set_extent(s, h5fixture_node(s, "contig")->ds, dims), -EFBIG);
 	dims[0] = 100;
-	assert_int_equal(h5m_chunkio_set_extent(s, pyfx_node(s, "contig")->ds, dims), 0); /* unchanged */
+	assert_int_equal(h5m_chunkio_set_extent(s, h5fixture_node(s, "contig")->ds, dims), 0); /* unchanged */
 	h5m_store_close(s);
 	s = open_file("c.h5", false);
 	dims[0] = 120;
-	assert_int_equal(h5m_chunkio_set_extent(s, pyfx_node(s, "chunked")->ds, dims), -EROFS);
+	assert_int_equal(h5m_chunkio_set_extent(s, h5fixture_node(s, "chunked")->ds, dims), -EROFS);
 	h5m_store_close(s);
 }
 

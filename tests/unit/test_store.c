@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "h5mount/store.h"
-#include "pyfx.h"
+#include "h5fixture.h"
 #include "tmptree.h"
 
 static char dir[64];
@@ -56,7 +56,7 @@ static int setup_group(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/h5m-store-XXXXXX");
 	if (!mkdtemp(dir) || h5m_store_global_init() != 0)
 		return -1;
-	have_python = pyfx_run(dir, "fixtures", "h5py, numpy", fixture_script);
+	have_python = h5fixture_python_file(dir, "fixtures", "h5py, numpy", fixture_script);
 	if (!have_python)
 		return 0;
 	snprintf(path, sizeof(path), "%s/s.h5", dir);
@@ -115,9 +115,9 @@ static void test_a_second_hard_link_is_the_same_node_and_a_group_has_one_directo
 	if (!have_python)
 		skip();
 	root = h5m_store_node(store, 0);
-	assert_int_equal(entry(pyfx_node(store, "h"), "hard")->node, entry(root, "x")->node);
-	assert_int_equal(pyfx_node(store, "g")->type, H5M_NODE_GROUP);
-	g2 = pyfx_node(store, "g2");
+	assert_int_equal(entry(h5fixture_node(store, "h"), "hard")->node, entry(root, "x")->node);
+	assert_int_equal(h5fixture_node(store, "g")->type, H5M_NODE_GROUP);
+	g2 = h5fixture_node(store, "g2");
 	assert_int_equal(g2->type, H5M_NODE_SOFTLINK);
 	assert_string_equal(g2->target, "g");
 }
@@ -136,7 +136,7 @@ static void test_link_texts_stay_inside_the_mount_or_dangle_with_their_target(vo
 	if (!have_python)
 		skip();
 	for (size_t i = 0; i < sizeof(links) / sizeof(*links); i++) {
-		struct h5m_node *n = pyfx_node(store, links[i][0]);
+		struct h5m_node *n = h5fixture_node(store, links[i][0]);
 
 		assert_int_equal(n->type, H5M_NODE_SOFTLINK);
 		assert_string_equal(n->target, links[i][1]);
@@ -157,12 +157,12 @@ static void test_lookup_and_list_errors_are_enoent_and_enotdir(void **state)
 	assert_int_equal(err, -ENOENT);
 	assert_null(h5m_store_lookup(store, h5m_store_node(store, 0), "nnnnnnnnnn", &err)); /* not the 300-byte group */
 	assert_int_equal(err, -ENOENT);
-	x = pyfx_node(store, "x");
+	x = h5fixture_node(store, "x");
 	err = 0;
 	assert_null(h5m_store_lookup(store, x, "a", &err));
 	assert_int_equal(err, -ENOTDIR);
 	assert_int_equal(h5m_store_list(store, x, &ents, &n), -ENOTDIR);
-	assert_int_equal(h5m_store_list(store, pyfx_node(store, "ext"), &ents, &n), -ENOTDIR);
+	assert_int_equal(h5m_store_list(store, h5fixture_node(store, "ext"), &ents, &n), -ENOTDIR);
 	assert_null(h5m_store_node(store, 1u << 30));
 }
 
@@ -175,7 +175,7 @@ static void test_attributes_list_as_user_xattrs_and_read_as_text(void **state)
 	(void)state;
 	if (!have_python)
 		skip();
-	h = pyfx_node(store, "h");
+	h = h5fixture_node(store, "h");
 	assert_int_equal(h5m_store_xattr_list(store, h, &val, &len), 0);
 	assert_int_equal(len, sizeof("user.a\0user.b"));
 	assert_memory_equal(val, "user.a\0user.b", len);
@@ -189,10 +189,10 @@ static void test_attributes_list_as_user_xattrs_and_read_as_text(void **state)
 	assert_memory_equal(val, "text", 4);
 	free(val);
 	assert_int_equal(h5m_store_xattr_get(store, h, "c", &val, &len), -ENODATA);
-	assert_int_equal(h5m_store_xattr_list(store, pyfx_node(store, "x"), &val, &len), 0);
+	assert_int_equal(h5m_store_xattr_list(store, h5fixture_node(store, "x"), &val, &len), 0);
 	assert_int_equal(len, 0);
 	free(val);
-	link = pyfx_node(store, "h/soft");
+	link = h5fixture_node(store, "h/soft");
 	assert_int_equal(h5m_store_xattr_list(store, link, &val, &len), 0);
 	assert_null(val);
 	assert_int_equal(len, 0);
@@ -228,10 +228,10 @@ static void test_views_are_shown_by_kind(void **state)
 	(void)state;
 	if (!have_python)
 		skip();
-	x = pyfx_node(store, "x");
-	v = pyfx_node(store, "v");
-	null = pyfx_node(store, "null");
-	h = pyfx_node(store, "h");
+	x = h5fixture_node(store, "x");
+	v = h5fixture_node(store, "v");
+	null = h5fixture_node(store, "null");
+	h = h5fixture_node(store, "h");
 	assert_true(h5m_store_has_view(x, H5M_VIEW_OBJ) && h5m_store_has_view(x, H5M_VIEW_NPY) &&
 	            h5m_store_has_view(x, H5M_VIEW_SHAPE));
 	assert_false(h5m_store_has_view(x, H5M_VIEW_OFFSETS));
