@@ -954,14 +954,20 @@ static void h5m_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 	h5m_iobuf_put(&buf);
 }
 
+/* df of the mount: the file system that holds the HDF5 file, whose free space appends take. */
 static void h5m_fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	struct h5m_fs *fs = fs_of(req);
 	struct statvfs sv;
 
 	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
+	if (fstatvfs(fs->host_fd, &sv) < 0) {
+		int rc = -errno;
+
+		h5m_log(H5M_LOG_WARN, "statfs of the HDF5 file's file system failed: %s", strerror(-rc));
+		reply_err(req, rc);
+		return;
+	}
 	sv.f_namemax = 255;
 	fuse_reply_statfs(req, &sv);
 }

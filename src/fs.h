@@ -31,6 +31,7 @@ struct h5m_fs {
 	mode_t mode;               /* the HDF5 file's permission bits (0777 mask), see fill_stat */
 	double timeout;            /* entry and attribute timeout, seconds */
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
+	int host_fd;               /* O_PATH descriptor of the HDF5 file, for statfs (set before mounting) */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */
 	struct h5m_notifier *notifier; /* queue of kernel cache invalidations (own lock) */
 	/* Per inode, hashed: whether the kernel may know it (looked up since mount) and may hold

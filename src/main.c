@@ -3,6 +3,7 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,8 +71,23 @@ static void print_fuse_failure(const char *fallback)
 
 static int check_mountpoint(const char *mp)
 {
+	struct statvfs sv;
 	struct stat st;
 
+	/* mount.fuse3 -o drop_privileges mounts by itself and passes the /dev/fuse descriptor:
+	 * that mount lacks default_permissions (README "Security") and the file's path. */
+	if (!strncmp(mp, "/dev/fd/", 8)) {
+		fprintf(stderr, "h5mount: mountpoint '%s': a descriptor mounted by mount.fuse3 "
+		        "(-o drop_privileges) is not supported; mount without it\n", mp);
+		return -1;
+	}
+	/* A FUSE mount whose daemon died answers ENOTCONN to what reaches the daemon: statfs
+	 * always does (stat may come from the kernel's cache of the root's attributes). */
+	if (statvfs(mp, &sv) < 0 && errno == ENOTCONN) {
+		fprintf(stderr, "h5mount: mountpoint '%s': %s (a mount whose daemon died is still there: "
+		        "run 'fusermount3 -u %s' first)\n", mp, strerror(errno), mp);
+		return -1;
+	}
 	if (stat(mp, &st) < 0) {
 		fprintf(stderr, "h5mount: mountpoint '%s': %s\n", mp, strerror(errno));
 		return -1;
@@ -105,6 +122,28 @@ static int mount_bdi(const char *mp, char *out, size_t cap)
 	return rc;
 }
 
+/* Adds -o fsname=PATH before the other options (a user's own fsname= comes later and wins),
+ * escaped for libfuse's option lists, so that mount, df and findmnt show the HDF5 file.
+ * Returns 0 or -1 (out of memory). */
+static int add_fsname(struct fuse_args *args, const char *path)
+{
+	char *opt = malloc(2 * strlen(path) + sizeof("-ofsname=")), *d;
+	int rc;
+
+	if (!opt)
+		return -1;
+	d = stpcpy(opt, "-ofsname=");
+	for (const char *p = path; *p; p++) {
+		if (*p == ',' || *p == '\\')
+			*d++ = '\\';
+		*d++ = *p;
+	}
+	*d = 0;
+	rc = fuse_opt_insert_arg(args, 1, opt);
+	free(opt);
+	return rc;
+}
+
 /* Opens the store, for writing unless `ro`; a file the user cannot write is opened read-only
  * with a log line. HDF5's chunk caches get `chunk_cache` bytes in all. `flags`: H5M_STORE_*.
  * Prints the one-line reason on failure. */
@@ -123,7 +162,9 @@ static struct h5m_store *open_store(const char *shown, const char *path, bool ro
 	}
 	if (rc == 0)
 		return s;
-	if (rc == -EINVAL)
+	if (rc == -EBUSY || (rc == -EIO && strstr(err, "unable to lock file")))
+		fprintf(stderr, "h5mount: '%s' is open in another HDF5 program or mounted already\n", shown);
+	else if (rc == -EINVAL)
 		fprintf(stderr, "h5mount: '%s' %s\n", shown, err);
 	else if (rc == -ESTALE)
 		fprintf(stderr, "h5mount: %s\n", err); /* a journal refused: err names both files */
@@ -179,7 +220,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
 	struct h5m_config cfg;
-	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER };
+	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER, .host_fd = -1 };
 	struct stat st;
 	char err[512], *file = NULL;
 	bool mounted = false, handlers = false, flushing = false, rw = false;
@@ -204,9 +245,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (cfg.show_help) {
-		h5m_opts_help(argv[0]);
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
+		h5m_opts_help();
 		ret = 0;
 		goto out;
 	}
@@ -268,10 +307,16 @@ int main(int argc, char *argv[])
 	 * through the mount is invalidated explicitly, so a second is only a safety net. */
 	fs.timeout = rw ? 1.0 : 3600.0;
 	fs.mtime = h5m_store_mtime(fs.store);
+	fs.host_fd = open(file, O_PATH | O_CLOEXEC);
+	if (fs.host_fd < 0) {
+		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
+		goto out;
+	}
 	/* A read-only store is a read-only mount: writes fail with EROFS in the kernel. */
 	if (!rw && !cfg.read_only && fuse_opt_add_arg(&args, "-oro") < 0)
 		goto out;
-	if (fuse_opt_add_arg(&args, "-osubtype=h5mount") < 0 || fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
+	if (add_fsname(&args, file) < 0 || fuse_opt_add_arg(&args, "-osubtype=h5mount") < 0 ||
+	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
 		goto out;
 	se = fuse_session_new(&args, h5m_fs_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
 	if (!se) {
@@ -346,6 +391,8 @@ out:
 		fuse_session_destroy(se);
 	h5m_views_free(fs.views);
 	h5m_store_close_at_exit(fs.store);
+	if (fs.host_fd >= 0)
+		close(fs.host_fd);
 	free(file);
 	free(fopts.mountpoint);
 	h5m_opts_destroy(&cfg);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5m_help.h"
+
 #define DEFAULT_CACHE_SIZE ((size_t)256 << 20)
 #define MIN_CACHE_SIZE ((size_t)1 << 20)
 #define DEFAULT_DIRTY_LIMIT ((size_t)64 << 20)
@@ -19,7 +21,12 @@
 #define DEFAULT_CHECK_MEMORY ((size_t)1 << 30)
 #define MIN_CHECK_MEMORY ((size_t)64 << 20)
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK, KEY_FUSE_FLAG };
+
+/* Options mount(8) and fstab lines pass that mean nothing to a FUSE mount (mount.fuse3 drops
+ * some of them itself; a direct `h5mount ... -o nofail` gets the same treatment). "x-..." and
+ * "comment=..." (fstab annotations) are dropped in opt_proc. */
+#define H5M_IGNORED(t) FUSE_OPT_KEY(t, FUSE_OPT_KEY_DISCARD)
 
 #define H5M_OPT(t, p) { t, offsetof(struct h5m_config, p), 1 }
 static const struct fuse_opt h5m_opt_table[] = {
@@ -35,6 +42,22 @@ static const struct fuse_opt h5m_opt_table[] = {
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	/* The dash options libfuse's fuse_parse_cmdline knows; any other dash argument is refused
+	 * before a file name is looked at. */
+	FUSE_OPT_KEY("-f", KEY_FUSE_FLAG),
+	FUSE_OPT_KEY("-d", KEY_FUSE_FLAG),
+	FUSE_OPT_KEY("-s", KEY_FUSE_FLAG),
+	FUSE_OPT_KEY("--debug", KEY_FUSE_FLAG),
+	H5M_IGNORED("nofail"),
+	H5M_IGNORED("auto"),
+	H5M_IGNORED("noauto"),
+	H5M_IGNORED("user"),
+	H5M_IGNORED("nouser"),
+	H5M_IGNORED("users"),
+	H5M_IGNORED("owner"),
+	H5M_IGNORED("group"),
+	H5M_IGNORED("defaults"),
+	H5M_IGNORED("_netdev"),
 	FUSE_OPT_END
 };
 
@@ -56,6 +79,20 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_NOCHECK:
 		cfg->nocheck = true;
 		return 0;
+	case KEY_FUSE_FLAG:
+		return 1; /* for fuse_parse_cmdline */
+	case FUSE_OPT_KEY_OPT:
+		/* A dash argument not in the table (--cache-size, -x): refused here, so that its
+		 * value is not taken for the file name. Unknown -o options go to libfuse, which
+		 * names them. */
+		if (arg[0] == '-') {
+			if (!cfg->unknown)
+				cfg->unknown = strdup(arg);
+			return cfg->unknown ? 0 : -1;
+		}
+		if (!strncmp(arg, "x-", 2) || !strncmp(arg, "comment=", 8))
+			return 0;
+		return 1;
 	case FUSE_OPT_KEY_NONOPT:
 		/* The first plain argument is the HDF5 file; the next is the mountpoint (kept for libfuse). */
 		if (cfg->nonopts++ == 0) {
@@ -108,6 +145,10 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 	cfg->cache_size = DEFAULT_CACHE_SIZE;
 	if (fuse_opt_parse(args, cfg, h5m_opt_table, opt_proc) < 0) {
 		snprintf(err, cap, "cannot parse the command line");
+		return -EINVAL;
+	}
+	if (cfg->unknown) {
+		snprintf(err, cap, "unknown option '%s' (see --help)", cfg->unknown);
 		return -EINVAL;
 	}
 	cfg->dirty_limit = DEFAULT_DIRTY_LIMIT;
@@ -193,30 +234,14 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->external_links_text);
 	free(cfg->check_timeout_text);
 	free(cfg->check_memory_text);
+	free(cfg->unknown);
+	cfg->unknown = NULL;
 	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 	cfg->external_links_text = NULL;
 }
 
-void h5m_opts_help(const char *progname)
+void h5m_opts_help(void)
 {
-	printf("usage: %s [options] FILE MOUNTPOINT\n\n"
-	       "Mounts the HDF5 file FILE at MOUNTPOINT: groups are directories, each dataset x\n"
-	       "shows as x (raw bytes), x.npy (NumPy .npy view) and x.shape (its shape as text).\n"
-	       "Writing at the end of x or x.npy appends rows; see README.md for the write rules.\n\n"
-	       "h5mount options:\n"
-	       "    -o cache_size=SIZE     decoded chunk cache (default 256M; K/M/G suffixes)\n"
-	       "    -o dirty_limit=SIZE    written data held before a write-back (default 64M)\n"
-	       "    -o flush_interval=SEC  write back every SEC seconds (default 5; 0: only at the\n"
-	       "                           limit, fsync, close and unmount)\n"
-	       "    -o external_links=host show HDF5 external links as symlinks to host paths\n"
-	       "                           (FILE//PATH); default dangling: they lead nowhere\n"
-	       "    -o ro                  mount read-only\n"
-	       "    -o nocheck             mount without the check of the file's metadata\n"
-	       "                           (a child process walks it first, see README.md)\n"
-	       "    -o check_timeout=SEC   time the check may take (default 60)\n"
-	       "    -o check_memory=SIZE   memory the check may use (default 1G)\n"
-	       "    -V   --version         print version\n"
-	       "    -h   --help            print help\n\n",
-	       progname);
+	fputs(h5m_help_text, stdout);
 }

@@ -25,6 +25,7 @@ struct h5m_config {
 	char *check_memory_text;   /* -o check_memory= as given (owned by fuse_opt) */
 	size_t check_memory;       /* resident bytes the check may use */
 	bool show_help, show_version;
+	char *unknown;          /* the first unknown dash argument (owned), refused after parsing */
 	int nonopts;            /* plain arguments seen so far (parsing state) */
 };
 
@@ -35,8 +36,9 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 /* Frees what h5m_opts_parse allocated in cfg. */
 void h5m_opts_destroy(struct h5m_config *cfg);
 
-/* Prints the usage and h5mount's own options to stdout. */
-void h5m_opts_help(const char *progname);
+/* Prints --help to stdout: the usage and every option, h5mount's and the FUSE ones that
+ * matter, generated from the manual page (doc/h5mount.1.in). */
+void h5m_opts_help(void);
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024, "KiB"/"KB" accepted).
  * Returns 0 or -EINVAL. */

@@ -1,5 +1,7 @@
-/* store.c: the HDF5 layer: lazy node table of groups, datasets and links; block, vlen and
- * attribute reads. Every HDF5 call happens under h5m_hdf5_lock. It never touches FUSE. */
+/* store.c: the HDF5 layer's object side: lazy node table of groups, datasets and links,
+ * dataset descriptions, attributes, open/close and commit; the HDF5 lock. Raw data I/O lives in
+ * chunkio.c, variable-length reads in vlen.c. Every HDF5 call happens under h5m_hdf5_lock. It
+ * never touches FUSE. */
 #include "h5mount/store.h"
 
 #include <errno.h>
@@ -14,14 +16,14 @@
 
 #include "h5mount/blosc.h"
 #include "h5mount/filters.h"
-#include "h5mount/iobuf.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
+
+#include "store_priv.h"
 
 #define PAGE_NODES 4096u
 #define MAX_PAGES 65536u
 #define NAME_MAX_BYTES 255
-#define VLEN_BATCH 16384u
 /* Chunks up to this size may be decoded outside the HDF5 lock. */
 #define DIRECT_MAX_CHUNK ((size_t)64 << 20)
 
@@ -32,32 +34,31 @@
 #define MAX_CHUNK_BYTES ((size_t)1 << 30)      /* one chunk (HDF5 allows 4 GiB) */
 #define MAX_ATTR_BYTES ((size_t)16 << 20)      /* an attribute's stored values; an xattr is 64 KiB */
 #define MAX_LINK_BYTES ((size_t)64 << 10)      /* a soft or external link's value */
-/* Variable-length reads allocate through vlen_alloc: at most this much live per read call. */
-#define VLEN_BUDGET ((size_t)256 << 20)
 /* A vlen dataset's rows: each written one is a 16-byte descriptor in the file, so more rows
  * than the file has bytes (or than this floor, for mostly unwritten chunked datasets) is a
  * damaged extent that would make the offsets table and its computation huge. */
 #define VLEN_ROWS_FLOOR ((uint64_t)1 << 20)
 
-/* The HDF5 library is thread-safe but has one global lock; ours serializes sequences of calls
- * (open + describe, select + read) and guards the node table's growth and dataset state. */
-static pthread_mutex_t h5m_hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The HDF5 lock (store_priv.h): the HDF5 library is thread-safe but has one global lock; ours
+ * serializes sequences of calls (open + describe, select + read) and guards the node table's
+ * growth and dataset state. Taken only through h5m_hdf5_lock(). */
+static pthread_mutex_t h5m_hdf5_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* HDF5's automatic error printing is per thread in thread-safe builds: silence each thread once. */
 static _Thread_local bool thread_quiet;
 
-static void hdf5_lock(void)
+void h5m_hdf5_lock(void)
 {
-	pthread_mutex_lock(&h5m_hdf5_lock);
+	pthread_mutex_lock(&h5m_hdf5_mutex);
 	if (!thread_quiet) {
 		H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 		thread_quiet = true;
 	}
 }
 
-static void hdf5_unlock(void)
+void h5m_hdf5_unlock(void)
 {
-	pthread_mutex_unlock(&h5m_hdf5_lock);
+	pthread_mutex_unlock(&h5m_hdf5_mutex);
 }
 
 struct addr_slot {
@@ -139,6 +140,41 @@ int h5m_store_global_init(void)
 	if (H5open() < 0 || H5get_libversion(&maj, &min, &rel) < 0)
 		return -EIO;
 	return h5m_blosc_register() ? -EIO : h5m_filters_register();
+}
+
+/* Logs a read failure of ds once: see store_priv.h. */
+void h5m_store_read_failed(struct h5m_dataset *ds, const char *why)
+{
+	char stack[256];
+	hid_t dcpl;
+	int nf;
+
+	h5err(stack, sizeof(stack)); /* before any other call clears it; clears it */
+	if (!why)
+		why = stack;
+	if (ds->read_error_logged)
+		return;
+	ds->read_error_logged = true;
+	dcpl = H5Dget_create_plist(ds->did);
+	nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
+	for (int i = 0; i < nf; i++) {
+		unsigned flags, cd[32];
+		size_t ncd = 32;
+		char name[128] = "";
+		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof(name), name, NULL);
+
+		if (id >= 0 && H5Zfilter_avail(id) <= 0) {
+			h5m_log(H5M_LOG_ERR, "%s: reads fail with EIO: filter %d (%s) is not available", ds->path, (int)id,
+			        name[0] ? name : "unnamed");
+			H5Pclose(dcpl);
+			H5Eclear2(H5E_DEFAULT);
+			return;
+		}
+	}
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	H5Eclear2(H5E_DEFAULT);
+	h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): %s", ds->path, why);
 }
 
 /* ---- node table ---- */
@@ -1184,10 +1220,10 @@ int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_d
 	if (dir->type != H5M_NODE_GROUP)
 		return -ENOTDIR;
 	if (!__atomic_load_n(&dir->listed, __ATOMIC_ACQUIRE)) {
-		hdf5_lock();
+		h5m_hdf5_lock();
 		if (!dir->listed)
 			rc = list_locked(s, dir);
-		hdf5_unlock();
+		h5m_hdf5_unlock();
 		if (rc)
 			return rc;
 	}
@@ -1308,11 +1344,11 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 		snprintf(err, cap, "%s", strerror(ENOMEM));
 		goto fail;
 	}
-	hdf5_lock();
+	h5m_hdf5_lock();
 	is = H5Fis_hdf5(path);
 	if (is <= 0) {
 		H5Eclear2(H5E_DEFAULT);
-		hdf5_unlock();
+		h5m_hdf5_unlock();
 		rc = -EINVAL;
 		snprintf(err, cap, "is not an HDF5 file");
 		goto fail;
@@ -1321,7 +1357,7 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 	 * read-only; refused (-ESTALE, file and journal untouched) when it is another state's. */
 	rc = rw ? h5m_jvfd_recover(path, why, sizeof(why)) : h5m_jvfd_inspect(path, why, sizeof(why));
 	if (rc < 0) {
-		hdf5_unlock();
+		h5m_hdf5_unlock();
 		if (rc == -ESTALE)
 			snprintf(err, cap, "%s", why);
 		else
@@ -1340,14 +1376,14 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 	    user_block(s->fid, &s->base) < 0) {
 		if (s->fid >= 0)
 			h5err(why, sizeof(why));
-		hdf5_unlock();
+		h5m_hdf5_unlock();
 		rc = -EIO;
 		snprintf(err, cap, "%s", why);
 		goto fail;
 	}
 	root = calloc(1, sizeof(*root));
 	if (!root || !(root->path = strdup("/"))) {
-		hdf5_unlock();
+		h5m_hdf5_unlock();
 		free(root);
 		rc = -ENOMEM;
 		snprintf(err, cap, "%s", strerror(ENOMEM));
@@ -1356,13 +1392,13 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 	root->type = H5M_NODE_GROUP;
 	root->addr = oi.addr;
 	if (add_node(s, root) < 0 || amap_put(s, oi.addr, 0) < 0) {
-		hdf5_unlock();
+		h5m_hdf5_unlock();
 		rc = -ENOMEM;
 		snprintf(err, cap, "%s", strerror(ENOMEM));
 		goto fail;
 	}
 	rc = list_locked(s, root);
-	hdf5_unlock();
+	h5m_hdf5_unlock();
 	if (rc) {
 		snprintf(err, cap, "the root group cannot be listed");
 		goto fail;
@@ -1379,7 +1415,7 @@ static void store_free(struct h5m_store *s, bool keep_ro_file)
 {
 	if (!s)
 		return;
-	hdf5_lock();
+	h5m_hdf5_lock();
 	for (uint64_t i = 0; i < s->nnodes; i++) {
 		struct h5m_node *n = s->pages[i / PAGE_NODES][i % PAGE_NODES];
 
@@ -1405,7 +1441,7 @@ static void store_free(struct h5m_store *s, bool keep_ro_file)
 	 * (h5m_store_global_init turned HDF5's own cleanup at exit off). */
 	if (s->fid >= 0 && !(keep_ro_file && !s->rw))
 		H5Fclose(s->fid);
-	hdf5_unlock();
+	h5m_hdf5_unlock();
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->amap);
@@ -1438,6 +1474,11 @@ int h5m_store_stat(struct h5m_store *s, struct stat *st)
 	return fstat(s->fd, st) ? -errno : 0;
 }
 
+void h5m_store_file(const struct h5m_store *s, struct h5m_store_file *f)
+{
+	*f = (struct h5m_store_file){ .fid = s->fid, .fd = s->fd, .size = s->fsize, .base = s->base, .rw = s->rw };
+}
+
 bool h5m_store_writable(struct h5m_store *s)
 {
 	return s->rw;
@@ -1464,843 +1505,6 @@ void h5m_store_fill(const struct h5m_dataset *ds, void *buf, size_t len, uint64_
 		p[i] = ds->fill[(phase + i) % es];
 }
 
-/* ---- reads ---- */
-
-/* Logs a read failure of ds once, naming a missing filter when that is the cause. HDF5 lock. */
-static void log_read_error(struct h5m_dataset *ds, const char *why)
-{
-	hid_t dcpl;
-	int nf;
-
-	if (ds->read_error_logged)
-		return;
-	ds->read_error_logged = true;
-	dcpl = H5Dget_create_plist(ds->did);
-	nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
-	for (int i = 0; i < nf; i++) {
-		unsigned flags, cd[32];
-		size_t ncd = 32;
-		char name[128] = "";
-		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof(name), name, NULL);
-
-		if (id >= 0 && H5Zfilter_avail(id) <= 0) {
-			h5m_log(H5M_LOG_ERR, "%s: reads fail with EIO: filter %d (%s) is not available", ds->path, (int)id,
-			        name[0] ? name : "unnamed");
-			H5Pclose(dcpl);
-			H5Eclear2(H5E_DEFAULT);
-			return;
-		}
-	}
-	if (dcpl >= 0)
-		H5Pclose(dcpl);
-	H5Eclear2(H5E_DEFAULT);
-	h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): %s", ds->path, why);
-}
-
-/* Chunk bytes of a fixed-size chunked dataset for h5m_filters_expect, else 0 (unknown). */
-static size_t filter_chunk_bytes(const struct h5m_dataset *ds)
-{
-	return ds->chunked && ds->dt.kind == H5M_DT_FIXED && ds->chunk_bytes != SIZE_MAX ? ds->chunk_bytes : 0;
-}
-
-/* Whether an H5Dread of ds may leave bytes of its buffer untouched, so that the buffer must
- * hold the fill value first: storage never written with fill_skipped, and the gaps of a
- * compound that HDF5 converts (it writes only the members). */
-static bool read_fills(const struct h5m_dataset *ds)
-{
-	return ds->fill_skipped || ds->dt.converted;
-}
-
-/* Reads (or writes) the hyperslab start/count of dataset ds, as memory type mt, from (into)
- * a buffer holding exactly that slab in C order; rank 0 means the whole (scalar) dataset.
- * Returns 0 or -EIO, leaving HDF5's error stack for the caller. HDF5 lock. */
-static int slab_io_x(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const uint64_t *start,
-                     const uint64_t *count, void *buf, bool write, hid_t xfer)
-{
-	hsize_t st[H5S_MAX_RANK], ct[H5S_MAX_RANK];
-	hid_t did = ds->did, fs = H5S_ALL, ms = H5S_ALL, estack;
-	int rc = 0;
-
-	if (rank > 0) {
-		for (unsigned i = 0; i < rank; i++) {
-			st[i] = start[i];
-			ct[i] = count[i];
-		}
-		fs = H5Dget_space(did);
-		ms = H5Screate_simple((int)rank, ct, NULL);
-		if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL) < 0)
-			rc = -EIO;
-	}
-	h5m_filters_expect(filter_chunk_bytes(ds)); /* bounds LZF/LZO/bzip2 chunks */
-	if (!rc && (write ? H5Dwrite(did, mt, ms, fs, xfer, buf) : H5Dread(did, mt, ms, fs, xfer, buf)) < 0)
-		rc = -EIO;
-	h5m_filters_expect(0);
-	estack = rc ? H5Eget_current_stack() : H5I_INVALID_HID; /* H5Sclose would clear it */
-	if (fs > 0 && fs != H5S_ALL)
-		H5Sclose(fs);
-	if (ms > 0 && ms != H5S_ALL)
-		H5Sclose(ms);
-	if (estack >= 0)
-		H5Eset_current_stack(estack); /* and closes it */
-	return rc;
-}
-
-/* slab_io_x with the default transfer list. */
-static int slab_io(const struct h5m_dataset *ds, hid_t mt, unsigned rank, const uint64_t *start, const uint64_t *count, void *buf,
-                   bool write)
-{
-	return slab_io_x(ds, mt, rank, start, count, buf, write, H5P_DEFAULT);
-}
-
-/* Points b at a buffer of at least n bytes, keeping it if it is big enough (a transient
- * buffer from the shared stash: h5m_iobuf_put it when done). Returns its data or NULL. */
-static void *iobuf_fit(struct h5m_iobuf *b, size_t n)
-{
-	if (b->data && b->cap >= n)
-		return b->data;
-	h5m_iobuf_put(b);
-	return h5m_iobuf_get(b, n) ? NULL : b->data;
-}
-
-/* Copies the part of a decoded chunk at chunk coords `origin` (elements) that lies inside the
- * block's rows [row0, row0 + rows) and the dataset's dims into the block buffer (C order,
- * full trailing dims). */
-static void scatter(const struct h5m_dataset *ds, const struct h5m_blocks *b, const uint64_t *origin, uint64_t row0,
-                    uint64_t rows, const unsigned char *chunk, unsigned char *block)
-{
-	unsigned rank = b->rank;
-	uint64_t ext[H5M_NPY_MAXDIMS], idx[H5M_NPY_MAXDIMS] = { 0 };
-	size_t es = b->elem;
-
-	for (unsigned i = 0; i < rank; i++) {
-		uint64_t lim = i == 0 ? row0 + rows : b->dims[i];
-
-		ext[i] = origin[i] + ds->chunk[i] <= lim ? ds->chunk[i] : lim - origin[i];
-	}
-	/* One contiguous run per index of the dims before the last. */
-	for (;;) {
-		uint64_t coff = 0, boff = 0;
-
-		for (unsigned i = 0; i < rank; i++) {
-			uint64_t c = idx[i], d = origin[i] + idx[i] - (i == 0 ? row0 : 0);
-
-			coff = coff * ds->chunk[i] + c;
-			boff = boff * (i == 0 ? rows : b->dims[i]) + d;
-		}
-		memcpy(block + boff * es, chunk + coff * es, (size_t)ext[rank - 1] * es);
-		if (rank == 1)
-			return;
-		for (int i = (int)rank - 2;; i--) {
-			if (++idx[i] < ext[i])
-				break;
-			idx[i] = 0;
-			if (i == 0)
-				return;
-		}
-	}
-}
-
-/* Whether a chunk at `origin` is one contiguous run of whole rows of the block: it spans the
- * full trailing dims and all its rows lie in [row0, row0 + rows). Then it can be read or
- * decoded straight into place. */
-static bool chunk_in_place(const struct h5m_dataset *ds, const struct h5m_blocks *b, const uint64_t *origin,
-                           uint64_t row0, uint64_t rows)
-{
-	for (unsigned i = 1; i < b->rank; i++)
-		if (ds->chunk[i] != b->dims[i])
-			return false;
-	return origin[0] + ds->chunk[0] <= row0 + rows;
-}
-
-/* Reads the rows [row0, row0 + rows) (all in the file) of an unfiltered or Blosc dataset chunk
- * by chunk: raw bytes under the HDF5 lock, decoding outside it, so threads decode in parallel.
- * Fills buf (rows x full trailing dims). Returns 0 or -EIO. */
-static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t row0, uint64_t rows,
-                            unsigned char *buf)
-{
-	struct h5m_iobuf chunk = { 0 }, rawb = { 0 };
-	uint64_t grid[H5M_NPY_MAXDIMS], pos[H5M_NPY_MAXDIMS] = { 0 };
-	unsigned rank = b->rank;
-	char why[256];
-	int rc = 0;
-
-	for (unsigned i = 0; i < rank; i++)
-		grid[i] = i == 0 ? (row0 + rows - 1) / ds->chunk[0] - row0 / ds->chunk[0] + 1
-		                 : (b->dims[i] + ds->chunk[i] - 1) / ds->chunk[i];
-	for (unsigned i = 1; i < rank; i++)
-		if (grid[i] == 0)
-			return 0;
-	for (;;) {
-		hsize_t off[H5S_MAX_RANK], nbytes = 0;
-		uint64_t origin[H5M_NPY_MAXDIMS];
-		uint32_t mask = 0;
-		unsigned char *place = NULL, *raw;
-		bool have;
-		const unsigned char *src;
-
-		for (unsigned i = 0; i < rank; i++) {
-			origin[i] = ((i == 0 ? row0 / ds->chunk[0] : 0) + pos[i]) * ds->chunk[i];
-			off[i] = origin[i];
-		}
-		if (chunk_in_place(ds, b, origin, row0, rows))
-			place = buf + (origin[0] - row0) * b->inner * b->elem;
-		hdf5_lock();
-		have = H5Dget_chunk_storage_size(ds->did, off, &nbytes) >= 0 && nbytes > 0;
-		H5Eclear2(H5E_DEFAULT);
-		/* The stored size comes from the chunk index: a Blosc frame is never larger than its
-		 * data plus the header, a raw chunk is exactly its data. Checked before allocating. */
-		if (have && nbytes > ds->chunk_bytes + (ds->blosc ? H5M_BLOSC_OVERHEAD : 0)) {
-			if (!ds->read_error_logged) {
-				ds->read_error_logged = true;
-				h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): a chunk at row %llu is stored in %llu bytes, more than its data",
-				        ds->path, (unsigned long long)origin[0], (unsigned long long)nbytes);
-			}
-			hdf5_unlock();
-			rc = -EIO;
-			goto out;
-		}
-		/* An unfiltered chunk that is a run of whole rows is read into place. */
-		raw = !have ? NULL : !ds->blosc && place && nbytes == ds->chunk_bytes ? place : iobuf_fit(&rawb, (size_t)nbytes);
-		if (have && (!raw || H5Dread_chunk(ds->did, H5P_DEFAULT, off, &mask, raw) < 0)) {
-			h5err(why, sizeof(why));
-			log_read_error(ds, raw ? why : "out of memory for a chunk");
-			hdf5_unlock();
-			rc = raw ? -EIO : -ENOMEM;
-			goto out;
-		}
-		hdf5_unlock();
-		if (!have) {
-			if (!iobuf_fit(&chunk, ds->chunk_bytes)) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			h5m_store_fill(ds, chunk.data, ds->chunk_bytes, 0); /* never written */
-			src = chunk.data;
-		} else if (!ds->blosc || (mask & 1)) {
-			if (nbytes != ds->chunk_bytes) { /* unfiltered or stored raw: must be whole */
-				rc = -EIO;
-				goto out;
-			}
-			src = raw;
-		} else {
-			unsigned char *dst = place ? place : iobuf_fit(&chunk, ds->chunk_bytes);
-
-			if (!dst) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			if (h5m_blosc_decode(raw, (size_t)nbytes, dst, ds->chunk_bytes, 1) != (long)ds->chunk_bytes) {
-				hdf5_lock();
-				if (!ds->read_error_logged) {
-					ds->read_error_logged = true;
-					h5m_log(H5M_LOG_ERR, "%s: read failed (EIO): corrupt Blosc chunk at row %llu", ds->path,
-					        (unsigned long long)origin[0]);
-				}
-				hdf5_unlock();
-				rc = -EIO;
-				goto out;
-			}
-			src = dst;
-		}
-		if (src != place)
-			scatter(ds, b, origin, row0, rows, src, buf);
-		for (int i = (int)rank - 1;; i--) {
-			if (++pos[i] < grid[i])
-				break;
-			pos[i] = 0;
-			if (i == 0)
-				goto out;
-		}
-	}
-out:
-	h5m_iobuf_put(&rawb);
-	h5m_iobuf_put(&chunk);
-	return rc;
-}
-
-int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
-                         void *buf, size_t len, bool zeroed)
-{
-	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], bstart, blen, got = 0;
-	char why[256];
-	int rc = 0;
-
-	(void)s;
-	hdf5_lock();
-	if (block >= b->nblocks) {
-		rc = -EIO;
-		goto out;
-	}
-	h5m_blocks_extent(b, block, &bstart, &blen);
-	if (blen > len) {
-		rc = -EIO;
-		goto out;
-	}
-	if (b->rank == 0) {
-		if (read_fills(ds) && !(zeroed && ds->zero_fill))
-			h5m_store_fill(ds, buf, blen, 0);
-		rc = slab_io(ds, ds->dt.mem_type, 0, NULL, NULL, buf, false);
-		got = blen;
-	} else {
-		h5m_blocks_slab(b, block, start, count);
-		/* Every row of the block that is in the file, as far as buf holds them, not only
-		 * those within b: a reader whose b predates an append and write-back must not cache
-		 * fill values for rows that are there. Appended rows not in the file yet are not read. */
-		if (b->level == 0 && b->inner * b->elem > 0) {
-			uint64_t room = len / (b->inner * b->elem);
-
-			count[0] = room < b->len ? room : b->len;
-		}
-		if (start[0] >= ds->h5rows)
-			count[0] = 0;
-		else if (b->level == 0 && start[0] + count[0] > ds->h5rows)
-			count[0] = ds->h5rows - start[0];
-		if (count[0] > 0 && ds->direct && b->level == 0) {
-			uint64_t rows = count[0];
-
-			got = rows * b->inner * b->elem;
-			hdf5_unlock();
-			rc = read_rows_direct(ds, b, start[0], rows, buf);
-			hdf5_lock();
-			if (rc)
-				goto out;
-		} else if (count[0] > 0) {
-			got = count[0] * (b->level == 0 ? b->inner * b->elem : blen);
-			/* buf may be reused memory (another dataset's bytes): see read_fills. */
-			if (read_fills(ds) && !(zeroed && ds->zero_fill))
-				h5m_store_fill(ds, buf, (size_t)got, 0);
-			rc = slab_io(ds, ds->dt.mem_type, b->rank, start, count, buf, false);
-		}
-	}
-	if (rc) {
-		h5err(why, sizeof(why));
-		log_read_error(ds, why);
-	} else if (got < len && !(zeroed && ds->zero_fill)) {
-		h5m_store_fill(ds, (char *)buf + got, len - got, 0);
-	}
-out:
-	hdf5_unlock();
-	return rc;
-}
-
-int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
-                              uint64_t first, uint64_t count, void *buf)
-{
-	uint64_t start[H5M_NPY_MAXDIMS], cnt[H5M_NPY_MAXDIMS];
-	unsigned lv = b->level;
-	int rc = 0;
-
-	(void)s;
-	hdf5_lock();
-	if (b->rank == 0 || block >= b->nblocks) {
-		rc = -EIO;
-		goto out;
-	}
-	h5m_blocks_slab(b, block, start, cnt);
-	if (first + count > cnt[lv]) {
-		rc = -EIO;
-		goto out;
-	}
-	start[lv] += first;
-	cnt[lv] = count;
-	if (start[0] + (lv == 0 ? cnt[0] : 1) > ds->h5rows) {
-		rc = -EIO; /* only reached after a failed full read, for rows in the file */
-		goto out;
-	}
-	if (read_fills(ds)) {
-		uint64_t n = 1;
-
-		for (unsigned i = 0; i < b->rank; i++)
-			n *= cnt[i]; /* within the block's extent: cannot overflow */
-		h5m_store_fill(ds, buf, (size_t)(n * b->elem), 0);
-	}
-	rc = slab_io(ds, ds->dt.mem_type, b->rank, start, cnt, buf, false);
-	H5Eclear2(H5E_DEFAULT);
-out:
-	hdf5_unlock();
-	return rc;
-}
-
-/* Reads len bytes of ds's data at file offset `at` from the plain descriptor. Returns 0, or -EIO
- * after a log line naming `what`. No HDF5 lock. */
-static int pread_all(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t at, const char *what)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(at + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			h5m_log(H5M_LOG_ERR, "%s: read of %s failed: %s", ds->path, what,
-			        n < 0 ? strerror(errno) : "the file ends inside it");
-			return -EIO;
-		}
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
-{
-	int rc = pread_all(s, ds, buf, len, (uint64_t)ds->contig_offset + off, "the contiguous data");
-
-	return rc ? rc : (ssize_t)len;
-}
-
-ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	char why[256];
-
-	while (done < len) {
-		uint64_t pos = off + done, within = pos % ds->chunk_bytes;
-		size_t take = ds->chunk_bytes - within < len - done ? (size_t)(ds->chunk_bytes - within) : len - done;
-		hsize_t coord[H5S_MAX_RANK] = { 0 }, size = 0;
-		haddr_t addr = HADDR_UNDEF;
-		unsigned mask = 0;
-		herr_t rc;
-
-		coord[0] = pos / ds->chunk_bytes * ds->chunk[0];
-		hdf5_lock();
-		rc = H5Dget_chunk_info_by_coord(ds->did, coord, &mask, &addr, &size);
-		if (rc < 0) {
-			h5err(why, sizeof(why));
-			log_read_error(ds, why);
-		}
-		hdf5_unlock();
-		if (rc < 0)
-			return -EIO;
-		if (addr == HADDR_UNDEF) {
-			h5m_store_fill(ds, (char *)buf + done, take, within);   /* never written */
-		} else if (size != ds->chunk_bytes || addr > (haddr_t)INT64_MAX - ds->chunk_bytes - s->base) {
-			hdf5_lock();
-			log_read_error(ds, "a chunk's stored size differs from its data size");
-			hdf5_unlock();
-			return -EIO;
-		} else if (pread_all(s, ds, (char *)buf + done, take, s->base + addr + within, "a chunk")) {
-			return -EIO;
-		}
-		done += take;
-	}
-	return (ssize_t)done;
-}
-
-/* ---- bounded variable-length reads ---- */
-
-/* Memory handed out for the variable-length values of one read (and given back by the
- * reclaim that uses the same transfer list): a damaged length makes HDF5 ask for gigabytes,
- * which vlen_alloc refuses, so the read fails cleanly. Owned by the caller's stack frame. */
-struct vlen_budget {
-	size_t used;        /* bytes handed out and not yet freed */
-	size_t limit;
-	bool refused;       /* an allocation was refused: the read failed for lack of budget */
-};
-
-/* Header in front of each allocation: its size, for vlen_free; 16 bytes keep the alignment. */
-#define VLEN_HDR 16
-
-static void *vlen_alloc(size_t size, void *info)
-{
-	struct vlen_budget *b = info;
-	unsigned char *p;
-
-	if (size > b->limit - b->used || !(p = malloc(VLEN_HDR + size))) {
-		b->refused = true;
-		return NULL;
-	}
-	memcpy(p, &size, sizeof(size));
-	b->used += size;
-	return p + VLEN_HDR;
-}
-
-static void vlen_free(void *mem, void *info)
-{
-	struct vlen_budget *b = info;
-	unsigned char *p = mem;
-	size_t size;
-
-	if (!p)
-		return;
-	p -= VLEN_HDR;
-	memcpy(&size, p, sizeof(size));
-	b->used -= size;
-	free(p);
-}
-
-/* A transfer property list allocating vlen values from budget b (reset here). Returns it (the
- * caller closes it) or H5I_INVALID_HID. HDF5 lock. */
-static hid_t vlen_xfer(struct vlen_budget *b)
-{
-	hid_t x = H5Pcreate(H5P_DATASET_XFER);
-
-	*b = (struct vlen_budget){ .limit = VLEN_BUDGET };
-	if (x >= 0 && H5Pset_vlen_mem_manager(x, vlen_alloc, b, vlen_free, b) < 0) {
-		H5Pclose(x);
-		x = H5I_INVALID_HID;
-	}
-	return x;
-}
-
-/* Memory type for reading vlen rows: the stored type's own layout. Caller closes. HDF5 lock. */
-static hid_t vlen_memtype(struct h5m_dataset *ds)
-{
-	if (ds->dt.kind == H5M_DT_VLEN_STR)
-		return H5Tcopy(ds->ftype);
-	return H5Tvlen_create(ds->dt.base_type);
-}
-
-/* Reads elements [r0, r0+n) in C order of a dataset of rank 2 or more as memory type mt into
- * buf (n elements back to back), selecting them one by one (a run of C-order elements is no
- * single hyperslab). Returns 0, -ENOMEM or -EIO (HDF5's error stack left for the caller).
- * HDF5 lock. */
-static int flat_read(const struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t r0, uint64_t n, void *buf)
-{
-	hsize_t *coord = NULL, cnt = n, at[H5M_NPY_MAXDIMS];
-	hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, estack = H5I_INVALID_HID;
-	uint64_t rest = r0;
-	int rc = 0;
-
-	if (n == 0)
-		return 0;
-	coord = malloc((size_t)n * ds->rank * sizeof(*coord)); /* n <= VLEN_BATCH */
-	if (!coord)
-		return -ENOMEM;
-	for (unsigned d = ds->rank; d-- > 0;) {
-		at[d] = rest % ds->dims[d]; /* dims are not 0: r0 < the product */
-		rest /= ds->dims[d];
-	}
-	for (uint64_t i = 0; i < n; i++) {
-		memcpy(coord + i * ds->rank, at, ds->rank * sizeof(*at));
-		for (unsigned d = ds->rank; d-- > 0;) {
-			if (++at[d] < ds->dims[d])
-				break;
-			at[d] = 0;
-		}
-	}
-	fs = H5Dget_space(ds->did);
-	ms = H5Screate_simple(1, &cnt, NULL);
-	if (fs < 0 || ms < 0 || H5Sselect_elements(fs, H5S_SELECT_SET, (size_t)n, coord) < 0 ||
-	    H5Dread(ds->did, mt, ms, fs, xfer, buf) < 0)
-		rc = -EIO;
-	estack = rc ? H5Eget_current_stack() : H5I_INVALID_HID; /* H5Sclose would clear it */
-	if (ms >= 0)
-		H5Sclose(ms);
-	if (fs >= 0)
-		H5Sclose(fs);
-	if (estack >= 0)
-		H5Eset_current_stack(estack); /* and closes it */
-	free(coord);
-	return rc;
-}
-
-/* Reads rows [r0, r0+n) of a vlen dataset into rows (hvl_t or char*, zeroed first so that a
- * failed read leaves nothing to free), their values allocated through xfer's budget. Returns 0
- * or -EIO (HDF5's error stack left for the caller). HDF5 lock. */
-static int vlen_read_rows(struct h5m_dataset *ds, hid_t mt, hid_t xfer, uint64_t r0, uint64_t n, void *rows)
-{
-	/* HDF5 refuses fill time "never" for variable-length types, so it should write every
-	 * row; should a row be left untouched all the same, zeros read as an empty row where a
-	 * stale pointer would be followed (and a failed read leaves nothing to free). */
-	memset(rows, 0, (size_t)n * (ds->dt.kind == H5M_DT_VLEN_STR ? sizeof(char *) : sizeof(hvl_t)));
-	if (ds->rank <= 1)
-		return slab_io_x(ds, mt, ds->rank, &r0, &n, rows, false, xfer);
-	return flat_read(ds, mt, xfer, r0, n, rows);
-}
-
-/* Length in base elements of row i of a read batch. */
-static uint64_t vlen_row_len(const struct h5m_dataset *ds, const void *rows, size_t i)
-{
-	if (ds->dt.kind == H5M_DT_VLEN_STR) {
-		const char *p = ((char *const *)rows)[i];
-
-		return p ? strlen(p) : 0;
-	}
-	return ((const hvl_t *)rows)[i].len;
-}
-
-static const void *vlen_row_ptr(const struct h5m_dataset *ds, const void *rows, size_t i)
-{
-	if (ds->dt.kind == H5M_DT_VLEN_STR)
-		return ((char *const *)rows)[i];
-	return ((const hvl_t *)rows)[i].p;
-}
-
-static void vlen_reclaim(hid_t mt, hid_t xfer, void *rows, uint64_t n)
-{
-	hsize_t d = n;
-	hid_t sp = H5Screate_simple(1, &d, NULL);
-
-	H5Dvlen_reclaim(mt, sp, xfer, rows);
-	H5Sclose(sp);
-}
-
-/* Logs a vlen read of ds that failed (why from HDF5's stack), naming the budget when it was the
- * cause. HDF5 lock. */
-static void vlen_read_failed(struct h5m_dataset *ds, const struct vlen_budget *b)
-{
-	char why[256];
-
-	h5err(why, sizeof(why));
-	if (b->refused)
-		snprintf(why, sizeof(why), "variable-length values of more than %zu MiB in one read (damaged lengths?)",
-		         VLEN_BUDGET >> 20);
-	log_read_error(ds, why);
-}
-
-/* ---- checking variable-length descriptors before HDF5 follows them ---- */
-
-/* HDF5 1.10.8 trusts a vlen descriptor (length, global heap collection address, object index):
- * H5HG_read indexes the collection's object table with the index unchecked and copies the
- * object's stored size into a buffer sized by the length, and the conversion allocates length x
- * element bytes first. A damaged descriptor thus crashes the daemon or makes it allocate
- * gigabytes. Where the descriptors can be read raw (contiguous or unfiltered chunked storage),
- * each one is checked against its collection first: the object must exist and hold exactly
- * length x element bytes. */
-struct gheap_check {
-	struct h5m_store *s;
-	struct h5m_dataset *ds;
-	uint64_t base;              /* the file's base address (user block size): heap addresses and
-	                             * chunk addresses are relative to it, H5Dget_offset is not */
-	size_t sa, sl;              /* sizeof_addr, sizeof_size of the file */
-	uint64_t coll_addr;         /* the collection held in coll, or 0 */
-	unsigned char *coll;
-	uint64_t coll_len;
-};
-
-static uint64_t get_le(const unsigned char *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = n; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* Loads the collection at addr into g->coll. Returns 0 or -EIO. */
-static int gheap_load(struct gheap_check *g, uint64_t addr)
-{
-	unsigned char head[32];
-	uint64_t size;
-	unsigned char *nb;
-
-	if (g->coll_addr == addr)
-		return 0;
-	if (addr > g->s->fsize || g->s->fsize - addr < 8 + g->sl || g->base > g->s->fsize - addr - 8 - g->sl ||
-	    pread(g->s->fd, head, 8 + g->sl, (off_t)(g->base + addr)) != (ssize_t)(8 + g->sl) ||
-	    memcmp(head, "GCOL", 4) != 0 || head[4] != 1)
-		return -EIO;
-	size = get_le(head + 8, g->sl);
-	if (size < 8 + g->sl || size > VLEN_BUDGET || size > g->s->fsize - g->base - addr)
-		return -EIO;
-	nb = realloc(g->coll, (size_t)size);
-	if (!nb)
-		return -ENOMEM;
-	g->coll = nb;
-	g->coll_addr = 0;
-	if (pread(g->s->fd, g->coll, (size_t)size, (off_t)(g->base + addr)) != (ssize_t)size)
-		return -EIO;
-	g->coll_addr = addr;
-	g->coll_len = size;
-	return 0;
-}
-
-/* Checks one raw descriptor. Returns 0, -EIO (damaged) or -ENOMEM. */
-static int gheap_check_one(struct gheap_check *g, const unsigned char *d)
-{
-	uint64_t len = get_le(d, 4), addr = get_le(d + 4, g->sa), idx = get_le(d + 4 + g->sa, 4), want, at;
-	int rc;
-
-	if (len == 0)
-		return 0; /* an empty or never written row: HDF5 reads nothing */
-	if (__builtin_mul_overflow(len, (uint64_t)g->ds->dt.elem_size, &want) || want > VLEN_BUDGET || idx == 0)
-		return -EIO;
-	if ((rc = gheap_load(g, addr)) != 0)
-		return rc;
-	/* Objects: index (2), refcount (2), reserved (4), size (sizeof_size), data padded to 8. */
-	for (at = 8 + g->sl; at + 8 + g->sl <= g->coll_len;) {
-		uint64_t oidx = get_le(g->coll + at, 2), osize = get_le(g->coll + at + 8, g->sl);
-
-		if (oidx == 0)
-			break; /* the free space: the last object */
-		if (osize > g->coll_len)
-			return -EIO;
-		if (oidx == idx)
-			return osize == want && osize <= g->coll_len - at - 8 - g->sl ? 0 : -EIO;
-		at += 8 + g->sl + ((osize + 7) & ~(uint64_t)7);
-	}
-	return -EIO;
-}
-
-/* Checks the descriptors of rows [r0, r0 + n) held raw in buf. Logs the first bad one. */
-static int gheap_check_rows(struct gheap_check *g, const unsigned char *buf, uint64_t r0, uint64_t n)
-{
-	size_t dsz = 4 + g->sa + 4;
-
-	for (uint64_t i = 0; i < n; i++) {
-		int rc = gheap_check_one(g, buf + i * dsz);
-
-		if (rc) {
-			char why[160];
-
-			snprintf(why, sizeof(why), "row %llu: a damaged variable-length descriptor (its length or heap object "
-			         "does not match the global heap)", (unsigned long long)(r0 + i));
-			if (rc == -EIO)
-				log_read_error(g->ds, why);
-			return rc;
-		}
-	}
-	return 0;
-}
-
-/* Checks every descriptor of vlen dataset ds when its storage can be read raw; other layouts
- * (compact, filtered chunks) are left to HDF5. Returns 0, -EIO (logged) or -ENOMEM. HDF5 lock. */
-static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
-{
-	struct gheap_check g = { .s = s, .ds = ds };
-	hid_t fcpl = H5Fget_create_plist(s->fid), dcpl = H5Dget_create_plist(ds->did), space = H5I_INVALID_HID;
-	hsize_t ub = 0, nchunks = 0;
-	unsigned char *buf = NULL;
-	size_t dsz, sa = 0, sl = 0;
-	int rc = 0;
-
-	if (fcpl < 0 || dcpl < 0 || H5Pget_sizes(fcpl, &sa, &sl) < 0 || H5Pget_userblock(fcpl, &ub) < 0 || sa < 1 ||
-	    sa > 8 || sl < 1 || sl > 8)
-		goto out; /* unknown: left to HDF5 */
-	g.sa = sa;
-	g.sl = sl;
-	g.base = ub;
-	dsz = 4 + sa + 4;
-	if (ds->contig_offset >= 0 && ds->rank >= 1) { /* descriptors in C order, one per row */
-		uint64_t r;
-
-		buf = malloc(VLEN_BATCH * dsz);
-		if (!buf) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (r = 0; r < ds->nrows && rc == 0; r += VLEN_BATCH) {
-			uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
-
-			if (pread_all(s, ds, buf, n * dsz, (uint64_t)ds->contig_offset + r * dsz, "variable-length descriptors"))
-				rc = -EIO;
-			else
-				rc = gheap_check_rows(&g, buf, r, n);
-		}
-	} else if (ds->chunked && ds->rank == 1 && H5Pget_nfilters(dcpl) == 0 && ds->chunk[0] > 0 &&
-	           ds->chunk[0] <= VLEN_BUDGET / dsz) {
-		space = H5Dget_space(ds->did);
-		if (space < 0 || H5Dget_num_chunks(ds->did, space, &nchunks) < 0)
-			goto out;
-		buf = malloc((size_t)ds->chunk[0] * dsz);
-		if (!buf) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (hsize_t i = 0; i < nchunks && rc == 0; i++) {
-			hsize_t off[H5S_MAX_RANK] = { 0 }, size = 0;
-			haddr_t addr = HADDR_UNDEF;
-			unsigned mask = 0;
-			uint64_t n;
-
-			if (H5Dget_chunk_info(ds->did, space, i, off, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
-			    size != ds->chunk[0] * dsz || off[0] >= ds->nrows) {
-				log_read_error(ds, "a damaged chunk index of variable-length descriptors");
-				rc = -EIO;
-				break;
-			}
-			n = ds->nrows - off[0] < ds->chunk[0] ? ds->nrows - off[0] : ds->chunk[0];
-			if (pread_all(s, ds, buf, (size_t)size, ub + addr, "variable-length descriptors"))
-				rc = -EIO;
-			else
-				rc = gheap_check_rows(&g, buf, off[0], n);
-		}
-	}
-out:
-	H5Eclear2(H5E_DEFAULT);
-	free(buf);
-	free(g.coll);
-	if (space >= 0)
-		H5Sclose(space);
-	if (dcpl >= 0)
-		H5Pclose(dcpl);
-	if (fcpl >= 0)
-		H5Pclose(fcpl);
-	return rc;
-}
-
-/* Computes ds->offsets. HDF5 lock. */
-static int vlen_offsets_locked(struct h5m_store *s, struct h5m_dataset *ds)
-{
-	struct vlen_budget budget;
-	hid_t mt, xfer;
-	void *rows = NULL;
-	uint64_t *off = NULL, batch = VLEN_BATCH;
-	int rc = 0;
-
-	if (ds->offsets)
-		return 0;
-	rc = vlen_check_descriptors(s, ds);
-	if (rc)
-		return rc;
-	mt = vlen_memtype(ds);
-	xfer = vlen_xfer(&budget);
-	off = malloc((ds->nrows + 1) * sizeof(*off)); /* nrows bounded by dataset_open */
-	rows = malloc(VLEN_BATCH * sizeof(hvl_t));
-	if (mt < 0 || xfer < 0 || !off || !rows) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	off[0] = 0;
-	for (uint64_t r = 0; r < ds->nrows;) {
-		uint64_t n = ds->nrows - r < batch ? ds->nrows - r : batch;
-
-		rc = vlen_read_rows(ds, mt, xfer, r, n, rows);
-		if (rc && budget.refused && n > 1) {
-			/* Large rows: fewer at a time. */
-			vlen_reclaim(mt, xfer, rows, n);
-			H5Eclear2(H5E_DEFAULT);
-			budget.refused = false;
-			batch = n / 2;
-			continue;
-		}
-		if (rc) {
-			vlen_read_failed(ds, &budget);
-			vlen_reclaim(mt, xfer, rows, n);
-			break;
-		}
-		for (uint64_t i = 0; i < n; i++)
-			off[r + i + 1] = off[r + i] + vlen_row_len(ds, rows, i);
-		vlen_reclaim(mt, xfer, rows, n);
-		r += n;
-	}
-	if (rc == 0) {
-		ds->offsets = off;
-		off = NULL;
-	}
-out:
-	if (xfer >= 0)
-		H5Pclose(xfer);
-	if (mt >= 0)
-		H5Tclose(mt);
-	free(rows);
-	free(off);
-	return rc;
-}
-
-int h5m_store_vlen_offsets(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t **offsets, uint64_t *nrows)
-{
-	int rc;
-
-	(void)s;
-	hdf5_lock();
-	rc = vlen_offsets_locked(s, ds);
-	hdf5_unlock();
-	*offsets = ds->offsets;
-	*nrows = ds->nrows;
-	return rc;
-}
 
 int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes)
 {
@@ -2308,91 +1512,10 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 
 	if (ds->dt.kind == H5M_DT_FIXED)
 		return -EINVAL;
-	hdf5_lock();
-	rc = vlen_offsets_locked(s, ds);
+	h5m_hdf5_lock();
+	rc = h5m_vlen_offsets_locked(s, ds);
 	*bytes = rc ? 0 : ds->offsets[ds->nrows] * ds->dt.elem_size;
-	hdf5_unlock();
-	return rc;
-}
-
-ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0, es = ds->dt.elem_size;
-	uint64_t total, lo, hi, r;
-	struct vlen_budget budget;
-	hid_t mt = H5I_INVALID_HID, xfer = H5I_INVALID_HID;
-	void *rows = NULL;
-	ssize_t rc = 0;
-
-	(void)s;
-	hdf5_lock();
-	if (vlen_offsets_locked(s, ds) < 0) {
-		rc = -EIO;
-		goto out;
-	}
-	total = ds->offsets[ds->nrows] * es;
-	if (off >= total)
-		goto out;
-	if (len > total - off)
-		len = (size_t)(total - off);
-	/* First row whose data reaches past byte `off`: largest r with offsets[r]*es <= off. */
-	lo = 0;
-	hi = ds->nrows;
-	while (lo + 1 < hi) {
-		uint64_t mid = (lo + hi) / 2;
-
-		if (ds->offsets[mid] * es <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	r = lo;
-	mt = vlen_memtype(ds);
-	xfer = vlen_xfer(&budget);
-	rows = malloc(VLEN_BATCH * sizeof(hvl_t));
-	if (mt < 0 || xfer < 0 || !rows) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	while (done < len && r < ds->nrows) {
-		uint64_t n = ds->nrows - r < VLEN_BATCH ? ds->nrows - r : VLEN_BATCH;
-
-		/* Read no more rows than the request can use. */
-		for (uint64_t k = 1; k < n; k++)
-			if (ds->offsets[r + k] * es >= off + len) {
-				n = k;
-				break;
-			}
-		if (vlen_read_rows(ds, mt, xfer, r, n, rows) < 0) {
-			vlen_read_failed(ds, &budget);
-			vlen_reclaim(mt, xfer, rows, n);
-			rc = -EIO;
-			goto out;
-		}
-		for (uint64_t i = 0; i < n && done < len; i++) {
-			uint64_t rstart = ds->offsets[r + i] * es, rlen = vlen_row_len(ds, rows, i) * es;
-			uint64_t from = off + done;
-
-			if (from < rstart + rlen) {
-				uint64_t skip = from - rstart, take = rlen - skip;
-
-				if (take > len - done)
-					take = len - done;
-				memcpy((char *)buf + done, (const char *)vlen_row_ptr(ds, rows, i) + skip, take);
-				done += take;
-			}
-		}
-		vlen_reclaim(mt, xfer, rows, n);
-		r += n;
-	}
-	rc = (ssize_t)done;
-out:
-	if (xfer >= 0)
-		H5Pclose(xfer);
-	if (mt >= 0)
-		H5Tclose(mt);
-	free(rows);
-	hdf5_unlock();
+	h5m_hdf5_unlock();
 	return rc;
 }
 
@@ -2451,14 +1574,14 @@ int h5m_store_xattr_list(struct h5m_store *s, struct h5m_node *n, char **list, s
 		*len = 0;
 		return 0;
 	}
-	hdf5_lock();
+	h5m_hdf5_lock();
 	obj = open_object(s, n);
 	if (obj < 0 || H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, NULL, xattr_name, &l) < 0)
 		rc = l.failed ? -ENOMEM : -EIO;
 	H5Eclear2(H5E_DEFAULT);
 	if (obj >= 0)
 		H5Oclose(obj);
-	hdf5_unlock();
+	h5m_hdf5_unlock();
 	if (rc) {
 		free(l.buf);
 		return rc;
@@ -2480,7 +1603,7 @@ int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *nam
 
 	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
 		return -ENODATA;
-	hdf5_lock();
+	h5m_hdf5_lock();
 	obj = open_object(s, n);
 	if (obj < 0) {
 		rc = -EIO;
@@ -2546,14 +1669,14 @@ out:
 		H5Aclose(attr);
 	if (obj >= 0)
 		H5Oclose(obj);
-	hdf5_unlock();
+	h5m_hdf5_unlock();
 	return rc;
 }
 
 /* ---- writes ---- */
 
 /* Logs and maps the failure of `what` on ds (may be NULL): ENOSPC when the file system said so. */
-static int write_failure(struct h5m_store *s, struct h5m_dataset *ds, const char *what)
+int h5m_store_write_failure(struct h5m_store *s, struct h5m_dataset *ds, const char *what)
 {
 	char why[256];
 	int e = h5m_jvfd_take_error(s->fid);
@@ -2567,118 +1690,15 @@ static int write_failure(struct h5m_store *s, struct h5m_dataset *ds, const char
 	return -EIO;
 }
 
-int h5m_store_set_extent(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t *dims)
-{
-	hsize_t hd[H5S_MAX_RANK];
-	bool same = true, grow = false;
-	int rc = 0;
-
-	if (!s->rw)
-		return -EROFS;
-	for (unsigned i = 0; i < ds->rank; i++) {
-		uint64_t cur = i == 0 ? ds->h5rows : ds->dims[i];
-
-		same &= dims[i] == cur;
-		grow |= dims[i] > cur;
-		if (dims[i] > ds->maxdims[i])
-			return -EFBIG;
-		hd[i] = dims[i];
-	}
-	if (same)
-		return 0;
-	if (!ds->chunked)
-		return grow ? -EFBIG : -EINVAL;
-	hdf5_lock();
-	h5m_filters_expect(filter_chunk_bytes(ds)); /* a shrink rewrites the edge chunk */
-	if (H5Dset_extent(ds->did, hd) < 0) {
-		rc = write_failure(s, ds, "changing the extent");
-	} else {
-		ds->h5rows = dims[0];
-		memcpy(ds->dims, dims, ds->rank * sizeof(*dims));
-	}
-	h5m_filters_expect(0);
-	hdf5_unlock();
-	return rc;
-}
-
-int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
-                          const void *buf)
-{
-	uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS];
-	int rc = 0;
-
-	if (!s->rw)
-		return -EROFS;
-	hdf5_lock();
-	if (b->rank > 0)
-		h5m_blocks_slab(b, block, start, count);
-	if (b->rank > 0 && start[0] + (b->level == 0 ? count[0] : 1) > ds->h5rows) {
-		h5m_log(H5M_LOG_ERR, "%s: write-back of rows beyond the file's extent", ds->path);
-		rc = -EIO;
-	} else if (slab_io(ds, ds->dt.mem_type, b->rank, start, count, (void *)buf, true) < 0) {
-		rc = write_failure(s, ds, "writing");
-	}
-	hdf5_unlock();
-	return rc;
-}
-
-bool h5m_store_chunk_rows(const struct h5m_dataset *ds, const struct h5m_blocks *b)
-{
-	if (!ds->chunked || !ds->direct || b->rank == 0 || b->level != 0 || b->len % ds->chunk[0] != 0)
-		return false;
-	for (unsigned i = 1; i < b->rank; i++)
-		if (ds->chunk[i] != b->dims[i])
-			return false;
-	return true;
-}
-
-int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t row0, const void *src)
-{
-	struct h5m_iobuf enc = { 0 };
-	hsize_t off[H5S_MAX_RANK] = { 0 };
-	uint32_t mask = 0;
-	const void *stored = src;
-	size_t n = ds->chunk_bytes;
-	int rc = 0;
-
-	if (!s->rw)
-		return -EROFS;
-	if (ds->blosc) {
-		size_t cap = ds->chunk_bytes + H5M_BLOSC_OVERHEAD;
-		long m;
-
-		if (h5m_iobuf_get(&enc, cap))
-			return -ENOMEM;
-		m = h5m_blosc_encode_cd(ds->blosc_ncd, ds->blosc_cd, src, ds->chunk_bytes, enc.data, cap);
-		if (m > 0) {
-			stored = enc.data;
-			n = (size_t)m;
-		} else {
-			mask = 1; /* the optional filter refused: stored raw, as HDF5 does */
-		}
-	}
-	off[0] = row0;
-	hdf5_lock();
-	if (!ds->chunked || row0 % ds->chunk[0] != 0 || row0 + ds->chunk[0] > ds->h5rows) {
-		h5m_log(H5M_LOG_ERR, "%s: write-back of a chunk beyond the file's extent", ds->path);
-		rc = -EIO;
-	} else if (H5Dwrite_chunk(ds->did, H5P_DEFAULT, mask, off, n, stored) < 0) {
-		rc = write_failure(s, ds, "writing a chunk");
-	}
-	hdf5_unlock();
-	h5m_iobuf_put(&enc);
-	return rc;
-}
-
 size_t h5m_store_uncommitted(struct h5m_store *s)
 {
 	size_t n;
 
 	if (!s->rw)
 		return 0;
-	hdf5_lock();
+	h5m_hdf5_lock();
 	n = h5m_jvfd_held_bytes(s->fid);
-	hdf5_unlock();
+	h5m_hdf5_unlock();
 	return n;
 }
 
@@ -2688,10 +1708,10 @@ int h5m_store_commit(struct h5m_store *s, bool durable)
 
 	if (!s->rw)
 		return 0;
-	hdf5_lock();
+	h5m_hdf5_lock();
 	h5m_jvfd_set_durable(s->fid, durable);
 	if (H5Fflush(s->fid, H5F_SCOPE_GLOBAL) < 0)
-		rc = write_failure(s, NULL, "committing to the HDF5 file");
-	hdf5_unlock();
+		rc = h5m_store_write_failure(s, NULL, "committing to the HDF5 file");
+	h5m_hdf5_unlock();
 	return rc;
 }

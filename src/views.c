@@ -10,12 +10,14 @@
 #include <string.h>
 
 #include "h5mount/cache.h"
+#include "h5mount/chunkio.h"
 #include "h5mount/log.h"
 #include "h5mount/npy.h"
 #include "h5mount/pool.h"
 #include "h5mount/readahead.h"
 #include "h5mount/shape.h"
 #include "h5mount/vdataset.h"
+#include "h5mount/vlen.h"
 #include "h5mount/writeback.h"
 
 #define STAGE_MAX 65536
@@ -332,7 +334,7 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 		*err = -ENOMEM;
 		return NULL;
 	}
-	*err = h5m_store_read_block(v->store, ds, b, block, fresh, alloc, zeroed && ds->zero_fill);
+	*err = h5m_chunkio_read_block(ds, b, block, fresh, alloc, zeroed && ds->zero_fill);
 	if (*err) {
 		h5m_cache_discard(v->cache, fresh, alloc);
 		return NULL;
@@ -355,7 +357,7 @@ static void resize_begin(struct h5m_views *v, struct h5m_node *n)
 
 /* A block failed to load: read just the chunk-aligned indices of the split dim that cover
  * bytes [within, within + want) of the block, uncached, into out. Returns 0 or -EIO. */
-static int narrow_read(struct h5m_views *v, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
+static int narrow_read(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
                        uint64_t within, size_t want, char *out)
 {
 	uint64_t unit = b->inner * b->elem, step = ds->chunked ? ds->chunk[b->level] : 1;
@@ -375,7 +377,7 @@ static int narrow_read(struct h5m_views *v, struct h5m_dataset *ds, const struct
 	tmp = malloc((size_t)((i1 - i0) * unit));
 	if (!tmp)
 		return -ENOMEM;
-	rc = h5m_store_read_block_part(v->store, ds, b, block, i0, i1 - i0, tmp);
+	rc = h5m_chunkio_read_block_part(ds, b, block, i0, i1 - i0, tmp);
 	if (!rc)
 		memcpy(out, tmp + (within - i0 * unit), want);
 	free(tmp);
@@ -412,7 +414,7 @@ static void load_seg(void *arg, size_t k)
 	struct seg *sg = &l->segs[l->todo[k]];
 
 	if (sg->whole)
-		sg->rc = h5m_store_read_block(l->v->store, l->n->ds, &l->sn->b, sg->block, l->buf + sg->at, sg->take,
+		sg->rc = h5m_chunkio_read_block(l->n->ds, &l->sn->b, sg->block, l->buf + sg->at, sg->take,
 		                              false);
 	else
 		sg->e = block_get(l->v, l->n, &l->sn->b, sg->block, &sg->rc);
@@ -431,7 +433,7 @@ static int finish_seg(struct h5m_views *v, struct h5m_dataset *ds, const struct 
 			return 0;
 		if (!sg->whole && sg->rc == -ENOMEM)
 			return sg->rc;
-		return narrow_read(v, ds, &sn->b, sg->block, sg->within, sg->take, buf + sg->at);
+		return narrow_read(ds, &sn->b, sg->block, sg->within, sg->take, buf + sg->at);
 	}
 	data = h5m_cache_data(sg->e, &have);
 	ok = have >= sg->within + sg->take;
@@ -458,9 +460,9 @@ static ssize_t rows_read(struct h5m_views *v, struct h5m_node *n, const struct h
 
 	/* Unfiltered data that nothing writes: straight from the file's page cache, no blocks. */
 	if (ds->raw_rows)
-		return h5m_store_pread_rows(v->store, ds, buf, len, off);
+		return h5m_chunkio_pread_rows(v->store, ds, buf, len, off);
 	if (ds->contig_offset >= 0 && !ds->writable)
-		return h5m_store_pread(v->store, ds, buf, len, off);
+		return h5m_chunkio_pread(v->store, ds, buf, len, off);
 	ra = h5m_readahead_of(v->ra, n);
 	while (done < len) {
 		struct seg segs[READ_SEGS];
@@ -557,7 +559,7 @@ static ssize_t data_read(struct h5m_views *v, struct h5m_node *n, bool npy, char
 	if (ds->dt.kind != H5M_DT_FIXED) { /* read-only: no resize to race with */
 		if (off < hl && (rc = header_copy(v, ds, NULL, buf, len, off, &head)) < 0)
 			return rc;
-		got = head < len ? h5m_store_vlen_read(v->store, ds, buf + head, len - head, off + head - hl) : 0;
+		got = head < len ? h5m_vlen_read(v->store, ds, buf + head, len - head, off + head - hl) : 0;
 		return got < 0 ? got : (ssize_t)(head + (size_t)got);
 	}
 	if (len > UINT64_MAX - off) /* nothing ends past the largest offset */
@@ -624,7 +626,7 @@ ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 		uint64_t nrows, first = off / 8, last = (off + len + 7) / 8;
 		size_t done = 0;
 
-		rc = h5m_store_vlen_offsets(v->store, ds, &offs, &nrows);
+		rc = h5m_vlen_offsets(v->store, ds, &offs, &nrows);
 		if (rc)
 			return rc;
 		for (uint64_t i = first; i < last && i <= nrows; i++) {
@@ -888,7 +890,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	resize_begin(v, n);
 	memcpy(dims, sn.b.dims, ds->rank * sizeof(*dims));
 	dims[0] = rows;
-	rc = h5m_store_set_extent(v->store, ds, dims);
+	rc = h5m_chunkio_set_extent(v->store, ds, dims);
 	if (!rc)
 		rc = set_rows(vs, rows, 0);
 	h5m_vds_resize_end(vs);
@@ -940,7 +942,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	if (rc)
 		return rc;
 	resize_begin(v, n);
-	rc = h5m_store_set_extent(v->store, ds, dims);
+	rc = h5m_chunkio_set_extent(v->store, ds, dims);
 	if (!rc) {
 		h5m_mutex_lock(&vs->meta);
 		memcpy(vs->dims, dims, rank * sizeof(*dims));

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "h5mount/cache.h"
+#include "h5mount/chunkio.h"
 #include "h5mount/log.h"
 #include "h5mount/pool.h"
 #include "h5mount/vdataset.h"
@@ -141,7 +142,7 @@ static int extend_file(struct h5m_writeback *wb, struct h5m_dataset *ds, const s
 		return 0;
 	memcpy(dims, b->dims, b->rank * sizeof(*dims));
 	dims[0] = rows;
-	return h5m_store_set_extent(wb->store, ds, dims);
+	return h5m_chunkio_set_extent(wb->store, ds, dims);
 }
 
 /* A write-back round takes dirty blocks up to this many bytes, whose chunks are written on the
@@ -169,7 +170,7 @@ static void write_chunk(void *arg, size_t k)
 	struct wb_round *r = arg;
 	struct wb_chunk *c = &r->chunks[k];
 
-	c->rc = h5m_store_put_chunk(r->wb->store, r->ds, c->row0, c->src);
+	c->rc = h5m_chunkio_put_chunk(r->wb->store, r->ds, c->row0, c->src);
 }
 
 /* Blocks made of whole chunks are encoded and written on the pool; the others through HDF5.
@@ -202,7 +203,7 @@ int h5m_writeback_dataset(struct h5m_writeback *wb, struct h5m_node *n, bool com
 	rc = h5m_cache_dirty_list(wb->cache, n->idx, &list, &cnt);
 	if (rc)
 		return rc;
-	by_chunk = h5m_store_chunk_rows(ds, &sn.b);
+	by_chunk = h5m_chunkio_chunk_rows(ds, &sn.b);
 	for (i = 0; i < cnt && !rc; i = j) {
 		uint64_t start[H5M_NPY_MAXDIMS], count[H5M_NPY_MAXDIMS], end = 0;
 		size_t nchunks = 0, bytes = 0;
@@ -254,7 +255,7 @@ int h5m_writeback_dataset(struct h5m_writeback *wb, struct h5m_node *n, bool com
 			if (!whole && !rc) {
 				size_t have;
 
-				rc = h5m_store_write_block(wb->store, ds, &sn.b, h5m_cache_block(list[e]),
+				rc = h5m_chunkio_write_block(wb->store, ds, &sn.b, h5m_cache_block(list[e]),
 				                           h5m_cache_data(list[e], &have));
 			}
 			if (!rc)

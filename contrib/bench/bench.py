@@ -16,9 +16,7 @@ Run it through contrib/bench/run, which installs the dependencies and builds h5m
 """
 
 import argparse
-import atexit
 import collections
-import ctypes
 import datetime
 import gc
 import json
@@ -39,6 +37,11 @@ import tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# The mount helper (start, wait, unmount, daemon statistics) is the one the mount tests use.
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'mount'))
+import mounting                                        # noqa: E402
+from mounting import PROC_COUNTERS, proc_counters     # noqa: E402
+
 COLS = 1000                   # columns of every EArray, as in the PyTables EArray tutorial
 ROW_BYTES = COLS * 8          # one float64 row
 MiB = 1 << 20
@@ -53,9 +56,7 @@ EXPR_BLOCK_ROWS = 10000       # rows per numpy block in the expression through t
 ROWWISE_PER_GIB = 20000       # rows appended one by one, per GiB of --size
 SEED = 61007
 
-MOUNT_TIMEOUT = 10.0          # seconds for a mount to appear
 EXIT_TIMEOUT = 120.0          # seconds for the daemon to write back and exit after an unmount
-POLL = 0.1                    # poll interval while waiting for either
 
 DEFAULT_CACHE = 256 * MiB     # h5mount's defaults, for the memory bound
 DEFAULT_DIRTY = 64 * MiB
@@ -192,43 +193,6 @@ def dd(path, expect):
     return seconds
 
 
-PROC_COUNTERS = ('cpu', 'minflt', 'rchar', 'wchar')
-
-
-def proc_counters(pid):
-    """Counters of process pid so far, in PROC_COUNTERS order: CPU seconds (user + system),
-    minor page faults, and bytes passed to read-like and write-like system calls (rchar and
-    wchar of /proc/pid/io). Zeros once the process is gone."""
-    try:
-        with open('/proc/%d/stat' % pid) as fp:
-            fields = fp.read().rsplit(')', 1)[1].split()
-        with open('/proc/%d/io' % pid) as fp:
-            io = dict(line.split(': ') for line in fp.read().splitlines())
-    except OSError:
-        return (0.0, 0, 0, 0)
-    return ((int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'), int(fields[7]),
-            int(io['rchar']), int(io['wchar']))
-
-
-def proc_memory(pid):
-    """The memory lines of /proc/pid/status (VmHWM, VmRSS, RssAnon, RssFile, ...) in bytes,
-    plus Threads; raises Broken if the process is gone."""
-    out = {}
-    try:
-        with open('/proc/%d/status' % pid) as fp:
-            for line in fp:
-                key, _, value = line.partition(':')
-                if key.startswith(('Vm', 'Rss')) and value.strip().endswith('kB'):
-                    out[key] = int(value.split()[0]) * 1024
-                elif key == 'Threads':
-                    out[key] = int(value)
-    except OSError as e:
-        raise Broken('cannot read the memory of h5mount (pid %d): %s' % (pid, e))
-    if 'VmHWM' not in out:
-        raise Broken('no VmHWM in /proc/%d/status' % pid)
-    return out
-
-
 class Meter:
     """`with Meter(daemons, children) as m:` times its body: wall seconds, the CPU seconds and
     minor page faults of the client (this process, or its waited-for children such as dd when
@@ -271,44 +235,30 @@ class Meter:
 
 # ---------------------------------------------------------------------------- mounts
 
-def _unescape_mountinfo(field):
-    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
-
-
-def is_mounted(path):
-    """True if path is a mount point in /proc/self/mountinfo (also a FUSE mount whose daemon
-    died, which os.path.ismount cannot stat)."""
-    path = os.path.realpath(path)
-    with open('/proc/self/mountinfo', encoding='utf-8', errors='surrogateescape') as fp:
-        return any(_unescape_mountinfo(line.split()[4]) == path for line in fp)
-
-
-def _die_with_parent():
-    """In the forked daemon: get SIGTERM if the benchmark dies without unmounting, so the
-    daemon writes back, unmounts and exits instead of leaving a dead mount."""
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)      # PR_SET_PDEATHSIG
-
-
-class Mount:
+class Mount(mounting.Daemon):
     """`with Mount(...) as m:` runs `h5mount -f` (or `-d` when tracing) for h5 on a fresh mount
     point and waits for the mount: polls every POLL s for MOUNT_TIMEOUT s, failing early when the
     daemon exits. Leaving the block always unmounts with `fusermount3 -u` and waits for the
-    daemon; stop() raises Broken if the daemon had died or exited non-zero."""
+    daemon; stop() raises Broken if the daemon had died or exited non-zero. Starting, waiting,
+    unmounting and the /proc statistics are tests/mount/mounting.py's, shared with the tests."""
 
-    active = []                                   # started and not yet stopped, for atexit
+    error = Broken
+    exit_timeout = EXIT_TIMEOUT
+    busy_is_problem = True       # a benchmark never holds files open at the unmount
 
     def __init__(self, bench, h5, opts=(), tag='mnt'):
+        path = tempfile.mkdtemp(prefix=tag + '-', dir=bench.tmp)
+        super().__init__(path, path + '.log')
         self.bench = bench
         self.h5 = h5
         self.opts = list(opts)
-        self.path = tempfile.mkdtemp(prefix=tag + '-', dir=bench.tmp)
-        self.logpath = self.path + '.log'
-        self.proc = None
-        self.unmount_seconds = None
 
     @property
-    def pid(self):
-        return self.proc.pid
+    def argv(self):
+        argv = [self.bench.exe, '-d' if self.bench.args.trace else '-f']
+        if self.opts:
+            argv += ['-o', ','.join(self.opts)]
+        return argv + [self.h5, self.path]
 
     def p(self, name):
         return os.path.join(self.path, name)
@@ -337,36 +287,20 @@ class Mount:
         return False
 
     def log_tail(self, n=3000):
-        try:
-            with open(self.logpath, 'rb') as fp:
-                text = fp.read().decode('utf-8', 'replace')
-        except OSError:
-            return ''
+        text = self.log_text()
         if self.bench.args.trace:
             text = '\n'.join(l for l in text.splitlines() if 'debug:' not in l)
         return text[-n:]
 
+    def failure_log(self):
+        return self.log_tail()
+
     def start(self):
-        argv = [self.bench.exe, '-d' if self.bench.args.trace else '-f']
-        if self.opts:
-            argv += ['-o', ','.join(self.opts)]
-        argv += [self.h5, self.path]
-        with open(self.logpath, 'wb') as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err, preexec_fn=_die_with_parent)
-        Mount.active.append(self)
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while not is_mounted(self.path):
-            if self.proc.poll() is not None:
-                raise Broken('h5mount %s exited with status %d before mounting:\n%s'
-                             % (' '.join(argv[1:]), self.proc.returncode, self.log_tail()))
-            if time.monotonic() >= deadline:
-                raise Broken('%s was not mounted after %.0f s:\n%s'
-                             % (self.path, MOUNT_TIMEOUT, self.log_tail()))
-            time.sleep(POLL)
+        super().start()
         if self.bench.args.read_ahead_kb is not None:
             with open(self.bdi('read_ahead_kb'), 'w') as fp:
                 fp.write('%d\n' % self.bench.args.read_ahead_kb)
+        return self
 
     def bdi(self, name):
         dev = os.stat(self.path).st_dev
@@ -382,35 +316,20 @@ class Mount:
                          % (self.proc.returncode, self.log_tail()))
 
     def memory(self):
-        """proc_memory() of the daemon; raises Broken if it died."""
+        """mounting.proc_memory() of the daemon; raises Broken if it died."""
         self.check_alive()
-        return proc_memory(self.pid)
+        try:
+            return super().memory()
+        except OSError as e:
+            raise Broken('cannot read the memory of h5mount (pid %d): %s' % (self.pid, e))
 
     def stop(self):
         """Unmounts and waits for the daemon; idempotent. Sets unmount_seconds (the time the
         daemon took to write back and exit). Raises Broken if the daemon died before, could not
         be unmounted cleanly, did not exit in EXIT_TIMEOUT s, or exited non-zero."""
-        if self.proc is None or self not in Mount.active:
+        if self.proc is None or self not in mounting.ACTIVE:
             return
-        problems = []
-        if self.proc.poll() is not None:
-            problems.append('h5mount died (status %d) while mounted' % self.proc.returncode)
-        t0 = time.perf_counter()
-        if is_mounted(self.path):
-            r = subprocess.run(['fusermount3', '-u', self.path], capture_output=True, text=True)
-            if r.returncode != 0 and is_mounted(self.path):
-                problems.append('fusermount3 -u failed: ' + r.stderr.strip())
-                subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
-        try:
-            self.proc.wait(EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            problems.append('h5mount did not exit %.0f s after the unmount' % EXIT_TIMEOUT)
-            self.proc.kill()
-            self.proc.wait()
-        self.unmount_seconds = time.perf_counter() - t0
-        Mount.active.remove(self)
-        if not problems and self.proc.returncode != 0:
-            problems.append('h5mount exited with status %d' % self.proc.returncode)
+        problems = self.unmount()
         if self.bench.args.trace:
             self.bench.traces.append(fuse_trace_summary(self.logpath))
         if problems:
@@ -419,18 +338,6 @@ class Mount:
             os.rmdir(self.path)
         except OSError:
             pass
-
-
-def _emergency_unmount():
-    for m in list(Mount.active):
-        subprocess.run(['fusermount3', '-uz', m.path], capture_output=True)
-        try:
-            m.proc.wait(EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            m.proc.kill()
-
-
-atexit.register(_emergency_unmount)
 
 
 def fuse_trace_summary(logpath):
@@ -1145,7 +1052,7 @@ def run(args):
     finally:
         if args.keep:
             log('kept the data in %s' % tmp)
-        elif not Mount.active:
+        elif not mounting.ACTIVE:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             log('left %s in place: something is still mounted there' % tmp)

@@ -29,7 +29,8 @@
  *     waits on its `loaded` cond with meta (readahead.c).
  *  7. readahead.c readaheads lock (leaf): creates a dataset's read-ahead state; taken holding a
  *     read (5), never meta.
- *  8. The HDF5 lock (store.c h5m_hdf5_lock): every HDF5 call. Never held with meta. Inside it:
+ *  8. The HDF5 lock (store.c's h5m_hdf5_mutex, taken through h5m_hdf5_lock() of store_priv.h by
+ *     store.c, chunkio.c and vlen.c): every HDF5 call. Never held with meta. Inside it:
  *     HDF5's own global lock (its thread-safe build) and everything HDF5 calls back: jvfd.c
  *     (the journaling driver, no pthread lock of its own: it relies on these two and flock(2)
  *     on the file) and the filters.

@@ -1,10 +1,11 @@
-/* store.h: the HDF5 layer. Opens a file, lists groups lazily as a table of nodes (one per
- * object, so hard links share a node; a group's names but its first are symlink nodes),
- * describes datasets, reads whole-chunk blocks, variable-
- * length rows and attributes. Knows nothing of FUSE: errors are negative errno values.
+/* store.h: the HDF5 layer's object side. Opens a file, lists groups lazily as a table of nodes
+ * (one per object, so hard links share a node; a group's names but its first are symlink
+ * nodes), describes datasets, reads attributes, commits. Raw data I/O is chunkio.h's,
+ * variable-length reads vlen.h's. Knows nothing of FUSE: errors are negative errno values.
  *
- * Locking: every HDF5 call goes through one named mutex, h5m_hdf5_lock, held only inside this
- * module. Nodes are never freed before h5m_store_close(), so node pointers stay valid. */
+ * Locking: every HDF5 call goes through one named mutex, taken with h5m_hdf5_lock() (declared
+ * in src/store_priv.h) and held only inside the HDF5 layer (store.c, chunkio.c, vlen.c). Nodes
+ * are never freed before h5m_store_close(), so node pointers stay valid. */
 #ifndef H5MOUNT_STORE_H
 #define H5MOUNT_STORE_H
 
@@ -43,7 +44,7 @@ struct h5m_dirent {
 };
 
 /* What the store knows of a dataset: what is fixed at open, plus the extent in the HDF5 file
- * (changed only by h5m_store_set_extent) and what lives under the HDF5 lock. The views keep
+ * (changed only by h5m_chunkio_set_extent) and what lives under the HDF5 lock. The views keep
  * their own state of it (logical dims, block geometry, held row...: struct h5m_vds in
  * vdataset.h) in the `vds` slot, which the store never reads. */
 struct h5m_dataset {
@@ -75,13 +76,13 @@ struct h5m_dataset {
 	int64_t contig_offset;     /* file offset (user block included) of raw contiguous data that
 	                            * is allocated and served as stored, or -1 */
 	bool raw_rows;             /* read-only mount, no filter, chunks of whole rows (all the
-	                            * trailing dims): h5m_store_pread_rows reads any byte range */
+	                            * trailing dims): h5m_chunkio_pread_rows reads any byte range */
 	uint64_t dims[H5M_NPY_MAXDIMS]; /* the extent in the HDF5 file: set at open, changed only by
-	                            * h5m_store_set_extent (W: views' wlock + HDF5 lock; R: either) */
+	                            * h5m_chunkio_set_extent (W: views' wlock + HDF5 lock; R: either) */
 	struct h5m_blocks blocks;  /* fixed-size: the block geometry of the dims at open (immutable);
 	                            * the views start from it and keep the live one */
 	uint64_t h5rows;           /* dims[0] in the HDF5 file (W: views' wlock + HDF5 lock, in
-	                            * h5m_store_set_extent; R: either) */
+	                            * h5m_chunkio_set_extent; R: either) */
 	uint64_t nrows;            /* vlen: number of rows (all elements, C order) */
 	uint64_t *offsets;         /* vlen: nrows + 1 element offsets, or NULL until computed (HDF5 lock) */
 	struct h5m_vds *vds;       /* the views' state of this dataset, or NULL: set once by the
@@ -179,39 +180,8 @@ const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *
  * whose size the views keep (they change it). Takes the HDF5 lock. */
 int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes);
 
-/* Reads block `block` of geometry `b` (a snapshot of the views' geometry) into buf of `len` bytes (at
- * least the block's extent): rows that exist in the HDF5 file are read, every other byte of buf
- * gets the fill value (skipped when `zeroed` says buf is all zeros and so is the fill value),
- * and so does storage never written, whatever HDF5's fill time: no byte of buf is left as it was.
- * Returns 0 or -EIO (logged once per dataset with the reason, e.g. the missing filter). Takes
- * the HDF5 lock. */
-int h5m_store_read_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
-                         void *buf, size_t len, bool zeroed);
-
 /* Fills `len` bytes at buf with the fill value, starting at byte `phase` of an element. */
 void h5m_store_fill(const struct h5m_dataset *ds, void *buf, size_t len, uint64_t phase);
-
-/* Sets the HDF5 extent to `dims` (H5Dset_extent). Returns 0, -EFBIG beyond maxdims, -EINVAL
- * when the layout cannot change extent, or -EIO/-ENOSPC. Takes the HDF5 lock; caller holds wlock. */
-int h5m_store_set_extent(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t *dims);
-
-/* Whether the blocks of geometry b are runs of whole chunks, each contiguous in the block (the
- * chunks span every dim after the first, the blocks split the first dim at chunk edges) and
- * stored raw or as Blosc frames, so that whole ones can go through h5m_store_put_chunk. Takes
- * no lock. */
-bool h5m_store_chunk_rows(const struct h5m_dataset *ds, const struct h5m_blocks *b);
-
-/* Writes the whole chunk whose first row is row0 (a multiple of the chunk's rows; the chunk
- * within the HDF5 extent) from its chunk_bytes at src, straight into the file: a Blosc dataset's
- * chunk is encoded first, outside the HDF5 lock in a buffer of the calling thread, so threads
- * encode in parallel (stored raw, as HDF5's optional filter does, when Blosc refuses it). Returns
- * 0, -ENOMEM, -ENOSPC or -EIO (logged). Takes the HDF5 lock; caller holds wlock. */
-int h5m_store_put_chunk(struct h5m_store *s, struct h5m_dataset *ds, uint64_t row0, const void *src);
-
-/* Writes block `block` of geometry `b` from buf (the block's extent, whose rows must lie within
- * the HDF5 extent). Returns 0, -ENOSPC or -EIO (logged). Takes the HDF5 lock; caller holds wlock. */
-int h5m_store_write_block(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
-                          const void *buf);
 
 /* Bytes written through HDF5 but not yet committed (held by the journal driver). */
 size_t h5m_store_uncommitted(struct h5m_store *s);
@@ -219,30 +189,6 @@ size_t h5m_store_uncommitted(struct h5m_store *s);
 /* Commits everything written so far (H5Fflush; the journal driver makes it atomic), fsyncing
  * when `durable`. Returns 0, -ENOSPC or -EIO (logged). Takes the HDF5 lock. */
 int h5m_store_commit(struct h5m_store *s, bool durable);
-
-/* Reads only indices [first, first + count) of the split dim of block `block` (relative to the
- * block's start there) into buf, for when a whole block cannot be read (a corrupted chunk must
- * not hide its neighbours). Returns 0 or -EIO. Takes the HDF5 lock. */
-int h5m_store_read_block_part(struct h5m_store *s, struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t block,
-                              uint64_t first, uint64_t count, void *buf);
-
-/* For contiguous, unfiltered, allocated datasets served as stored (ds->contig_offset >= 0,
- * the user block included): reads `len` bytes at data offset `off` straight from the file.
- * Returns bytes read or -EIO. No HDF5 lock. */
-ssize_t h5m_store_pread(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
-
-/* For raw_rows datasets: reads `len` bytes at data offset `off` (within the dataset) straight
- * from the file, chunk by chunk (the chunk's address, relative to the user block, looked up
- * under the HDF5 lock, the bytes read outside it); chunks never written read as the fill
- * value. Returns bytes read or -EIO (logged). Takes the HDF5 lock briefly per chunk. */
-ssize_t h5m_store_pread_rows(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
-
-/* vlen datasets: reads `len` bytes of the concatenated values at `off`. Returns bytes or -EIO. */
-ssize_t h5m_store_vlen_read(struct h5m_store *s, struct h5m_dataset *ds, void *buf, size_t len, uint64_t off);
-
-/* vlen datasets: the row offsets (nrows + 1 values) in *offsets, computing them on first use.
- * The array stays owned by the dataset. Returns 0 or -EIO. */
-int h5m_store_vlen_offsets(struct h5m_store *s, struct h5m_dataset *ds, const uint64_t **offsets, uint64_t *nrows);
 
 /* Extended attributes of a group or dataset node: the NUL-separated "user.<name>" list
  * (malloc'd, *len bytes) or the text of one attribute named `name` (without "user.").

@@ -1,7 +1,8 @@
 """Mounts h5mount for the integration tests and states what each mounted path must hold.
 
 What it does: a `Mount` context manager (background `h5mount -f`, deadline-polled mount,
-`fusermount3 -u` cleanup that always runs), the expected bytes/npy/shape/listing/xattr
+`fusermount3 -u` cleanup that always runs; the process handling is mounting.py's, shared with
+contrib/bench/bench.py), the expected bytes/npy/shape/listing/xattr
 of every HDF5 object computed from h5py (cross-checked against h5py's and PyTables' own
 reads), `check_*` helpers that compare a mounted path with those expectations, and
 `run_tests()`, the entry point shared by the test scripts (skip = exit 77).
@@ -9,8 +10,6 @@ What it does not: generate fixtures (fixtures.py) or decide which behaviours are
 """
 
 import ast
-import atexit
-import ctypes
 import errno
 import io
 import mmap
@@ -30,13 +29,13 @@ import numpy as np
 import tables   # noqa: F401  (registers Blosc in libhdf5 so h5py can read it in-process)
 import h5py
 
-MOUNT_TIMEOUT = 10.0      # seconds to wait for a mount to appear or a daemon to exit
-POLL = 0.1                # poll interval, as STYLE.md asks
+from mounting import MOUNT_TIMEOUT, POLL, DaemonError, is_mounted, vm_hwm  # noqa: F401
+import mounting
+
 MiB = 1 << 20
 
 EXE = None                # path of the h5mount binary, set by run_tests()
 _WORKDIR = None           # per-script scratch directory, removed at exit
-_ACTIVE = []              # mounts not yet cleaned up, for the atexit/signal safety net
 
 
 # ------------------------------------------------------------------ scratch space
@@ -53,42 +52,20 @@ def new_mountpoint():
     return tempfile.mkdtemp(prefix='mnt-', dir=workdir())
 
 
-# ------------------------------------------------------------------ mounting
+# ------------------------------------------------------------------ mounting (mounting.py)
 
-def _unescape_mountinfo(field):
-    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
-
-
-def is_mounted(path):
-    """True if path is a mount point per /proc/self/mountinfo. Unlike os.path.ismount it
-    also sees a FUSE mount whose daemon died (stat gives ENOTCONN there)."""
-    path = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))),
-                        os.path.basename(path.rstrip('/')))
-    with open('/proc/self/mountinfo', encoding='utf-8', errors='surrogateescape') as fp:
-        return any(_unescape_mountinfo(line.split()[4]) == path for line in fp)
+def _term_when_parent_dies():
+    """preexec_fn for daemons a test starts itself: mounting.die_with_parent."""
+    mounting.die_with_parent()
 
 
 def fusermount_unmount(mnt):
     """Unmounts mnt with `fusermount3 -u`, falling back to a lazy `-uz`. Returns the
     (returncode, stderr) of the last attempt."""
-    r = subprocess.run(['fusermount3', '-u', mnt], capture_output=True, text=True)
-    if r.returncode != 0 and is_mounted(mnt):
-        r = subprocess.run(['fusermount3', '-uz', mnt], capture_output=True, text=True)
-    return r.returncode, r.stderr
+    return mounting.fusermount_unmount(mnt)[1]
 
 
-def _term_when_parent_dies():
-    """In the forked daemon: ask for SIGTERM if the test process dies without cleaning
-    up (e.g. killed by SIGBUS on a failing mmap read), so libfuse unmounts."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM, 0, 0, 0)      # PR_SET_PDEATHSIG
-
-
-class DaemonError(AssertionError):
-    pass
-
-
-class Mount:
+class Mount(mounting.Daemon):
     """`with Mount(h5file) as m:` mounts h5file at m.path with `h5mount -f`.
 
     Waits up to MOUNT_TIMEOUT s (polling every 0.1 s) for the mount and raises DaemonError
@@ -97,80 +74,30 @@ class Mount:
     asserts that the daemon exited with status 0."""
 
     def __init__(self, h5file, opts=(), mountpoint=None, exe=None, foreground=True):
+        super().__init__(mountpoint or new_mountpoint())
         self.h5file = h5file
         self.opts = list(opts)
-        self.path = mountpoint or new_mountpoint()
         self.exe = exe or EXE
         self.foreground = foreground
-        self.proc = None
-        self.returncode = None
-        self._errpath = None
-        self._errfile = None
-        self._cleaned = False
+        # Without -f the process started is the launcher, whose status is not the daemon's.
+        self.check_status = foreground
 
     @property
     def argv(self):
         return [self.exe] + (['-f'] if self.foreground else []) + self.opts + \
             [self.h5file, self.path]
 
-    def stderr_text(self):
-        if self._errpath is None:
-            return ''
-        with open(self._errpath, 'rb') as fp:
-            return fp.read().decode('utf-8', 'replace')
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+    def mounted(self):
+        # os.path.ismount stats the mount point, so the daemon is serving requests too.
+        return os.path.ismount(self.path)
 
     def start(self):
-        fd, self._errpath = tempfile.mkstemp(prefix='h5mount-stderr-', dir=workdir())
-        self._errfile = os.fdopen(fd, 'wb')
-        _ACTIVE.append(self)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=self._errfile, stderr=self._errfile,
-                                     preexec_fn=_term_when_parent_dies)
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while True:
-            if os.path.ismount(self.path):
-                return self
-            rc = self.proc.poll()
-            if rc is not None:
-                self.returncode = rc
-                self.cleanup()
-                raise DaemonError('h5mount exited with status %d before mounting %s:\n%s'
-                                  % (rc, self.h5file, self.stderr_text()))
-            if time.monotonic() > deadline:
-                self.cleanup()
-                raise DaemonError('%s did not appear as a mount within %.0f s; stderr:\n%s'
-                                  % (self.path, MOUNT_TIMEOUT, self.stderr_text()))
-            time.sleep(POLL)
+        fd, self.logpath = tempfile.mkstemp(prefix='h5mount-stderr-', dir=workdir())
+        os.close(fd)
+        return super().start()
 
-    def cleanup(self):
-        """Unmounts, waits for the daemon (killing it if it outlives the deadline) and
-        returns a problem description or None. Safe to call more than once."""
-        if self._cleaned:
-            return None
-        self._cleaned = True
-        problems = []
-        if is_mounted(self.path):
-            rc, err = fusermount_unmount(self.path)
-            if rc != 0:
-                problems.append('fusermount3 -u failed: ' + err.strip())
-        if self.proc is not None:
-            try:
-                self.returncode = self.proc.wait(timeout=MOUNT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.returncode = self.proc.wait()
-                problems.append('daemon did not exit within %.0f s of the unmount; killed'
-                                % MOUNT_TIMEOUT)
-            if self.returncode != 0 and self.foreground:
-                problems.append('daemon exit status %r after unmount' % self.returncode)
-        if self._errfile is not None:
-            self._errfile.close()
-        if self in _ACTIVE:
-            _ACTIVE.remove(self)
-        return '; '.join(problems) or None
+    def stderr_text(self):
+        return self.log_text()
 
     def __enter__(self):
         return self.start()
@@ -188,13 +115,22 @@ class Mount:
         return os.path.join(self.path, *[q.strip('/') for q in parts if q.strip('/')])
 
 
-def _cleanup_all():
-    for m in list(_ACTIVE):
-        m.cleanup()
+def mount_for_class(cls, h5file, opts=('-o', 'ro')):
+    """For a TestCase's setUpClass: mounts h5file (Mount options `opts`) and returns the
+    Mount, with a class cleanup that unmounts it and raises DaemonError, quoting the daemon's
+    stderr, when the daemon did not unmount and exit cleanly."""
+    mnt = Mount(h5file, opts)
+
+    def unmount():
+        problem = mnt.cleanup()
+        if problem:
+            raise DaemonError('%s\ndaemon stderr:\n%s' % (problem, mnt.stderr_text()))
+    cls.addClassCleanup(unmount)
+    return mnt.start()
 
 
 def _on_signal(signum, frame):
-    _cleanup_all()
+    mounting.cleanup_all()
     raise SystemExit(128 + signum)
 
 
@@ -896,7 +832,6 @@ def run_tests(module_name='__main__', tools=()):
     if not os.access(EXE, os.X_OK):
         print('h5mount binary %s is missing or not executable' % EXE, file=sys.stderr)
         sys.exit(1)
-    atexit.register(_cleanup_all)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     status = 1
@@ -919,7 +854,7 @@ def run_tests(module_name='__main__', tools=()):
         print(line, flush=True)
         status = 0 if result.wasSuccessful() and result.testsRun > 0 else 1
     finally:
-        _cleanup_all()
+        mounting.cleanup_all()
         if _WORKDIR is not None:
             leftover = [m for m in os.listdir(_WORKDIR)
                         if is_mounted(os.path.join(_WORKDIR, m))]
@@ -1017,15 +952,6 @@ def stored_shape_unlocked(h5path, name):
         return None
 
 
-def vm_hwm(pid):
-    """Peak resident set size (VmHWM) of process pid, in bytes."""
-    with open('/proc/%d/status' % pid) as fp:
-        for line in fp:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) * 1024
-    raise AssertionError('no VmHWM in /proc/%d/status' % pid)
-
-
 def close_quietly(fd):
     """os.close(fd), ignoring errors (cleanup of fds on mounts that may be gone)."""
     try:
@@ -1049,7 +975,7 @@ class Tmpfs:
         if r.returncode != 0:
             raise OSError('mount -t tmpfs failed: ' + r.stderr.strip())
         self._mounted = True
-        _ACTIVE.append(self)
+        mounting.ACTIVE.append(self)
         return self
 
     def remount_ro(self):
@@ -1064,15 +990,52 @@ class Tmpfs:
             if r.returncode != 0:
                 subprocess.run(['umount', '-l', self.path], capture_output=True)
         self._mounted = False
-        if self in _ACTIVE:
-            _ACTIVE.remove(self)
+        if self in mounting.ACTIVE:
+            mounting.ACTIVE.remove(self)
         return None
+
+
+NOBODY = 65534
+AS_NOBODY = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY, '--clear-groups']
+
+
+def nobody_dir(tc):
+    """For a test whose daemon runs as uid NOBODY: skips tc unless that can work here (root,
+    setpriv, a /dev/fuse others may use, a set-uid fusermount3), else returns a new directory
+    (mode 0755, removed after the test) for the files the daemon must reach."""
+    if os.geteuid() != 0 or shutil.which('setpriv') is None:
+        tc.skipTest('needs root and setpriv to run the daemon as uid %d' % NOBODY)
+    st = os.stat('/dev/fuse')
+    if st.st_mode & 0o006 != 0o006:
+        tc.skipTest('/dev/fuse (mode %o) is not usable by other users' % (st.st_mode & 0o777))
+    if not os.stat(shutil.which('fusermount3')).st_mode & stat.S_ISUID:
+        tc.skipTest('fusermount3 is not set-uid')
+    d = tempfile.mkdtemp(prefix='h5mount-nobody-')
+    tc.addCleanup(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+    return d
+
+
+def mount_as_nobody(tc, d, h5):
+    """Mounts h5 (in d, from nobody_dir) at d/mnt with a copy of the daemon in d running as
+    uid NOBODY; unmounted after the test. Returns the started MountAs."""
+    exe = os.path.join(d, 'h5mount')
+    shutil.copyfile(EXE, exe)
+    os.chmod(exe, 0o755)
+    mnt = os.path.join(d, 'mnt')
+    os.mkdir(mnt)
+    os.chown(mnt, NOBODY, NOBODY)
+    m = MountAs(h5, AS_NOBODY, mountpoint=mnt, exe=exe)
+    tc.addCleanup(m.cleanup)
+    return m.start()
 
 
 class MountAs(Mount):
     """A Mount whose daemon runs under `prefix` (e.g. setpriv to another user). Readiness is
     read from /proc/self/mountinfo, since the test's user may not be allowed to stat the
     mount of another user."""
+
+    pdeathsig = False
 
     def __init__(self, h5file, prefix, opts=(), mountpoint=None, exe=None):
         super().__init__(h5file, opts, mountpoint, exe)
@@ -1082,24 +1045,5 @@ class MountAs(Mount):
     def argv(self):
         return self.prefix + Mount.argv.fget(self)
 
-    def start(self):
-        fd, self._errpath = tempfile.mkstemp(prefix='h5mount-stderr-', dir=workdir())
-        self._errfile = os.fdopen(fd, 'wb')
-        _ACTIVE.append(self)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=self._errfile, stderr=self._errfile)
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while True:
-            if is_mounted(self.path):
-                return self
-            rc = self.proc.poll()
-            if rc is not None:
-                self.returncode = rc
-                self.cleanup()
-                raise DaemonError('%r exited with status %d before mounting:\n%s'
-                                  % (self.argv, rc, self.stderr_text()))
-            if time.monotonic() > deadline:
-                self.cleanup()
-                raise DaemonError('%s did not appear as a mount within %.0f s; stderr:\n%s'
-                                  % (self.path, MOUNT_TIMEOUT, self.stderr_text()))
-            time.sleep(POLL)
+    def mounted(self):
+        return is_mounted(self.path)

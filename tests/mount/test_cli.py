@@ -1,6 +1,8 @@
 """Command-line behaviour of h5mount: every startup error gives one `h5mount: ` line on
-stderr, a non-zero status and no HDF5 error stack; --help/--version; and the mount
-options (-s, -d, -o ro, -o cache_size=, background mode) serve the same bytes. Usage:
+stderr, a non-zero status and no HDF5 error stack (an unknown dash option, a file another
+HDF5 program or mount holds, a dead mount point left by kill -9 included); --help/--version;
+the mount options (-s, -d, -o ro, -o cache_size=, background mode) serve the same bytes; and
+the mount's source and statfs are the HDF5 file's path and file system. Usage:
 
     /usr/bin/python3 tests/mount/test_cli.py build/h5mount [TestClass[.test_name] ...]
 """
@@ -14,10 +16,12 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import h5py                 # noqa: E402
 import numpy as np          # noqa: E402
 
 import fixtures             # noqa: E402
 import harness              # noqa: E402
+import mounting             # noqa: E402
 from harness import read_file   # noqa: E402
 
 FIX = {}
@@ -107,6 +111,63 @@ class Errors(unittest.TestCase):
         mnt = harness.new_mountpoint()
         self.assertOneLineError(['-f', '--bogus', FIX['types'], mnt], 'unknown option',
                                 mountpoint=mnt)
+
+    def test_unknown_dash_option_is_refused_before_its_value_is_taken_for_the_file(self):
+        mnt = harness.new_mountpoint()
+        line = self.assertOneLineError(['--cache-size', '64M', FIX['types'], mnt],
+                                       "unknown option '--cache-size'", mountpoint=mnt)
+        self.assertNotIn('64M', line)
+        self.assertOneLineError(['-x', FIX['types'], mnt], "unknown option '-x'", mountpoint=mnt)
+        # Refused before the file is looked at: a missing file is not what it reports.
+        self.assertOneLineError(['-f', '--bogus', '/no/such/file.h5', mnt],
+                                "unknown option '--bogus'", mountpoint=mnt)
+
+    def test_a_file_mounted_read_write_already_is_refused_in_words(self):
+        path = harness.fresh_copy(FIX['types'], 'held.h5')
+        with harness.Mount(path):
+            for opts in ([], ['-o', 'ro']):
+                with self.subTest(opts=opts):
+                    mnt = harness.new_mountpoint()
+                    line = self.assertOneLineError(
+                        ['-f'] + opts + [path, mnt],
+                        'is open in another HDF5 program or mounted already', mountpoint=mnt)
+                    self.assertNotIn('errno', line)
+
+    def test_a_file_h5py_holds_open_for_writing_is_refused_in_words(self):
+        path = harness.fresh_copy(FIX['types'], 'h5py-held.h5')
+        with h5py.File(path, 'r+'):
+            for opts in ([], ['-o', 'ro']):
+                with self.subTest(opts=opts):
+                    mnt = harness.new_mountpoint()
+                    line = self.assertOneLineError(
+                        ['-f'] + opts + [path, mnt],
+                        path, 'is open in another HDF5 program or mounted already',
+                        mountpoint=mnt)
+                    self.assertNotIn('errno', line)
+
+    def test_dead_mount_point_after_kill_9_says_to_run_fusermount3_first(self):
+        m = harness.Mount(FIX['types'], ['-o', 'ro'])
+        m.start()
+        try:
+            m.proc.kill()
+            m.proc.wait(timeout=harness.MOUNT_TIMEOUT)
+            self.assertTrue(harness.is_mounted(m.path))
+            # The dead mount is still listed: run_h5mount must not take it for a new one.
+            status, out, err = run_h5mount(['-f', '-o', 'ro', FIX['types'], m.path])
+            self.assertNotEqual(status, 0)
+            self.assertEqual(len(err.rstrip('\n').split('\n')), 1, err)
+            self.assertIn('Transport endpoint is not connected', err)
+            self.assertIn("run 'fusermount3 -u %s' first" % m.path, err)
+        finally:
+            m.cleanup()
+            for _ in range(3):      # an h5mount that mounted over the dead mount is gone too
+                if harness.is_mounted(m.path):
+                    harness.fusermount_unmount(m.path)
+        self.assertFalse(harness.is_mounted(m.path))
+        # Doing what it says is enough.
+        with harness.Mount(FIX['types'], ['-o', 'ro'], mountpoint=m.path) as m2:
+            self.assertEqual(read_file(m2.p('layout/contiguous')),
+                             np.arange(3000, dtype='<f8').tobytes())
 
     def test_errors_are_reported_before_detaching_without_f(self):
         mnt = harness.new_mountpoint()
@@ -210,25 +271,56 @@ class Options(unittest.TestCase):
         self.assertFalse(harness.is_mounted(mnt))
         # The detached daemon must go away once unmounted.
         deadline = time.monotonic() + harness.MOUNT_TIMEOUT
-        while daemons_serving(mnt) and time.monotonic() < deadline:
+        while mounting.daemons_serving([mnt]) and time.monotonic() < deadline:
             time.sleep(harness.POLL)
-        self.assertEqual(daemons_serving(mnt), [])
+        self.assertEqual(mounting.daemons_serving([mnt]), [])
 
 
-def daemons_serving(mnt):
-    """Pids of h5mount processes whose command line names mountpoint mnt."""
-    pids = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as fp:
-                argv = fp.read().split(b'\0')
-        except OSError:
-            continue
-        if mnt.encode() in argv and any(a.endswith(b'h5mount') for a in argv[:1]):
-            pids.append(int(pid))
-    return pids
+class SourceAndStatfs(unittest.TestCase):
+    """mount, findmnt and df show the HDF5 file's absolute path as the mount's source, and
+    statfs gives the figures of the file system that holds the file."""
+
+    def test_source_is_the_file_path_with_space_comma_and_backslash(self):
+        d = os.path.join(harness.workdir(), 'dir with space, and comma')
+        os.makedirs(d, exist_ok=True)
+        for name in ('data, set 1.h5', 'back\\slash.h5'):
+            path = os.path.join(d, name)
+            with open(FIX['types'], 'rb') as src, open(path, 'wb') as dst:
+                dst.write(src.read())
+            with self.subTest(name=name), harness.Mount(path, ['-o', 'ro']) as m:
+                with open('/proc/self/mountinfo', encoding='utf-8',
+                          errors='surrogateescape') as fp:
+                    fields = [line.split() for line in fp]
+                mine = [f for f in fields if mounting.unescape_mountinfo(f[4]) == m.path]
+                self.assertEqual(len(mine), 1)
+                post = mine[0][mine[0].index('-') + 1:]
+                self.assertEqual(post[0], 'fuse.h5mount')
+                self.assertEqual(mounting.unescape_mountinfo(post[1]), path)
+                if '\\' not in name:    # findmnt prints a backslash as \x5c
+                    r = subprocess.run(['findmnt', '-no', 'SOURCE', m.path],
+                                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+                    self.assertEqual(r.stdout.rstrip('\n'), path, r.stderr)
+
+    def test_statfs_reports_the_file_system_holding_the_file(self):
+        with harness.Mount(FIX['types'], ['-o', 'ro']) as m:
+            host_dir = os.path.dirname(FIX['types'])
+            # Other processes change the free space meanwhile: the mount's figures must lie
+            # between two readings of the host's, in one of a few tries.
+            for attempt in range(5):
+                h1 = os.statvfs(host_dir)
+                got = os.statvfs(m.path)
+                h2 = os.statvfs(host_dir)
+                for field in ('f_bsize', 'f_frsize', 'f_blocks', 'f_files'):
+                    self.assertEqual(getattr(got, field), getattr(h1, field), field)
+                self.assertGreater(got.f_blocks, 0)
+                if all(min(getattr(h1, f), getattr(h2, f)) <= getattr(got, f) <=
+                       max(getattr(h1, f), getattr(h2, f))
+                       for f in ('f_bfree', 'f_bavail', 'f_ffree')):
+                    break
+            else:
+                self.fail('free space of the mount %r is not that of the host %r' % (got, h1))
+            self.assertEqual(got.f_namemax, 255)
+
 
 
 if __name__ == '__main__':

@@ -137,6 +137,18 @@ def filter_ids(h5path, name):
         return [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
 
 
+def copy_with_chunk_replaced(src, name, dataset, index, payload):
+    """A fresh copy `name` of src whose chunk number `index` of `dataset` holds payload(info)
+    (info: h5py's chunk info of the chunk it replaces), stored with filter mask 0 as if
+    the filters had written it; returns its path."""
+    path = harness.fresh_copy(src, name)
+    with h5py.File(path, 'r+') as f:
+        ds = f[dataset]
+        info = ds.id.get_chunk_info(index)
+        ds.id.write_direct_chunk(info.chunk_offset, payload(info), 0)
+    return path
+
+
 def chunk_infos(h5path, name):
     with h5py.File(h5path, 'r') as f:
         dsid = f[name].id
@@ -153,14 +165,7 @@ class ReadCase(unittest.TestCase):
     def setUpClass(cls):
         cls.h5 = FIX[cls.fixture]
         cls.exp = harness.compute_expectations(cls.h5, pytables=cls.pytables)
-        cls.mnt = harness.Mount(cls.h5, ['-o', 'ro'])
-        cls.mnt.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise AssertionError(problem + '\n' + cls.mnt.stderr_text())
+        cls.mnt = harness.mount_for_class(cls, cls.h5)
 
     def check_all_views_match_the_writer(self):
         failures = harness.check_all(self.mnt, self.exp)
@@ -331,20 +336,9 @@ class CorruptLzfChunk(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.h5 = harness.fresh_copy(FIX['lzf'], 'corrupt_lzf.h5')
-        with h5py.File(cls.h5, 'r+') as f:
-            ds = f['/f8_1d']
-            info = ds.id.get_chunk_info(2)
-            junk = b'\xff' * info.size
-            ds.id.write_direct_chunk(info.chunk_offset, junk, 0)
-        cls.mnt = harness.Mount(cls.h5, ['-o', 'ro'])
-        cls.mnt.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise AssertionError(problem + '\n' + cls.mnt.stderr_text())
+        cls.h5 = copy_with_chunk_replaced(FIX['lzf'], 'corrupt_lzf.h5', '/f8_1d', 2,
+                                          lambda info: b'\xff' * info.size)
+        cls.mnt = harness.mount_for_class(cls, cls.h5)
 
     def pread(self, off, n):
         with open(self.mnt.p('f8_1d'), 'rb') as fp:
@@ -370,20 +364,9 @@ class Bzip2BombChunk(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.h5 = harness.fresh_copy(FIX['pt'], 'bomb.h5')
         bomb = bz2.compress(bytes(cls.BOMB), 9)
-        with h5py.File(cls.h5, 'r+') as f:
-            ds = f['/bzip2_i2']
-            info = ds.id.get_chunk_info(1)
-            ds.id.write_direct_chunk(info.chunk_offset, bomb, 0)
-        cls.mnt = harness.Mount(cls.h5, ['-o', 'ro'])
-        cls.mnt.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise AssertionError(problem + '\n' + cls.mnt.stderr_text())
+        cls.h5 = copy_with_chunk_replaced(FIX['pt'], 'bomb.h5', '/bzip2_i2', 1, lambda info: bomb)
+        cls.mnt = harness.mount_for_class(cls, cls.h5)
 
     def test_reading_it_fails_with_eio_without_decoding_it(self):
         row = 4 * 2

@@ -15,7 +15,6 @@ Usage:
 
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,6 @@ from harness import read_file   # noqa: E402
 
 SUFFIX = '.h5mount-journal'
 RUN_TIMEOUT = 30.0
-NOBODY = 65534
 
 # What jvfd_crash writes (see jvfd_crash.c).
 OLD_D = np.arange(1000, dtype='<i4')
@@ -205,34 +203,17 @@ class ReadOnly(JournalCase):
         self.check_ro_then_rw(0)
 
     def test_file_the_user_cannot_write_is_mounted_read_only_showing_the_journal(self):
-        if os.geteuid() != 0 or shutil.which('setpriv') is None:
-            self.skipTest('needs root and setpriv to run the daemon as uid %d' % NOBODY)
-        if os.stat('/dev/fuse').st_mode & 0o006 != 0o006:
-            self.skipTest('/dev/fuse is not usable by other users')
-        if not os.stat(shutil.which('fusermount3')).st_mode & stat.S_ISUID:
-            self.skipTest('fusermount3 is not set-uid')
-        d = tempfile.mkdtemp(prefix='h5mount-nobody-')
-        self.addCleanup(shutil.rmtree, d, True)
-        os.chmod(d, 0o755)
+        d = harness.nobody_dir(self)
         h5 = os.path.join(d, 'data.h5')
         make_fixture(h5)
         crash(h5)
         os.chmod(h5, 0o444)
         os.chmod(h5 + SUFFIX, 0o444)
         before = (read_file(h5), read_file(h5 + SUFFIX))
-        exe = os.path.join(d, 'h5mount')
-        shutil.copyfile(harness.EXE, exe)
-        os.chmod(exe, 0o755)
-        mnt = os.path.join(d, 'mnt')
-        os.mkdir(mnt)
-        os.chown(mnt, NOBODY, NOBODY)
-        as_nobody = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY, '--clear-groups']
-        m = harness.MountAs(h5, as_nobody, mountpoint=mnt, exe=exe)
-        self.addCleanup(m.cleanup)
-        m.start()
-        r = subprocess.run(as_nobody + ['/usr/bin/python3', '-c',
-                                        'import sys; sys.stdout.write(open(sys.argv[1], "rb").read().hex())',
-                                        os.path.join(mnt, 'd')],
+        m = harness.mount_as_nobody(self, d, h5)
+        r = subprocess.run(harness.AS_NOBODY + ['/usr/bin/python3', '-c',
+                                                'import sys; sys.stdout.write(open(sys.argv[1], "rb").read().hex())',
+                                                m.p('d')],
                            capture_output=True, text=True, timeout=RUN_TIMEOUT)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(bytes.fromhex(r.stdout), NEW_D.tobytes())

@@ -258,13 +258,7 @@ class GroupLinks(unittest.TestCase):
 class DatasetKinds(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.m = harness.Mount(FIX['kinds']).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.m.cleanup()
-        if problem:
-            raise harness.DaemonError(problem)
+        cls.m = harness.mount_for_class(cls, FIX['kinds'], ())
 
     def test_null_dataspace_is_an_empty_file_and_shape_without_npy(self):
         m = self.m

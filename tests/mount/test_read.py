@@ -51,16 +51,8 @@ class MountedCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.h5 = FIX[cls.fixture]
-        cls.mnt = harness.Mount(cls.h5, cls.opts)
-        cls.addClassCleanup(cls._unmount)
-        cls.mnt.start()
+        cls.mnt = harness.mount_for_class(cls, cls.h5, cls.opts)
         cls._death_reported = False
-
-    @classmethod
-    def _unmount(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise harness.DaemonError('%s\ndaemon stderr:\n%s' % (problem, cls.mnt.stderr_text()))
 
     def tearDown(self):
         # Name the test during which the daemon died, once.

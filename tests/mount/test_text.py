@@ -147,23 +147,26 @@ def setUpModule():
 class AttributeText(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.mnt = harness.Mount(FIX['attrs'], ['-o', 'ro']).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.mnt.cleanup()
-        if problem:
-            raise AssertionError(problem)
+        cls.mnt = harness.mount_for_class(cls, FIX['attrs'])
 
     def x(self, name):
         return os.getxattr(self.mnt.p('d'), 'user.' + name)
 
+    def assertTexts(self, want, path=None):
+        """Each xattr user.<name> of `path` (default: dataset d) reads as want[name]; all of
+        them are compared at once, so a failure lists every text that differs."""
+        path = path or self.mnt.p('d')
+        got = {name: os.getxattr(path, 'user.' + name) for name in want}
+        self.assertEqual(got, want)
+
     def test_float16_prints_the_fewest_digits_that_read_back_as_the_half(self):
-        self.assertEqual(self.x('f2'), b'0.1')
-        self.assertEqual(self.x('f2_max'), b'65500.0')
-        self.assertEqual(self.x('f2_1d'), b'0.1 65500.0 -2.0 6.1e-05')
-        self.assertEqual(self.x('f2_be'), b'0.3')
-        self.assertEqual(self.x('f2_pow2'), b'0.01563')
+        self.assertTexts({
+            'f2': b'0.1',
+            'f2_max': b'65500.0',
+            'f2_1d': b'0.1 65500.0 -2.0 6.1e-05',
+            'f2_be': b'0.3',
+            'f2_pow2': b'0.01563',
+        })
         for tok, want in zip(self.x('f2_1d').split(b' '), [0.1, 65504, -2, 6.1e-5]):
             self.assertEqual(np.float16(float(tok)), np.float16(want))
 
@@ -181,9 +184,11 @@ class AttributeText(unittest.TestCase):
                 np.testing.assert_array_equal(back, val)
 
     def test_float32_and_float64_print_as_python_repr(self):
-        self.assertEqual(self.x('f4'), b'1.1')
-        self.assertEqual(self.x('f8'), b'0.1')
-        self.assertEqual(self.x('f8_big'), b'1500000000000000.0')
+        self.assertTexts({
+            'f4': b'1.1',
+            'f8': b'0.1',
+            'f8_big': b'1500000000000000.0',
+        })
 
     def test_long_double_prints_the_fewest_digits_that_read_back(self):
         third = self.x('ld_third')
@@ -192,47 +197,60 @@ class AttributeText(unittest.TestCase):
         self.assertEqual(self.x('ld_tenth'), b'0.1')
 
     def test_array_typed_scalar_attribute_adds_its_dims_without_brackets(self):
-        self.assertEqual(self.x('arr_f8'), b'0.0 1.0 2.0')
-        self.assertEqual(self.x('arr_i2_2x3'), b'0 1 2\n3 4 5')
-        self.assertEqual(self.x('arr_f2'), b'0.1 0.2')
+        self.assertTexts({
+            'arr_f8': b'0.0 1.0 2.0',
+            'arr_i2_2x3': b'0 1 2\n3 4 5',
+            'arr_f2': b'0.1 0.2',
+        })
 
     def test_rank_three_prints_one_row_of_the_last_dimension_per_line(self):
         self.assertEqual(self.x('i3d'), b'0 1\n2 3\n4 5\n6 7')
 
     def test_string_arrays_are_quoted_rows_with_no_trailing_newline(self):
-        self.assertEqual(self.x('str_1d_empty_last'), b"'x' ''")
-        self.assertEqual(self.x('str_2d'), b"'a' 'b c'\n'' 'it\\'s'")
-        self.assertEqual(self.x('str_fixed_1d'), b"'ab' '' 'c'")
-        self.assertEqual(self.x('str_one'), b"'only'")
-        self.assertEqual(self.x('str_scalar'), b'two words')
+        self.assertTexts({
+            'str_1d_empty_last': b"'x' ''",
+            'str_2d': b"'a' 'b c'\n'' 'it\\'s'",
+            'str_fixed_1d': b"'ab' '' 'c'",
+            'str_one': b"'only'",
+            'str_scalar': b'two words',
+        })
 
     def test_compounds_print_members_in_braces(self):
-        self.assertEqual(self.x('compound'), b"{k: 7, v: 2.5, s: 'ab'}")
-        self.assertEqual(self.x('compound_arr'), b'{k: 1, m: [0.5 1.5]} {k: 2, m: [2.5 3.5]}')
-        self.assertEqual(self.x('complex'), b'{r: 1.5, i: -2.0}')
+        self.assertTexts({
+            'compound': b"{k: 7, v: 2.5, s: 'ab'}",
+            'compound_arr': b'{k: 1, m: [0.5 1.5]} {k: 2, m: [2.5 3.5]}',
+            'complex': b'{r: 1.5, i: -2.0}',
+        })
 
     def test_enums_bools_opaque_and_vlen(self):
-        self.assertEqual(self.x('enum_1d'), b'RED BLUE 7')
-        self.assertEqual(self.x('bool_1d'), b'TRUE FALSE TRUE')
-        self.assertEqual(self.x('opaque'), b'00ff6162')
-        self.assertEqual(self.x('vlen_int'), b'[0 1] []')
+        self.assertTexts({
+            'enum_1d': b'RED BLUE 7',
+            'bool_1d': b'TRUE FALSE TRUE',
+            'opaque': b'00ff6162',
+            'vlen_int': b'[0 1] []',
+        })
 
     def test_empty_and_zero_size_attributes_are_empty_text(self):
-        self.assertEqual(self.x('empty'), b'')
-        self.assertEqual(self.x('zero_size'), b'')
+        self.assertTexts({
+            'empty': b'',
+            'zero_size': b'',
+        })
 
     def test_references_print_the_path_of_their_object(self):
-        self.assertEqual(self.x('ref'), b'/target')
-        self.assertEqual(self.x('refs'), b"'/target' '/d'")
+        self.assertTexts({
+            'ref': b'/target',
+            'refs': b"'/target' '/d'",
+        })
 
     def test_netcdf_attributes_written_by_ncgen(self):
         with harness.Mount(FIX['netcdf'], ['-o', 'ro']) as m:
-            v = m.p('v')
-            self.assertEqual(os.getxattr(v, 'user.valid_range'), b'0.1 65504.0')
-            self.assertEqual(os.getxattr(v, 'user.scale'), b'1.1')
-            self.assertEqual(os.getxattr(v, 'user.names'), b"'a b' '' 'c'")
-            self.assertEqual(os.getxattr(v, 'user.units'), b'm s-1')
-            self.assertEqual(os.getxattr(v, 'user.weights'), b'0.5 0.25')
+            self.assertTexts({
+                'valid_range': b'0.1 65504.0',
+                'scale': b'1.1',
+                'names': b"'a b' '' 'c'",
+                'units': b'm s-1',
+                'weights': b'0.5 0.25',
+            }, m.p('v'))
 
 
 class ArrayTypeShape(unittest.TestCase):

@@ -19,10 +19,8 @@ import os
 import shlex
 import shutil
 import signal
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import unittest
 
@@ -46,7 +44,6 @@ GROW_ROWS = fixtures.WRITE_ROWS
 REFUSED = (errno.EPERM, errno.EACCES, errno.EROFS)
 FIXED = ('grow', 'grow_1d', 'grow_3d', 'grow_any', 'limited', 'contiguous', 'compact',
          'fixed_chunked', 'g/inner')
-NOBODY = 65534
 
 
 def setUpModule():
@@ -940,29 +937,11 @@ class ReadOnly(WriteCase):
         self.assertStored('grow', ORIG['grow'], h5=h5)
 
     def test_file_mode_0444_as_non_root_is_mounted_read_only_with_a_log_line(self):
-        if os.geteuid() != 0 or shutil.which('setpriv') is None:
-            self.skipTest('needs root and setpriv to run the daemon as uid %d' % NOBODY)
-        st = os.stat('/dev/fuse')
-        if st.st_mode & 0o006 != 0o006:
-            self.skipTest('/dev/fuse (mode %o) is not usable by other users' % (st.st_mode & 0o777))
-        if not os.stat(shutil.which('fusermount3')).st_mode & stat.S_ISUID:
-            self.skipTest('fusermount3 is not set-uid')
-        d = tempfile.mkdtemp(prefix='h5mount-nobody-')
-        self.addCleanup(shutil.rmtree, d, True)
-        os.chmod(d, 0o755)
+        d = harness.nobody_dir(self)
         h5 = os.path.join(d, 'ro.h5')
         shutil.copyfile(self.h5, h5)
         os.chmod(h5, 0o444)
-        exe = os.path.join(d, 'h5mount')
-        shutil.copyfile(harness.EXE, exe)
-        os.chmod(exe, 0o755)
-        mnt = os.path.join(d, 'mnt')
-        os.mkdir(mnt)
-        os.chown(mnt, NOBODY, NOBODY)
-        as_nobody = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY, '--clear-groups']
-        m = harness.MountAs(h5, as_nobody, mountpoint=mnt, exe=exe)
-        self.addCleanup(m.cleanup)
-        m.start()
+        m = harness.mount_as_nobody(self, d, h5)
         probe = r'''
 import errno, json, os, sys
 mnt, out = sys.argv[1], {}
@@ -984,7 +963,7 @@ with open(os.path.join(mnt, 'grow'), 'rb') as fp:
     out['head'] = fp.read(64).hex()
 print(json.dumps(out))
 '''
-        r = subprocess.run(as_nobody + ['/usr/bin/python3', '-c', probe, mnt],
+        r = subprocess.run(harness.AS_NOBODY + ['/usr/bin/python3', '-c', probe, m.path],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         out = json.loads(r.stdout)

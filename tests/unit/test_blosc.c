@@ -16,6 +16,7 @@
 #include <blosc.h>
 #include <hdf5.h>
 
+#include "h5fixture.h"
 #include "tmptree.h"
 #include "xorshift.h"
 #include "h5mount/blosc.h"
@@ -26,18 +27,9 @@ static htri_t avail_before_register = -1;       /* H5Zfilter_avail(32001) before
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-/* Compressible doubles, like numpy.arange(n) * 0.25. */
-static void fill_ramp(double *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (double)i * 0.25;
-}
-
 static void tmp_path(char *out, size_t outlen, const char *name)
 {
-	int n = snprintf(out, outlen, "%s/%s", tmpdir, name);
-
-	assert_true(n > 0 && (size_t)n < outlen);
+	h5fixture_path(out, outlen, tmpdir, name);
 }
 
 /* A buffer of `len` bytes that ends exactly where a PROT_NONE page starts, so a library
@@ -107,23 +99,6 @@ static size_t read_cd_values(hid_t d, unsigned *flags, unsigned cd[16])
 	return ncd;
 }
 
-/* Reads chunk `offset` of `d` raw into a new malloc'd buffer; returns it, size in *len. */
-static unsigned char *read_raw_chunk(hid_t d, const hsize_t *offset, size_t *len,
-                                     uint32_t *mask)
-{
-	hsize_t stored = 0;
-	unsigned char *buf;
-
-	assert_true(H5Dget_chunk_storage_size(d, offset, &stored) >= 0);
-	assert_true(stored > 0);
-	buf = malloc(stored);
-	assert_non_null(buf);
-	*mask = 0xdeadbeef;
-	assert_true(H5Dread_chunk(d, H5P_DEFAULT, offset, mask, buf) >= 0);
-	*len = stored;
-	return buf;
-}
-
 /* ---- registration ---------------------------------------------------------------------- */
 
 static void test_register_adds_filter_once_and_restores_plugin_loading(void **state)
@@ -163,7 +138,7 @@ static void test_roundtrip_every_compressor_and_shuffle(void **state)
 	assert_non_null(src);
 	assert_non_null(back);
 	assert_non_null(frame);
-	fill_ramp(src, N);
+	h5fixture_ramp(src, N);
 	for (int code = 0; code <= 5; code++) {
 		for (int shuffle = 0; shuffle <= 2; shuffle++) {
 			size_t typesize = 0;
@@ -247,7 +222,7 @@ static size_t make_frame(unsigned char *frame, size_t cap, double *src, int code
 {
 	long n;
 
-	fill_ramp(src, 512);
+	h5fixture_ramp(src, 512);
 	n = h5m_blosc_encode(src, 512 * sizeof *src, frame, cap, 8, 5, 1, code, 1);
 	assert_true(n > BLOSC_MAX_OVERHEAD);
 	return (size_t)n;
@@ -376,7 +351,7 @@ static void test_hdf5_roundtrip_compresses_and_fills_cd_values(void **state)
 	assert_non_null(data);
 	assert_non_null(back);
 	assert_int_equal(h5m_blosc_register(), 0);
-	fill_ramp(data, ROWS * COLS);
+	h5fixture_ramp(data, ROWS * COLS);
 	tmp_path(path, sizeof path, "roundtrip.h5");
 	write_dataset(path, H5T_NATIVE_DOUBLE, 2, dims, chunk, 7, cd_in, data);
 
@@ -400,7 +375,7 @@ static void test_hdf5_roundtrip_compresses_and_fills_cd_values(void **state)
 	assert_int_equal(cd[6], 1);
 
 	/* chunk 0 on disk is an lz4 blosc frame, smaller than the chunk, filter not skipped */
-	raw = read_raw_chunk(d, origin, &rawlen, &mask);
+	raw = h5fixture_read_raw_chunk(d, origin, &rawlen, &mask);
 	assert_int_equal(mask, 0);
 	assert_true(rawlen < chunkbytes);
 	assert_string_equal(blosc_cbuffer_complib(raw), "LZ4");
@@ -450,7 +425,7 @@ static void test_hdf5_filter_without_parameters_uses_blosclz_level5_shuffle(void
 	assert_int_equal(cd[3], CN * 4);
 
 	/* the partial last chunk (rows 768..999 of 1024) is stored full size */
-	raw = read_raw_chunk(d, last, &rawlen, &mask);
+	raw = h5fixture_read_raw_chunk(d, last, &rawlen, &mask);
 	assert_int_equal(mask, 0);
 	assert_string_equal(blosc_cbuffer_complib(raw), "BloscLZ");
 	blosc_cbuffer_metainfo(raw, &typesize, &bflags);
@@ -544,7 +519,7 @@ static void test_hdf5_incompressible_chunk_is_stored_as_frame_with_mask_0(void *
 
 	/* hdf5-blosc would fail here (output buffer of nbytes) and HDF5 would store the chunk
 	 * raw with mask 0x1; ours has room for the header, so every chunk is a frame */
-	raw = read_raw_chunk(d, origin, &rawlen, &mask);
+	raw = h5fixture_read_raw_chunk(d, origin, &rawlen, &mask);
 	assert_int_equal(mask, 0);
 	assert_int_equal(rawlen, N + BLOSC_MAX_OVERHEAD);
 	assert_memory_equal(raw + BLOSC_MAX_OVERHEAD, data, N); /* memcpy'd payload */
@@ -568,7 +543,7 @@ static void test_hdf5_read_of_corrupt_stored_chunk_fails(void **state)
 
 	(void)state;
 	assert_int_equal(h5m_blosc_register(), 0);
-	fill_ramp(data, N);
+	h5fixture_ramp(data, N);
 	tmp_path(path, sizeof path, "corrupt.h5");
 	write_dataset(path, H5T_NATIVE_DOUBLE, 1, dims, chunk, 7, cd_in, data);
 
@@ -611,24 +586,12 @@ static const char pytables_script[] =
 	"                    filters=tables.Filters(complevel=5, complib=\"blosc:lz4\"))\n";
 
 /* Returns 1 when pytables.h5 exists in tmpdir (writing it on first call), 0 when
- * /usr/bin/python3 cannot import tables. Fails the test if the script fails. */
+ * /usr/bin/python3 cannot import tables. */
 static int have_pytables_file(void)
 {
 	static int have = -1;
-	char cmd[8192];
-	int n;
 
-	if (have >= 0)
-		return have;
-	if (system("/usr/bin/python3 -c 'import tables' >/dev/null 2>&1") != 0) {
-		have = 0;
-		return have;
-	}
-	n = snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c '%s' '%s'", pytables_script, tmpdir);
-	assert_true(n > 0 && (size_t)n < sizeof cmd);
-	assert_int_equal(system(cmd), 0);
-	have = 1;
-	return have;
+	return h5fixture_python(&have, "tables", pytables_script, tmpdir);
 }
 
 /* Opens `name` in pytables.h5, checks its cd_values against `want` (`nwant` slots), reads
@@ -637,7 +600,7 @@ static void check_pytables_ramp(hid_t f, const char *name, size_t nwant, const u
 {
 	enum { N = 30000, CHUNK = 2730 * 3 };
 	const hsize_t origin[2] = {0, 0};
-	double *back = malloc(N * sizeof *back), decoded[CHUNK];
+	double decoded[CHUNK];
 	unsigned cd[16], flags = 0;
 	unsigned char *raw;
 	size_t ncd, rawlen;
@@ -645,18 +608,14 @@ static void check_pytables_ramp(hid_t f, const char *name, size_t nwant, const u
 	hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
 
 	assert_true(d >= 0);
-	assert_non_null(back);
 	ncd = read_cd_values(d, &flags, cd);
 	assert_int_equal(ncd, nwant);
 	assert_memory_equal(cd, want, nwant * sizeof *want);
 	assert_int_equal(flags & H5Z_FLAG_OPTIONAL, H5Z_FLAG_OPTIONAL);
 
-	memset(back, 0xAA, N * sizeof *back);
-	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
-	for (int i = 0; i < N; i++)
-		assert_true(back[i] == (double)i);
+	h5fixture_check_arange(d, N);
 
-	raw = read_raw_chunk(d, origin, &rawlen, &mask);
+	raw = h5fixture_read_raw_chunk(d, origin, &rawlen, &mask);
 	assert_int_equal(mask, 0);
 	assert_int_equal(h5m_blosc_decode(raw, rawlen, decoded, sizeof decoded, 1),
 	                 (long)sizeof decoded);
@@ -664,7 +623,6 @@ static void check_pytables_ramp(hid_t f, const char *name, size_t nwant, const u
 		assert_true(decoded[i] == (double)i);
 	free(raw);
 	H5Dclose(d);
-	free(back);
 }
 
 static void test_reads_pytables_blosc_lz4_and_blosclz_datasets(void **state)
@@ -721,7 +679,7 @@ static void test_pytables_incompressible_chunk_is_raw_with_mask_1(void **state)
 
 	/* hdf5-blosc's output buffer has no room for the header: the filter fails, HDF5 skips
 	 * it and stores the chunk as is. A direct-chunk reader must look at the mask. */
-	raw = read_raw_chunk(d, origin, &rawlen, &mask);
+	raw = h5fixture_read_raw_chunk(d, origin, &rawlen, &mask);
 	assert_int_equal(mask, 1);
 	assert_int_equal(rawlen, CHUNK);
 	assert_memory_equal(raw, want, CHUNK);
@@ -752,20 +710,10 @@ int main(void)
 		cmocka_unit_test(test_reads_pytables_blosc_lz4_and_blosclz_datasets),
 		cmocka_unit_test(test_pytables_incompressible_chunk_is_raw_with_mask_1),
 	};
-	char plugins[sizeof tmpdir + 16];
 	int failed;
 
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (h5fixture_setup(tmpdir) != 0) /* tmpdir, and no installed plugin for HDF5 to find */
 		return 1;
-	}
-	/* an empty plugin directory, set before HDF5 starts, so no installed blosc plugin can
-	 * stand in for the filter under test */
-	snprintf(plugins, sizeof plugins, "%s/plugins", tmpdir);
-	if (mkdir(plugins, 0700) != 0 || setenv("HDF5_PLUGIN_PATH", plugins, 1) != 0) {
-		perror(plugins);
-		return 1;
-	}
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	avail_before_register = H5Zfilter_avail(H5M_BLOSC_FILTER_ID);
 

@@ -19,6 +19,7 @@
 #include <lzf.h>
 #include <lzo/lzo1x.h>
 
+#include "h5fixture.h"
 #include "tmptree.h"
 #include "xorshift.h"
 #include "h5mount/filters.h"
@@ -35,16 +36,7 @@ enum { ROWS = 1000, COLS = 3, CHUNK_ROWS = 100, CHUNK_BYTES = CHUNK_ROWS * COLS 
 
 static void tmp_path(char *out, size_t outlen, const char *name)
 {
-	int n = snprintf(out, outlen, "%s/%s", tmpdir, name);
-
-	assert_true(n > 0 && (size_t)n < outlen);
-}
-
-/* Compressible doubles, like numpy.arange(n) * 0.25. */
-static void fill_ramp(double *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (double)i * 0.25;
+	h5fixture_path(out, outlen, tmpdir, name);
 }
 
 /* Creates `path` with one chunked (CHUNK_ROWS, COLS) dataset "d" of ROWS x COLS doubles with
@@ -73,21 +65,6 @@ static void write_dataset(const char *path, int id, unsigned flags, size_t ncd, 
 	H5Pclose(dcpl);
 	H5Sclose(space);
 	assert_true(H5Fclose(f) >= 0);
-}
-
-/* Reads the stored bytes and filter mask of the chunk at `offset`; the caller frees them. */
-static unsigned char *read_raw_chunk(hid_t d, const hsize_t *offset, size_t *len, uint32_t *mask)
-{
-	hsize_t n = 0;
-	unsigned char *raw;
-
-	assert_true(H5Dget_chunk_storage_size(d, offset, &n) >= 0);
-	assert_true(n > 0);
-	raw = malloc(n);
-	assert_non_null(raw);
-	assert_true(H5Dread_chunk(d, H5P_DEFAULT, offset, mask, raw) >= 0);
-	*len = n;
-	return raw;
 }
 
 /* cd_values of filter `id` of dataset d (at most 16); returns their count. */
@@ -163,6 +140,56 @@ static unsigned char *encode_with_library(int id, const void *src, size_t n, siz
 	}
 }
 
+/* Replaces the stored bytes of the first chunk of "d" in `path` with the `len` bytes at
+ * `bytes`, marked as filtered (mask 0): what a damaged file or a foreign writer leaves. */
+static void replace_first_chunk(const char *path, const void *bytes, size_t len)
+{
+	const hsize_t origin[2] = {0, 0};
+	hid_t f, d;
+
+	f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+	assert_true(f >= 0);
+	d = H5Dopen2(f, "d", H5P_DEFAULT);
+	assert_true(d >= 0);
+	assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 0, origin, len, bytes) >= 0);
+	H5Dclose(d);
+	H5Fclose(f);
+}
+
+/* Writes `data` as "d" of tmpdir/name with LZF (after shuffle when `shuffle`), then replaces
+ * its first chunk with an LZF stream of only the first `nbytes` of it; `path` gets the file's
+ * path (4096 bytes). */
+static void write_short_first_chunk(char *path, const char *name, bool shuffle, const double *data,
+                                    size_t nbytes)
+{
+	unsigned char *enc;
+	size_t len;
+
+	tmp_path(path, 4096, name);
+	write_dataset(path, H5M_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL, shuffle, data);
+	enc = encode_with_library(H5M_LZF_FILTER_ID, data, nbytes, &len);
+	replace_first_chunk(path, enc, len);
+	free(enc);
+}
+
+/* Reads "d" of `path` as ROWS x COLS doubles into `back` (first filled with 0xAA bytes) with
+ * a whole chunk expected from each decode, as the store sets it (h5m_filters_expect). */
+static void read_expecting_whole_chunks(const char *path, double *back)
+{
+	hid_t f, d;
+
+	f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(f >= 0);
+	d = H5Dopen2(f, "d", H5P_DEFAULT);
+	assert_true(d >= 0);
+	memset(back, 0xAA, ROWS * COLS * sizeof *back);
+	h5m_filters_expect(CHUNK_BYTES);
+	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+	h5m_filters_expect(0);
+	H5Dclose(d);
+	H5Fclose(f);
+}
+
 static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data)
 {
 	(void)n;
@@ -223,7 +250,7 @@ static void test_hdf5_roundtrip_compresses_each_filter_with_and_without_shuffle(
 
 	(void)state;
 	assert_non_null(data);
-	fill_ramp(data, ROWS * COLS);
+	h5fixture_ramp(data, ROWS * COLS);
 	assert_int_equal(h5m_filters_register(), 0);
 	tmp_path(path, sizeof path, "roundtrip.h5");
 	for (int i = 0; i < 3; i++) {
@@ -248,7 +275,7 @@ static void test_hdf5_roundtrip_compresses_each_filter_with_and_without_shuffle(
 				assert_memory_equal(cd, pt_cd, sizeof pt_cd);
 			}
 			/* the stored chunk is encoded (mask 0), smaller, and decodes to the chunk */
-			raw = read_raw_chunk(d, origin, &rawlen, &mask);
+			raw = h5fixture_read_raw_chunk(d, origin, &rawlen, &mask);
 			assert_int_equal(mask, 0);
 			assert_true(rawlen < CHUNK_BYTES);
 			plain = h5m_filters_decode(ids[i], ncd, cd, raw, rawlen, &outlen);
@@ -286,7 +313,7 @@ static void test_hdf5_incompressible_chunks_round_trip(void **state)
 
 			write_dataset(path, ids[i], flags, 0, NULL, false, data);
 			d = read_back(path, data, &f);
-			raw = read_raw_chunk(d, origin, &rawlen, &mask);
+			raw = h5fixture_read_raw_chunk(d, origin, &rawlen, &mask);
 			if (optional && ids[i] != H5M_BZIP2_FILTER_ID) {
 				/* as h5py and PyTables: declined, so HDF5 stores the chunk raw */
 				assert_int_equal(mask, 1);
@@ -309,14 +336,13 @@ static void test_hdf5_read_of_corrupt_stored_chunk_fails(void **state)
 {
 	double *data = malloc(ROWS * COLS * sizeof *data), *back = malloc(ROWS * COLS * sizeof *back);
 	static const char *const names[3] = {"LZF", "LZO", "bzip2"};
-	const hsize_t origin[2] = {0, 0};
 	unsigned char junk[512];
 	char path[4096], why[256], want[256];
 
 	(void)state;
 	assert_non_null(data);
 	assert_non_null(back);
-	fill_ramp(data, ROWS * COLS);
+	h5fixture_ramp(data, ROWS * COLS);
 	fill_random(junk, sizeof junk, 3);
 	assert_int_equal(h5m_filters_register(), 0);
 	tmp_path(path, sizeof path, "corrupt.h5");
@@ -324,14 +350,8 @@ static void test_hdf5_read_of_corrupt_stored_chunk_fails(void **state)
 		hid_t f, d;
 
 		write_dataset(path, ids[i], H5Z_FLAG_OPTIONAL, 0, NULL, false, data);
-		f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-		assert_true(f >= 0);
-		d = H5Dopen2(f, "d", H5P_DEFAULT);
-		assert_true(d >= 0);
 		/* the first chunk replaced by random bytes, marked as filtered */
-		assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 0, origin, sizeof junk, junk) >= 0);
-		H5Dclose(d);
-		H5Fclose(f);
+		replace_first_chunk(path, junk, sizeof junk);
 
 		f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
 		assert_true(f >= 0);
@@ -360,7 +380,7 @@ static void test_decode_rejects_truncated_empty_and_random_chunks(void **state)
 
 	(void)state;
 	assert_non_null(data);
-	fill_ramp(data, CHUNK_BYTES / 8);
+	h5fixture_ramp(data, CHUNK_BYTES / 8);
 	fill_random(junk, sizeof junk, 11);
 	for (int i = 0; i < 3; i++) {
 		size_t len, ncd = ids[i] == H5M_LZF_FILTER_ID ? 3 : 0;
@@ -404,7 +424,7 @@ static void test_decode_of_any_single_byte_corruption_fails_or_stays_bounded(voi
 
 	(void)state;
 	assert_non_null(data);
-	fill_ramp(data, CHUNK_BYTES / 8);
+	h5fixture_ramp(data, CHUNK_BYTES / 8);
 	for (int i = 0; i < 3; i++) {
 		size_t len, ncd = ids[i] == H5M_LZF_FILTER_ID ? 3 : 0;
 		unsigned char *enc = encode_with_library(ids[i], data, CHUNK_BYTES, &len);
@@ -444,7 +464,7 @@ static void test_lzf_chunk_size_in_cd_values_is_only_a_first_guess(void **state)
 
 	(void)state;
 	assert_non_null(data);
-	fill_ramp(data, CHUNK_BYTES / 8);
+	h5fixture_ramp(data, CHUNK_BYTES / 8);
 	enc = encode_with_library(H5M_LZF_FILTER_ID, data, CHUNK_BYTES, &len);
 
 	/* a size past the bound is not allocated; a wrong one (a filter before LZF on write
@@ -472,7 +492,7 @@ static void test_expected_chunk_size_bounds_and_pads_decoding(void **state)
 
 	(void)state;
 	assert_non_null(data);
-	fill_ramp(data, CHUNK_BYTES / 8);
+	h5fixture_ramp(data, CHUNK_BYTES / 8);
 	for (int i = 0; i < 3; i++) {
 		size_t len, outlen, ncd = ids[i] == H5M_LZF_FILTER_ID ? 3 : 0;
 		unsigned char *enc = encode_with_library(ids[i], data, CHUNK_BYTES, &len);
@@ -498,46 +518,23 @@ static void test_expected_chunk_size_bounds_and_pads_decoding(void **state)
 static void test_hdf5_read_of_short_lzf_chunk_is_zero_padded_to_the_chunk(void **state)
 {
 	double *data = malloc(ROWS * COLS * sizeof *data), *back = malloc(ROWS * COLS * sizeof *back);
-	const hsize_t origin[2] = {0, 0};
-	unsigned char *enc;
 	char path[4096];
-	size_t len;
-	hid_t f, d;
 
 	(void)state;
 	assert_non_null(data);
 	assert_non_null(back);
-	fill_ramp(data, ROWS * COLS);
+	h5fixture_ramp(data, ROWS * COLS);
 	assert_int_equal(h5m_filters_register(), 0);
-	tmp_path(path, sizeof path, "short.h5");
-	write_dataset(path, H5M_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL, false, data);
 	/* the first chunk replaced by an LZF stream of only its first half */
-	enc = encode_with_library(H5M_LZF_FILTER_ID, data, CHUNK_BYTES / 2, &len);
-	f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-	assert_true(f >= 0);
-	d = H5Dopen2(f, "d", H5P_DEFAULT);
-	assert_true(d >= 0);
-	assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 0, origin, len, enc) >= 0);
-	H5Dclose(d);
-	H5Fclose(f);
+	write_short_first_chunk(path, "short.h5", false, data, CHUNK_BYTES / 2);
 
 	/* HDF5 does not check the size a filter returns; with the chunk size expected (as the
 	 * store sets it) the rest of the chunk reads as zeros, not as stale heap bytes */
-	f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	assert_true(f >= 0);
-	d = H5Dopen2(f, "d", H5P_DEFAULT);
-	assert_true(d >= 0);
-	memset(back, 0xAA, ROWS * COLS * sizeof *back);
-	h5m_filters_expect(CHUNK_BYTES);
-	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
-	h5m_filters_expect(0);
+	read_expecting_whole_chunks(path, back);
 	assert_memory_equal(back, data, CHUNK_BYTES / 2);
 	for (size_t k = CHUNK_BYTES / 2 / 8; k < CHUNK_BYTES / 8; k++)
 		assert_true(back[k] == 0.0);
 	assert_memory_equal(back + CHUNK_BYTES / 8, data + CHUNK_BYTES / 8, (ROWS * COLS * 8) - CHUNK_BYTES);
-	H5Dclose(d);
-	H5Fclose(f);
-	free(enc);
 	free(back);
 	free(data);
 }
@@ -545,42 +542,20 @@ static void test_hdf5_read_of_short_lzf_chunk_is_zero_padded_to_the_chunk(void *
 static void test_hdf5_read_of_short_chunk_before_unshuffle_stays_in_the_chunk(void **state)
 {
 	double *data = malloc(ROWS * COLS * sizeof *data), *back = malloc(ROWS * COLS * sizeof *back);
-	const hsize_t origin[2] = {0, 0};
-	unsigned char *enc;
 	char path[4096];
-	size_t len;
-	hid_t f, d;
 
 	(void)state;
 	assert_non_null(data);
 	assert_non_null(back);
-	fill_ramp(data, ROWS * COLS);
+	h5fixture_ramp(data, ROWS * COLS);
 	assert_int_equal(h5m_filters_register(), 0);
-	tmp_path(path, sizeof path, "short_shuffle.h5");
 	/* shuffle, then LZF: on read HDF5 unshuffles what LZF returns, in a buffer of that size,
 	 * then copies a whole chunk out of it (ASan sees a read past a short one) */
-	write_dataset(path, H5M_LZF_FILTER_ID, H5Z_FLAG_OPTIONAL, 0, NULL, true, data);
-	enc = encode_with_library(H5M_LZF_FILTER_ID, data, CHUNK_BYTES / 4, &len);
-	f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-	assert_true(f >= 0);
-	d = H5Dopen2(f, "d", H5P_DEFAULT);
-	assert_true(d >= 0);
-	assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 0, origin, len, enc) >= 0);
-	H5Dclose(d);
-	H5Fclose(f);
+	write_short_first_chunk(path, "short_shuffle.h5", true, data, CHUNK_BYTES / 4);
 
-	f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	assert_true(f >= 0);
-	d = H5Dopen2(f, "d", H5P_DEFAULT);
-	assert_true(d >= 0);
-	h5m_filters_expect(CHUNK_BYTES);
-	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
-	h5m_filters_expect(0);
+	read_expecting_whole_chunks(path, back);
 	/* the damaged chunk reads as unshuffled bytes of its own; the others are intact */
 	assert_memory_equal(back + CHUNK_BYTES / 8, data + CHUNK_BYTES / 8, (ROWS * COLS * 8) - CHUNK_BYTES);
-	H5Dclose(d);
-	H5Fclose(f);
-	free(enc);
 	free(back);
 	free(data);
 }
@@ -645,7 +620,7 @@ static void test_hdf5_roundtrip_with_fletcher32_before_the_filter_as_pytables_or
 	(void)state;
 	assert_non_null(data);
 	assert_non_null(back);
-	fill_ramp(data, ROWS * COLS);
+	h5fixture_ramp(data, ROWS * COLS);
 	assert_int_equal(h5m_filters_register(), 0);
 	tmp_path(path, sizeof path, "fletcher.h5");
 	for (int i = 0; i < 3; i++) {
@@ -667,17 +642,8 @@ static void test_hdf5_roundtrip_with_fletcher32_before_the_filter_as_pytables_or
 		H5Sclose(space);
 		assert_true(H5Fclose(f) >= 0);
 
-		f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-		assert_true(f >= 0);
-		d = H5Dopen2(f, "d", H5P_DEFAULT);
-		assert_true(d >= 0);
-		memset(back, 0xAA, ROWS * COLS * sizeof *back);
-		h5m_filters_expect(CHUNK_BYTES);
-		assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
-		h5m_filters_expect(0);
+		read_expecting_whole_chunks(path, back);
 		assert_memory_equal(back, data, ROWS * COLS * sizeof *back);
-		H5Dclose(d);
-		H5Fclose(f);
 	}
 	free(back);
 	free(data);
@@ -740,7 +706,7 @@ static void test_lzo_chunk_with_pytables_0_5_checksum_trailer_decodes(void **sta
 
 	(void)state;
 	assert_non_null(data);
-	fill_ramp(data, CHUNK_BYTES / 8);
+	h5fixture_ramp(data, CHUNK_BYTES / 8);
 	enc = lzo_stream(data, CHUNK_BYTES, &len);
 	chunk = malloc(len + 8);
 	assert_non_null(chunk);
@@ -785,48 +751,28 @@ static const char writers_script[] =
 	"        e.append(a)\n";
 
 /* Returns 1 when h5py.h5 and pytables.h5 exist in tmpdir (writing them on first call), 0 when
- * /usr/bin/python3 cannot import h5py and tables. Fails the test if the script fails. The
- * writers run in their own process: their filters never meet ours. */
+ * /usr/bin/python3 cannot import h5py and tables. */
 static int have_writers_files(void)
 {
 	static int have = -1;
-	char cmd[8192];
-	int n;
 
-	if (have >= 0)
-		return have;
-	if (system("/usr/bin/python3 -c 'import h5py, tables' >/dev/null 2>&1") != 0) {
-		have = 0;
-		return have;
-	}
-	n = snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c '%s' '%s'", writers_script, tmpdir);
-	assert_true(n > 0 && (size_t)n < sizeof cmd);
-	assert_int_equal(system(cmd), 0);
-	have = 1;
-	return have;
+	return h5fixture_python(&have, "h5py, tables", writers_script, tmpdir);
 }
 
 /* Reads dataset `name` of `file` (in tmpdir) and compares it with arange(30000). */
 static void check_writers_ramp(const char *file, const char *name)
 {
-	enum { N = 30000 };
-	double *back = malloc(N * sizeof *back);
 	char path[4096];
 	hid_t f, d;
 
-	assert_non_null(back);
 	tmp_path(path, sizeof path, file);
 	f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
 	assert_true(f >= 0);
 	d = H5Dopen2(f, name, H5P_DEFAULT);
 	assert_true(d >= 0);
-	memset(back, 0xAA, N * sizeof *back);
-	assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
-	for (int i = 0; i < N; i++)
-		assert_true(back[i] == (double)i);
+	h5fixture_check_arange(d, 30000);
 	H5Dclose(d);
 	H5Fclose(f);
-	free(back);
 }
 
 static void test_reads_h5py_lzf_and_pytables_lzo_bzip2_datasets(void **state)
@@ -863,20 +809,10 @@ int main(void)
 		cmocka_unit_test(test_lzo_chunk_with_pytables_0_5_checksum_trailer_decodes),
 		cmocka_unit_test(test_reads_h5py_lzf_and_pytables_lzo_bzip2_datasets),
 	};
-	char plugins[sizeof tmpdir + 16];
 	int failed;
 
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (h5fixture_setup(tmpdir) != 0) /* tmpdir, and no installed plugin for HDF5 to find */
 		return 1;
-	}
-	/* an empty plugin directory, set before HDF5 starts, so no installed plugin can stand
-	 * in for the filters under test */
-	snprintf(plugins, sizeof plugins, "%s/plugins", tmpdir);
-	if (mkdir(plugins, 0700) != 0 || setenv("HDF5_PLUGIN_PATH", plugins, 1) != 0) {
-		perror(plugins);
-		return 1;
-	}
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	for (int i = 0; i < 3; i++)
 		avail_before_register[i] = H5Zfilter_avail((H5Z_filter_t)ids[i]);
