@@ -25,7 +25,6 @@
 struct h5m_views {
 	struct h5m_store *store;
 	struct h5m_cache *cache;
-	size_t cache_bytes;
 	struct h5m_pool *pool;        /* loads a read's blocks and writes back chunks in parallel,
 	                               * and reads ahead; set by h5m_views_start before any request,
 	                               * NULL until then */
@@ -78,7 +77,6 @@ struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, siz
 	if (!v)
 		return NULL;
 	v->store = store;
-	v->cache_bytes = cache_bytes;
 	v->cache = h5m_cache_new(cache_bytes);
 	if (v->cache)
 		h5m_cache_set_spare(v->cache, dirty_limit);
@@ -895,7 +893,7 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 		rc = set_rows(vs, rows, 0);
 	h5m_vds_resize_end(vs);
 	if (!rc)
-		rc = h5m_store_commit(v->store, false);
+		rc = h5m_writeback_commit(v->wb);
 	return rc;
 }
 
@@ -957,7 +955,7 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	if (rc)
 		return rc;
 	chg->size = chg->all = true;
-	return h5m_store_commit(v->store, false);
+	return h5m_writeback_commit(v->wb);
 }
 
 /* Checks a complete .npy header against the dataset: same descr, C order, same trailing dims. */

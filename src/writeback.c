@@ -338,6 +338,11 @@ int h5m_writeback_all(struct h5m_writeback *wb, bool durable, bool complete_rows
 	return first;
 }
 
+int h5m_writeback_commit(struct h5m_writeback *wb)
+{
+	return h5m_store_commit(wb->store, false);
+}
+
 void h5m_writeback_after_write(struct h5m_writeback *wb)
 {
 	if (h5m_cache_dirty_bytes(wb->cache) > wb->dirty_limit) {

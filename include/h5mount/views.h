@@ -59,7 +59,8 @@ struct h5m_view_handle {
 	size_t stage_len;
 };
 
-/* Size in bytes of view `view` of dataset node n. Returns 0, -EINVAL (not a dataset view) or -EIO. */
+/* Size in bytes of view `view` of dataset node n. Returns 0, -EINVAL (not a dataset view), -EIO,
+ * or -ENOMEM (the views' state of the dataset, made on first use, could not be allocated). */
 int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t *size);
 
 /* Records the current time as when dataset node n last changed through the mount (the

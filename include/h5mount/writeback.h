@@ -54,6 +54,11 @@ int h5m_writeback_dataset(struct h5m_writeback *wb, struct h5m_node *n, bool com
  * flush lock, then each dataset's wlock in turn. Returns 0 or the first -errno. */
 int h5m_writeback_all(struct h5m_writeback *wb, bool durable, bool complete_rows);
 
+/* Commits what was written through the store so far (not durably), for a change that must be
+ * in the file at once: a truncate or reshape, after it set the extent. Caller holds the
+ * dataset's wlock. Returns 0, -ENOSPC or -EIO (logged). */
+int h5m_writeback_commit(struct h5m_writeback *wb);
+
 /* After a write (no lock held): when the dirty blocks exceed the limit, writes everything back
  * now, on the writer's thread (back-pressure), then gives freed memory back to the system. */
 void h5m_writeback_after_write(struct h5m_writeback *wb);
