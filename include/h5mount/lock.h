@@ -24,10 +24,10 @@
  *  5. A dataset's resize rwlock (vdataset.h): read-held by each read of the file, write-held by
  *     a reshape or truncate (inside wlock). Writer-preferring: no thread read-locks it twice
  *     (read-ahead only try-locks it, so a pool caller running it while holding a read is fine).
- *  6. A dataset's meta (vdataset.h): its logical state; brief: under it no other lock is taken
- *     and nothing waits but the read-ahead registry's `loaded` cond (readahead.c), whose
- *     waiters hold a read (5) and whose signallers never need meta to make progress. The only
- *     call out of the views under it is h5m_store_fill (a plain copy).
+ *  6. A dataset's meta (vdataset.h): its logical state; brief: under it no other lock is taken,
+ *     and the only wait is a read's (holding 5) on the read-ahead registry's `loaded` cond
+ *     (readahead.c), which gives meta up while it waits. The only call out of the views under
+ *     it is h5m_store_fill (a plain copy).
  *  7. readahead.c readaheads lock (leaf): creates a dataset's read-ahead state; taken holding a
  *     read (5), never meta.
  *  8. The HDF5 lock (store.c's h5m_hdf5_mutex, taken through h5m_hdf5_lock() of store_priv.h by
