@@ -29,6 +29,7 @@ struct h5m_views {
 	                               * and reads ahead; set by h5m_views_start before any request,
 	                               * NULL until then */
 	struct h5m_readaheads *ra;    /* read-ahead of sequential readers */
+	uint64_t blocks_loaded;       /* blocks read from the file (atomic) */
 	struct h5m_writeback *wb;     /* when dirty blocks reach the file */
 };
 
@@ -138,6 +139,11 @@ void h5m_views_stop_flusher(struct h5m_views *v)
 int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows)
 {
 	return h5m_writeback_all(v->wb, durable, complete_rows);
+}
+
+uint64_t h5m_views_blocks_loaded(struct h5m_views *v)
+{
+	return __atomic_load_n(&v->blocks_loaded, __ATOMIC_RELAXED);
 }
 
 size_t h5m_views_dirty_bytes(struct h5m_views *v)
@@ -337,6 +343,7 @@ static struct h5m_cache_ent *block_get(struct h5m_views *v, struct h5m_node *n, 
 		h5m_cache_discard(v->cache, fresh, alloc);
 		return NULL;
 	}
+	__atomic_add_fetch(&v->blocks_loaded, 1, __ATOMIC_RELAXED);
 	e = h5m_cache_put(v->cache, n->idx, block, fresh, alloc);
 	if (!e)
 		*err = -ENOMEM;
@@ -411,11 +418,14 @@ static void load_seg(void *arg, size_t k)
 	struct seg_loads *l = arg;
 	struct seg *sg = &l->segs[l->todo[k]];
 
-	if (sg->whole)
+	if (sg->whole) {
 		sg->rc = h5m_chunkio_read_block(l->n->ds, &l->sn->b, sg->block, l->buf + sg->at, sg->take,
 		                              false);
-	else
+		if (!sg->rc)
+			__atomic_add_fetch(&l->v->blocks_loaded, 1, __ATOMIC_RELAXED);
+	} else {
 		sg->e = block_get(l->v, l->n, &l->sn->b, sg->block, &sg->rc);
+	}
 }
 
 /* Puts a loaded segment's bytes into buf (from the cache, or read narrowly when its block

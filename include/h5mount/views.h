@@ -117,6 +117,10 @@ void h5m_views_set_observer(struct h5m_views *v, h5m_views_observer fn, void *ct
  * Serialized with other flushes. */
 int h5m_views_flush(struct h5m_views *v, bool durable, bool complete_rows);
 
+/* Blocks read from the file so far (into the cache or straight into a reader's buffer; a
+ * block that failed and was read in parts is not counted). Lock-free. */
+uint64_t h5m_views_blocks_loaded(struct h5m_views *v);
+
 /* Bytes of dirty blocks waiting for write-back. */
 size_t h5m_views_dirty_bytes(struct h5m_views *v);
 

@@ -428,6 +428,7 @@ struct reshaper {
 	struct fixture *fx;
 	struct h5m_node *n;
 	int rounds, failed;
+	int progress; /* rounds done (atomic) */
 	bool done; /* atomic */
 };
 
@@ -436,9 +437,11 @@ static void *reshape_back_and_forth(void *arg)
 	struct reshaper *r = arg;
 	struct h5m_view_handle h = { .view = H5M_VIEW_SHAPE, .write = true };
 
-	for (int i = 0; i < r->rounds && !r->failed; i++)
+	for (int i = 0; i < r->rounds && !r->failed; i++) {
 		if (put(r->fx, r->n, &h, "6 8\n", 4, 0) != 4 || put(r->fx, r->n, &h, "6 4\n", 4, 0) != 4)
 			r->failed = 1;
+		__atomic_add_fetch(&r->progress, 1, __ATOMIC_RELEASE);
+	}
 	h5m_view_handle_destroy(&h);
 	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	return NULL;
@@ -467,7 +470,7 @@ static bool wide_layout(const double *got, unsigned first, ssize_t bytes)
  * block of the other: the last read matches a fresh mount's. */
 static void reads_race_reshapes(struct fixture *fx, const char *name)
 {
-	struct reshaper r = { fx, find(fx->store, name), 1000, 0, false };
+	struct reshaper r = { fx, find(fx->store, name), 1000, 0, 0, false };
 	size_t hl = r.n->ds->npy_header_len;
 	char npy[4096];
 	struct h5m_npy_header hdr;
@@ -517,6 +520,40 @@ static void test_reads_during_reshapes_see_one_layout_and_leave_no_stale_block(v
 static void test_reads_of_a_gzip_dataset_during_reshapes_never_fail(void **state)
 {
 	reads_race_reshapes(*state, "widez");
+}
+
+/* A resize of one dataset never makes the reads of another start over or load again: while
+ * /wide is reshaped back and forth, a read of /ear after each round finds the block the first
+ * one loaded (the cache dates no blocks, so no resize can refuse another dataset's load). */
+static void test_resizes_of_one_dataset_never_reload_another(void **state)
+{
+	struct fixture *fx = *state;
+	struct reshaper r = { fx, find(fx->store, "wide"), 100, 0, 0, false };
+	int seen = -1, reads = 0;
+	uint64_t before;
+	pthread_t t;
+	double got;
+
+	before = h5m_views_blocks_loaded(fx->views);
+	assert_int_equal(pthread_create(&t, NULL, reshape_back_and_forth, &r), 0);
+	/* One read per round (fewer than it takes to deliver the whole block, after which a
+	 * clean block is forgotten by design). */
+	while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE)) {
+		int now = __atomic_load_n(&r.progress, __ATOMIC_ACQUIRE);
+
+		if (now == seen) {
+			sched_yield();
+			continue;
+		}
+		seen = now;
+		assert_int_equal(h5m_view_read(fx->views, fx->ear, H5M_VIEW_OBJ, &got, sizeof(got), 8), sizeof(got));
+		assert_true(got == 1.0);
+		reads++;
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(r.failed, 0);
+	assert_true(reads > 0);
+	assert_int_equal(h5m_views_blocks_loaded(fx->views) - before, 1);
 }
 
 struct waiting_read {
@@ -791,6 +828,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_reads_of_a_gzip_dataset_during_reshapes_never_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_read_during_a_resize_waits_and_reads_the_new_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resizes_of_one_dataset_never_reload_another, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rows_of_no_bytes_take_no_bytes_and_change_through_the_shape, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_a_read_of_any_length_reads_to_the_end, setup, teardown),
