@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 import h5py
 import numpy as np
@@ -939,8 +940,15 @@ class Bench:
             try:
                 with Meter([mi, mo]) as t:
                     a = np.load(mi.p('x.npy'), mmap_mode='r')
-                    evaluate(a, self.rows, fd, parts)
-                    del a
+                    try:
+                        evaluate(a, self.rows, fd, parts)
+                    except BaseException as e:
+                        # The traceback's frames would keep the map (and the mount busy:
+                        # a lazy unmount, then a daemon killed after EXIT_TIMEOUT s).
+                        traceback.clear_frames(e.__traceback__)
+                        raise
+                    finally:
+                        a = None
                     os.fsync(fd)
                     os.close(fd)
                     fd = None
@@ -1356,7 +1364,6 @@ def main(argv):
             return 1
         except OSError as e:
             # A failing read, write or fsync through the mount is a broken mount too.
-            import traceback
             traceback.print_exc()
             log('BROKEN: %s' % e)
             return 1
