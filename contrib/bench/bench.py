@@ -31,7 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
+import h5py
 import numpy as np
 import tables
 
@@ -53,6 +55,10 @@ WRITE_SIZE = MiB              # bytes per write() in the bulk appends through th
 RANDOM_OPS = 10000            # random rows read in the random-access workload
 EXPR = '3*sin(x) + sqrt(abs(x))'
 EXPR_BLOCK_ROWS = 10000       # rows per numpy block in the expression through the mount
+NUMEXPR_BLOCK_ROWS = 1024     # rows per numexpr block (8 MB) in the numexpr expression
+APPEND96_BYTES = 96_000_000   # the fixed-size bulk append (12,000 rows), whatever --size is
+GZIP_LEVEL = 1                # the gzip workload's deflate level (h5py, with shuffle)
+RW_TARGET = 0.9               # a read workload on the default read-write mount vs -o ro
 ROWWISE_PER_GIB = 20000       # rows appended one by one, per GiB of --size
 SEED = 61007
 
@@ -246,16 +252,21 @@ class Mount(mounting.Daemon):
     exit_timeout = EXIT_TIMEOUT
     busy_is_problem = True       # a benchmark never holds files open at the unmount
 
-    def __init__(self, bench, h5, opts=(), tag='mnt'):
+    def __init__(self, bench, h5, opts=(), tag='mnt', pin=None):
         path = tempfile.mkdtemp(prefix=tag + '-', dir=bench.tmp)
         super().__init__(path, path + '.log')
         self.bench = bench
         self.h5 = h5
         self.opts = list(opts)
+        self.pin = pin           # None, or the CPU the daemon is pinned to (taskset -c)
+
+    def placement(self):
+        """`taskset -c CPU` when the daemon is pinned, else nothing."""
+        return [] if self.pin is None else ['taskset', '-c', str(self.pin)]
 
     @property
     def argv(self):
-        argv = [self.bench.exe, '-d' if self.bench.args.trace else '-f']
+        argv = self.placement() + [self.bench.exe, '-d' if self.bench.args.trace else '-f']
         if self.opts:
             argv += ['-o', ','.join(self.opts)]
         return argv + [self.h5, self.path]
@@ -330,7 +341,7 @@ class Mount(mounting.Daemon):
         if self.proc is None or self not in mounting.ACTIVE:
             return
         problems = self.unmount()
-        if self.bench.args.trace:
+        if self.bench.args.trace and self.h5:
             self.bench.traces.append(fuse_trace_summary(self.logpath))
         if problems:
             raise Broken('; '.join(problems) + ' (%s)\n%s' % (self.h5, self.log_tail()))
@@ -338,6 +349,48 @@ class Mount(mounting.Daemon):
             os.rmdir(self.path)
         except OSError:
             pass
+
+
+class NullMount(Mount):
+    """`with NullMount(bench, pin) as m:` runs contrib/bench/nullfs, the FUSE ceiling: one file
+    m.p('null') that takes WRITEs without storing them and answers READs with a fixed pattern
+    (byte o is o % 251), on the same libfuse loop and with the same read-ahead as h5mount."""
+
+    def __init__(self, bench, pin=None):
+        super().__init__(bench, None, (), 'null', pin)
+
+    @property
+    def argv(self):
+        argv = self.placement() + [self.bench.nullfs, '-f']
+        if self.bench.args.read_ahead_kb is not None:
+            argv += ['-o', 'readahead_kb=%d' % self.bench.args.read_ahead_kb]
+        return argv + [self.path]
+
+
+class pinned:
+    """`with pinned(cpu):` runs its body (and the children it starts, such as dd) on one CPU,
+    then restores this process's affinity; `with pinned(None):` changes nothing."""
+
+    def __init__(self, cpu):
+        self.cpu = cpu
+
+    def __enter__(self):
+        if self.cpu is not None:
+            self.saved = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.cpu})
+        return self
+
+    def __exit__(self, *exc):
+        if self.cpu is not None:
+            os.sched_setaffinity(0, self.saved)
+        return False
+
+
+def pattern_ok(fd, offset, n):
+    """True if n bytes at offset of the null file system's file are its pattern."""
+    got = os.pread(fd, n, offset)
+    want = (np.arange(offset, offset + n, dtype=np.uint64) % 251).astype(np.uint8).tobytes()
+    return got == want
 
 
 def fuse_trace_summary(logpath):
@@ -378,19 +431,46 @@ def fuse_trace_summary(logpath):
 
 # ---------------------------------------------------------------------------- the workloads
 
-Workload = collections.namedtuple('Workload', 'key title unit target method arg')
+# key: the --only name; title; unit of the values; target: the h5mount/direct ratio to reach;
+# method of Bench and its arg (the data kind: plain, blosc or gzip); pinned: the client, the
+# daemon and the direct side all run on one CPU; rw: a read workload, run on the default
+# read-write mount too (reported as rw/ro against RW_TARGET); ceiling: also measure the null
+# FUSE file system ('rows' or 'seq') in the same placement; param: the method's variant.
+Workload = collections.namedtuple('Workload', 'key title unit target method arg pinned rw ceiling param',
+                                  defaults=(False, False, None, None))
 
 WORKLOADS = [
-    Workload('seq_plain', 'sequential read, uncompressed, cold', 'MB/s', 0.6, 'seq_read', 'plain'),
-    Workload('seq_blosc', 'sequential read, Blosc 5, cold', 'MB/s', 1.0, 'seq_read', 'blosc'),
-    Workload('warm_plain', 'warm re-read, uncompressed', 'MB/s', 1.0, 'warm_read', 'plain'),
-    Workload('warm_blosc', 'warm re-read, Blosc 5', 'MB/s', 1.0, 'warm_read', 'blosc'),
+    Workload('seq_plain', 'sequential read, uncompressed, cold', 'MB/s', 0.6, 'seq_read', 'plain',
+             rw=True, ceiling='seq'),
+    Workload('seq_blosc', 'sequential read, Blosc 5, cold', 'MB/s', 1.0, 'seq_read', 'blosc',
+             rw=True, ceiling='seq'),
+    Workload('seq_plain_pinned', 'sequential read, uncompressed, pinned', 'MB/s', 0.6, 'seq_read',
+             'plain', pinned=True, ceiling='seq'),
+    Workload('seq_blosc_pinned', 'sequential read, Blosc 5, pinned', 'MB/s', 1.0, 'seq_read', 'blosc',
+             pinned=True, ceiling='seq'),
+    Workload('seq_gzip', 'sequential read, gzip 1 (h5py), cold', 'MB/s', 1.6, 'seq_read', 'gzip',
+             rw=True, ceiling='seq'),
+    Workload('warm_plain', 'warm re-read, uncompressed', 'MB/s', 1.0, 'warm_read', 'plain', rw=True),
+    Workload('warm_blosc', 'warm re-read, Blosc 5', 'MB/s', 1.0, 'warm_read', 'blosc', rw=True),
     Workload('append_plain', 'bulk append, uncompressed', 'MB/s', 1.0, 'bulk_append', 'plain'),
     Workload('append_blosc', 'bulk append, Blosc 5', 'MB/s', 1.0, 'bulk_append', 'blosc'),
-    Workload('rows_plain', 'row-by-row append, uncompressed', 'rows/s', 1.0, 'row_append', 'plain'),
-    Workload('rows_blosc', 'row-by-row append, Blosc 5', 'rows/s', 1.0, 'row_append', 'blosc'),
-    Workload('random_blosc', 'random rows, Blosc 5, cold', 'rows/s', 2.0, 'random_rows', 'blosc'),
-    Workload('expr_plain', 'expression, uncompressed', 'MB/s', 1.0, 'expression', 'plain'),
+    Workload('append96_plain', 'bulk append 96 MB, uncompressed', 'MB/s', 1.0, 'bulk_append', 'plain',
+             param=APPEND96_BYTES),
+    Workload('append96_blosc', 'bulk append 96 MB, Blosc 5', 'MB/s', 1.0, 'bulk_append', 'blosc',
+             param=APPEND96_BYTES),
+    Workload('rows_plain', 'row-by-row append, uncompressed', 'rows/s', 1.0, 'row_append', 'plain',
+             ceiling='rows'),
+    Workload('rows_blosc', 'row-by-row append, Blosc 5', 'rows/s', 1.0, 'row_append', 'blosc',
+             ceiling='rows'),
+    Workload('rows_plain_pinned', 'row-by-row append, uncompr., pinned', 'rows/s', 1.0, 'row_append',
+             'plain', pinned=True, ceiling='rows'),
+    Workload('rows_blosc_pinned', 'row-by-row append, Blosc 5, pinned', 'rows/s', 1.0, 'row_append',
+             'blosc', pinned=True, ceiling='rows'),
+    Workload('random_blosc', 'random rows, Blosc 5, cold', 'rows/s', 2.0, 'random_rows', 'blosc', rw=True),
+    Workload('expr_plain', 'expression, uncompressed', 'MB/s', 1.0, 'expression', 'plain',
+             param='numpy'),
+    Workload('expr_numexpr_plain', 'expression with numexpr, uncompressed', 'MB/s', 1.0, 'expression',
+             'plain', param='numexpr'),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
 
@@ -401,38 +481,62 @@ class Bench:
     def __init__(self, args, exe, tmp):
         self.args = args
         self.exe = exe
+        self.nullfs = os.path.abspath(args.nullfs)
         self.tmp = tmp
         self.rows = args.size // ROW_BYTES
         self.nbytes = self.rows * ROW_BYTES
         self.rowwise = max(500, round(ROWWISE_PER_GIB * args.size / (1 << 30)))
         # A chunk cache well below the Blosc dataset, so random rows mostly miss it.
         self.random_cache = max(4, min(64, args.size // (8 * MiB))) * MiB
-        self.files = {'plain': os.path.join(tmp, 'plain.h5'), 'blosc': os.path.join(tmp, 'blosc.h5')}
+        self.files = {kind: os.path.join(tmp, kind + '.h5') for kind in ('plain', 'blosc', 'gzip')}
         self.filters = {'plain': None, 'blosc': blosc_filters()}
+        # The CPU of the pinned workloads: the client, the daemon and PyTables all run there.
+        self.pin_cpu = min(os.sched_getaffinity(0))
         self.source = None
         self.traces = []
         self.read_ahead = set()
 
+    def selected(self):
+        """The workloads this run measures (all, or those of --only), in table order."""
+        return [w for w in WORKLOADS if not self.args.only or w.key in self.args.only]
+
     # ---------------------------------------------------------------- setup
 
     def setup(self):
-        """Writes plain.h5 and blosc.h5 (/x: rows x COLS float64, appended GEN_ROWS at a time)
-        and keeps the first SOURCE_ROWS rows in memory for the appends. Returns a description."""
+        """Writes plain.h5 and blosc.h5 (/x: rows x COLS float64, appended GEN_ROWS at a time
+        with PyTables) and, when a gzip workload runs, gzip.h5 (the same /x written by h5py,
+        deflate level GZIP_LEVEL with shuffle, in plain.h5's chunks); keeps the first
+        SOURCE_ROWS rows in memory for the appends. Returns a description."""
         t0 = time.perf_counter()
-        for kind, path in self.files.items():
-            create_earray(path, filters=self.filters[kind], expectedrows=self.rows)
+        kinds = ['plain', 'blosc'] + (['gzip'] if any(w.arg == 'gzip' for w in self.selected()) else [])
+        for kind in ('plain', 'blosc'):
+            create_earray(self.files[kind], filters=self.filters[kind], expectedrows=self.rows)
         with tables.open_file(self.files['plain'], 'a') as fp, \
                 tables.open_file(self.files['blosc'], 'a') as fb:
-            for row0 in range(0, self.rows, GEN_ROWS):
-                block = signal_rows(row0, min(GEN_ROWS, self.rows - row0))
-                fp.root.x.append(block)
-                fb.root.x.append(block)
             chunks = {'plain': fp.root.x.chunkshape, 'blosc': fb.root.x.chunkshape}
+            fg = gz = None
+            if 'gzip' in kinds:
+                fg = h5py.File(self.files['gzip'], 'w')
+                gz = fg.create_dataset('x', shape=(self.rows, COLS), maxshape=(None, COLS),
+                                       dtype='<f8', chunks=tuple(chunks['plain']), compression='gzip',
+                                       compression_opts=GZIP_LEVEL, shuffle=True)
+                chunks['gzip'] = gz.chunks
+            try:
+                for row0 in range(0, self.rows, GEN_ROWS):
+                    block = signal_rows(row0, min(GEN_ROWS, self.rows - row0))
+                    fp.root.x.append(block)
+                    fb.root.x.append(block)
+                    if gz is not None:
+                        gz[row0:row0 + len(block)] = block
+            finally:
+                if fg is not None:
+                    fg.close()
         self.source = np.ascontiguousarray(signal_rows(0, min(self.rows, SOURCE_ROWS)))
         info = {'seconds': round(time.perf_counter() - t0, 2), 'rows': self.rows, 'cols': COLS,
-                'dataset_bytes': self.nbytes, 'rowwise_rows': self.rowwise, 'files': {}}
-        for kind, path in self.files.items():
-            size = os.path.getsize(path)
+                'dataset_bytes': self.nbytes, 'rowwise_rows': self.rowwise, 'pin_cpu': self.pin_cpu,
+                'files': {}}
+        for kind in kinds:
+            size = os.path.getsize(self.files[kind])
             info['files'][kind] = {'bytes': size, 'chunkshape': [int(c) for c in chunks[kind]],
                                    'compression_ratio': round(self.nbytes / size, 3)}
         return info
@@ -461,24 +565,36 @@ class Bench:
             done += want
         return pieces
 
+    def source_row_views(self, n):
+        """n rows of the repeated source as 8000-byte memoryviews (the row appends' writes)."""
+        src = memoryview(self.source).cast('B')
+        per = len(self.source)
+        return [src[(i % per) * ROW_BYTES:(i % per + 1) * ROW_BYTES] for i in range(n)]
+
     def sample(self, rows, seed):
         """A few row numbers to check: the ends, the middle and five random ones."""
         rng = np.random.default_rng([SEED, seed])
         pick = {0, rows - 1, rows // 2} | set(rng.integers(0, rows, 5).tolist())
         return sorted(pick)
 
-    def mount(self, h5, opts=(), tag='mnt'):
-        return Mount(self, h5, opts, tag)
+    def pin(self, w):
+        """The CPU workload w runs on, or None when it is not pinned."""
+        return self.pin_cpu if w.pinned else None
+
+    def mount(self, h5, opts=(), tag='mnt', pin=None):
+        return Mount(self, h5, opts, tag, pin)
 
     def mount_record(self, m, rec):
         """Adds what the mount itself says to a run record: options, peak memory (and what is
-        resident now, anonymous or file-backed), read-ahead."""
+        resident now, anonymous or file-backed), read-ahead, the daemon's CPU if pinned."""
         mem = m.memory()
         rec['mount_opts'] = ','.join(m.opts)
         rec['peak_rss'] = mem['VmHWM']
         rec['memory_at_end'] = {k: mem.get(k) for k in ('VmRSS', 'RssAnon', 'RssFile', 'Threads')}
         ra = m.read_ahead_kb()
         rec['read_ahead_kb'] = ra
+        if m.pin is not None:
+            rec['pinned_cpu'] = m.pin
         self.read_ahead.add(ra)
         return rec
 
@@ -515,7 +631,16 @@ class Bench:
         finally:
             os.close(fd)
 
-    def pytables_read_all(self, h5):
+    def direct_read_all(self, kind):
+        """Reads all of kind's /x in SLICE_ROWS slices: with h5py for gzip (the library that
+        wrote it), with PyTables otherwise."""
+        h5 = self.files[kind]
+        if kind == 'gzip':
+            with h5py.File(h5, 'r') as f:
+                x = f['x']
+                for i in range(0, x.shape[0], SLICE_ROWS):
+                    x[i:i + SLICE_ROWS]
+            return
         with tables.open_file(h5, 'r') as f:
             x = f.root.x
             for i in range(0, x.nrows, SLICE_ROWS):
@@ -535,55 +660,113 @@ class Bench:
             dd(h5, size)
         return {'disk': cold.result(size / MB), 'page_cache': warm.result(size / MB)}
 
-    # ---------------------------------------------------------------- workloads: one run each
-    # Each returns (mount record, direct record) of one run, mount first.
+    def null_ceiling(self, w):
+        """What FUSE allows for w's pattern, in w's placement, on the null file system (a fresh
+        mount): 'seq', `dd bs=1M` of a file of the array's size; 'rows', w's row count of
+        8000-byte os.write()s to the file opened O_WRONLY|O_APPEND (direct_io), then fsync.
+        Checks the bytes read and the size written; returns the run record."""
+        pin = self.pin(w)
+        with NullMount(self, pin) as m, pinned(pin):
+            path = m.p('null')
+            if w.ceiling == 'seq':
+                os.truncate(path, self.nbytes)
+                with Meter([m], children=True) as t:
+                    dd(path, self.nbytes)
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    for off in (0, self.nbytes // 2 + 13, self.nbytes - 4096):
+                        if not pattern_ok(fd, off, 4096):
+                            raise Broken('null file system: bytes at %d are not its pattern' % off)
+                finally:
+                    os.close(fd)
+                rec = t.result(self.nbytes / MB)
+            else:
+                rows = self.source_row_views(self.rowwise)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+                try:
+                    with Meter([m]) as t:
+                        for r in rows:
+                            if os.write(fd, r) != ROW_BYTES:
+                                raise Broken('short write of a row to %s' % path)
+                        os.fsync(fd)
+                        os.close(fd)
+                        fd = None
+                finally:
+                    if fd is not None:
+                        os.close(fd)
+                size = os.stat(path).st_size
+                if size != self.rowwise * ROW_BYTES:
+                    raise Broken('null file system: %d bytes after %d rows' % (size, self.rowwise))
+                rec = t.result(self.rowwise)
+            rec['peak_rss'] = m.memory()['VmHWM']
+            rec['read_ahead_kb'] = m.read_ahead_kb()
+            if pin is not None:
+                rec['pinned_cpu'] = pin
+        return rec
 
-    def seq_read(self, kind, run):
-        """Cold sequential read: `dd bs=1M` of mnt/x on a fresh read-only mount vs PyTables
-        reading 1000-row slices, each after evicting the .h5 file from the page cache."""
+    # ---------------------------------------------------------------- workloads: one run each
+    # Each takes the Workload and the run number and returns the run's records by side: 'mount'
+    # (h5mount, mounted -o ro for the read workloads), 'direct' (PyTables, or h5py for gzip)
+    # and, for read workloads, 'rw' (the same through the default read-write mount).
+
+    def _read_mounts(self, w):
+        """(side, mount options) of a read workload: -o ro first, then the default read-write
+        mount when w.rw."""
+        return [('mount', ['ro'])] + ([('rw', [])] if w.rw else [])
+
+    def seq_read(self, w, run):
+        """Cold sequential read: `dd bs=1M` of mnt/x on a fresh read-only (then read-write)
+        mount vs PyTables (h5py for gzip) reading 1000-row slices, each after evicting the .h5
+        file from the page cache. Pinned: dd, the daemon and PyTables all on one CPU."""
+        kind, pin = w.arg, self.pin(w)
         h5 = self.files[kind]
         rows = self.sample(self.rows, run)
+        rec = {}
+        for side, opts in self._read_mounts(w):
+            drop_cache(h5)
+            with self.mount(h5, opts, pin=pin) as m:
+                with pinned(pin), Meter([m], children=True) as t:
+                    dd(m.p('x'), self.nbytes)
+                got = self.pread_rows(m.p('x'), rows)
+                rec[side] = self.mount_record(m, t.result(self.nbytes / MB))
+            rec[side]['unmount_seconds'] = m.unmount_seconds
+            self.check_rows('sequential read of %s (%s)' % (kind, side), got, h5, rows)
         drop_cache(h5)
-        with self.mount(h5, ['ro']) as m:
-            with Meter([m], children=True) as t:
-                dd(m.p('x'), self.nbytes)
-            got = self.pread_rows(m.p('x'), rows)
-            mnt = self.mount_record(m, t.result(self.nbytes / MB))
-        mnt['unmount_seconds'] = m.unmount_seconds
-        drop_cache(h5)
-        with Meter() as t:
-            self.pytables_read_all(h5)
-        direct = t.result(self.nbytes / MB)
-        self.check_rows('sequential read of %s' % kind, got, h5, rows)
-        return mnt, direct
+        with pinned(pin), Meter() as t:
+            self.direct_read_all(kind)
+        rec['direct'] = t.result(self.nbytes / MB)
+        return rec
 
-    def warm_read(self, kind, run):
+    def warm_read(self, w, run):
         """Second read of the same view on the same mount (the kernel keeps its page cache
         across opens) vs a second PyTables read with the .h5 file in the page cache."""
+        kind = w.arg
         h5 = self.files[kind]
         rows = self.sample(self.rows, run)
-        with self.mount(h5, ['ro']) as m:
-            with Meter([m], children=True) as first:
-                dd(m.p('x'), self.nbytes)
-            with Meter([m], children=True) as t:
-                dd(m.p('x'), self.nbytes)
-            got = self.pread_rows(m.p('x'), rows)
-            mnt = self.mount_record(m, t.result(self.nbytes / MB, first_seconds=first.seconds,
-                                                first_daemon_cpu=round(first.daemon['cpu'], 3)))
-        mnt['unmount_seconds'] = m.unmount_seconds
+        rec = {}
+        for side, opts in self._read_mounts(w):
+            with self.mount(h5, opts) as m:
+                with Meter([m], children=True) as first:
+                    dd(m.p('x'), self.nbytes)
+                with Meter([m], children=True) as t:
+                    dd(m.p('x'), self.nbytes)
+                got = self.pread_rows(m.p('x'), rows)
+                rec[side] = self.mount_record(m, t.result(self.nbytes / MB, first_seconds=first.seconds,
+                                                          first_daemon_cpu=round(first.daemon['cpu'], 3)))
+            rec[side]['unmount_seconds'] = m.unmount_seconds
+            self.check_rows('warm re-read of %s (%s)' % (kind, side), got, h5, rows)
         t0 = time.perf_counter()
-        self.pytables_read_all(h5)
+        self.direct_read_all(kind)
         first = time.perf_counter() - t0
         with Meter() as t:
-            self.pytables_read_all(h5)
-        direct = t.result(self.nbytes / MB, first_seconds=first)
-        self.check_rows('warm re-read of %s' % kind, got, h5, rows)
-        return mnt, direct
+            self.direct_read_all(kind)
+        rec['direct'] = t.result(self.nbytes / MB, first_seconds=first)
+        return rec
 
-    def _append_files(self, kind):
+    def _append_files(self, kind, rows):
         paths = [os.path.join(self.tmp, 'append-%s.h5' % side) for side in ('mount', 'direct')]
         for p in paths:
-            create_earray(p, filters=self.filters[kind], expectedrows=self.rows)
+            create_earray(p, filters=self.filters[kind], expectedrows=rows)
         return paths
 
     def _finish_append(self, what, paths, nrows):
@@ -591,14 +774,16 @@ class Bench:
             self.check_appended('%s (%s)' % (what, side), p, nrows)
             os.unlink(p)
 
-    def bulk_append(self, kind, run):
-        """Appending all rows to an empty EArray: 1 MiB os.write()s to mnt/x opened O_APPEND,
-        then fsync and close, vs EArray.append of 1000-row blocks, flush, close and fsync.
-        Both clocks stop when the data is durable."""
-        pm, pd = self._append_files(kind)
-        pieces = self.source_pieces(self.nbytes, WRITE_SIZE)
-        blocks = [self.source_rows(i, min(SLICE_ROWS, self.rows - i))
-                  for i in range(0, self.rows, SLICE_ROWS)]
+    def bulk_append(self, w, run):
+        """Appending rows to an empty EArray (all of --size, or w.param bytes): 1 MiB
+        os.write()s to mnt/x opened O_APPEND, then fsync and close, vs EArray.append of
+        1000-row blocks, flush, close and fsync. Both clocks stop when the data is durable."""
+        kind = w.arg
+        nrows = (w.param or self.nbytes) // ROW_BYTES
+        nbytes = nrows * ROW_BYTES
+        pm, pd = self._append_files(kind, nrows)
+        pieces = self.source_pieces(nbytes, WRITE_SIZE)
+        blocks = [self.source_rows(i, min(SLICE_ROWS, nrows - i)) for i in range(0, nrows, SLICE_ROWS)]
         with self.mount(pm) as m:
             fd = os.open(m.p('x'), os.O_WRONLY | os.O_APPEND)
             try:
@@ -612,7 +797,7 @@ class Bench:
             finally:
                 if fd is not None:
                     os.close(fd)
-            mnt = self.mount_record(m, t.result(self.nbytes / MB, write_seconds=t_data))
+            mnt = self.mount_record(m, t.result(nbytes / MB, write_seconds=t_data))
         mnt['unmount_seconds'] = m.unmount_seconds
         del pieces
         with Meter() as t:
@@ -623,23 +808,24 @@ class Bench:
                 t_data = time.perf_counter() - t.t0
                 f.flush()
             fsync_path(pd)
-        direct = t.result(self.nbytes / MB, write_seconds=t_data)
-        self._finish_append('bulk append %s' % kind, (pm, pd), self.rows)
-        return mnt, direct
+        direct = t.result(nbytes / MB, write_seconds=t_data)
+        self._finish_append('bulk append %s' % kind, (pm, pd), nrows)
+        return {'mount': mnt, 'direct': direct}
 
-    def row_append(self, kind, run):
+    def row_append(self, w, run):
         """Appending rows one at a time: one os.write() of 8000 bytes per row to mnt/x vs
-        EArray.append(row[None]) per row as in the tutorials; then fsync/flush as above."""
+        EArray.append(row[None]) per row as in the tutorials; then fsync/flush as above.
+        Pinned: the writer, the daemon and PyTables all on one CPU."""
+        kind, pin = w.arg, self.pin(w)
         n = self.rowwise
-        pm, pd = self._append_files(kind)
-        src = memoryview(self.source).cast('B')
+        pm, pd = self._append_files(kind, self.rows)
+        rows_b = self.source_row_views(n)
         per = len(self.source)
-        rows_b = [src[(i % per) * ROW_BYTES:(i % per + 1) * ROW_BYTES] for i in range(n)]
         rows_a = [self.source[i % per] for i in range(n)]
-        with self.mount(pm) as m:
+        with self.mount(pm, pin=pin) as m:
             fd = os.open(m.p('x'), os.O_WRONLY | os.O_APPEND)
             try:
-                with Meter([m]) as t:
+                with pinned(pin), Meter([m]) as t:
                     for r in rows_b:
                         if os.write(fd, r) != ROW_BYTES:
                             raise Broken('short write of a row to %s' % m.p('x'))
@@ -652,7 +838,7 @@ class Bench:
                     os.close(fd)
             mnt = self.mount_record(m, t.result(n, write_seconds=t_data))
         mnt['unmount_seconds'] = m.unmount_seconds
-        with Meter() as t:
+        with pinned(pin), Meter() as t:
             with tables.open_file(pd, 'a') as f:
                 x = f.root.x
                 for r in rows_a:
@@ -662,65 +848,107 @@ class Bench:
             fsync_path(pd)
         direct = t.result(n, write_seconds=t_data)
         self._finish_append('row-by-row append %s' % kind, (pm, pd), n)
-        return mnt, direct
+        return {'mount': mnt, 'direct': direct}
 
-    def random_rows(self, kind, run):
+    def random_rows(self, w, run):
         """RANDOM_OPS random rows, cold: through np.load(x.npy, mmap_mode='r') on a fresh
-        read-only mount with a chunk cache far below the dataset, vs PyTables x[i]."""
+        read-only (then read-write) mount with a chunk cache far below the dataset, vs
+        PyTables x[i]."""
+        kind = w.arg
         h5 = self.files[kind]
         idx = np.random.default_rng([SEED, 100 + run]).integers(0, self.rows, RANDOM_OPS).tolist()
-        got = np.empty((RANDOM_OPS, COLS))
         want = np.empty((RANDOM_OPS, COLS))
-        drop_cache(h5)
-        with self.mount(h5, ['ro', 'cache_size=%dM' % (self.random_cache // MiB)]) as m:
-            with Meter([m]) as t:
-                a = np.load(m.p('x.npy'), mmap_mode='r')
-                for k, i in enumerate(idx):
-                    got[k] = a[i]
-                del a
-            gc.collect()
-            mnt = self.mount_record(m, t.result(RANDOM_OPS))
-        mnt['unmount_seconds'] = m.unmount_seconds
+        cache = 'cache_size=%dM' % (self.random_cache // MiB)
+        rec, got = {}, {}
+        for side, opts in self._read_mounts(w):
+            got[side] = np.empty((RANDOM_OPS, COLS))
+            drop_cache(h5)
+            with self.mount(h5, opts + [cache]) as m:
+                with Meter([m]) as t:
+                    a = np.load(m.p('x.npy'), mmap_mode='r')
+                    for k, i in enumerate(idx):
+                        got[side][k] = a[i]
+                    del a
+                gc.collect()
+                rec[side] = self.mount_record(m, t.result(RANDOM_OPS))
+            rec[side]['unmount_seconds'] = m.unmount_seconds
         drop_cache(h5)
         with Meter() as t:
             with tables.open_file(h5, 'r') as f:
                 x = f.root.x
                 for k, i in enumerate(idx):
                     want[k] = x[i]
-        direct = t.result(RANDOM_OPS)
-        if got.tobytes() != want.tobytes():
-            bad = int(np.nonzero((got != want).any(axis=1))[0][0])
-            raise Broken('random rows: row %d read through x.npy differs from PyTables' % idx[bad])
-        return mnt, direct
+        rec['direct'] = t.result(RANDOM_OPS)
+        for side, g in got.items():
+            if g.tobytes() != want.tobytes():
+                bad = int(np.nonzero((g != want).any(axis=1))[0][0])
+                raise Broken('random rows (%s): row %d read through x.npy differs from PyTables'
+                             % (side, idx[bad]))
+        return rec
 
-    def expression(self, kind, run):
-        """EXPR over all of /x, cold, into an empty EArray: numpy over the mmap'ed x.npy of a
-        read-only mount, EXPR_BLOCK_ROWS rows at a time, each block appended with os.write to
-        y on a read-write mount of the output file (then fsync), vs tables.Expr with
+    @staticmethod
+    def _expr_numpy(a, rows, fd, parts):
+        """EXPR in numpy over a (the mapped x.npy), EXPR_BLOCK_ROWS rows at a time: copy the
+        block out of the map, compute, append it to fd."""
+        for s in range(0, rows, EXPR_BLOCK_ROWS):
+            t0 = time.perf_counter()
+            x = np.array(a[s:s + EXPR_BLOCK_ROWS])
+            t1 = time.perf_counter()
+            y = 3 * np.sin(x) + np.sqrt(np.abs(x))
+            t2 = time.perf_counter()
+            write_all(fd, y)
+            t3 = time.perf_counter()
+            parts['read'] += t1 - t0
+            parts['compute'] += t2 - t1
+            parts['write'] += t3 - t2
+
+    @staticmethod
+    def _expr_numexpr(a, rows, fd, parts):
+        """EXPR with numexpr straight over a (the mapped x.npy; its page faults are the read),
+        NUMEXPR_BLOCK_ROWS rows at a time into one reused buffer, each block appended to fd."""
+        import numexpr
+        out = np.empty((min(NUMEXPR_BLOCK_ROWS, rows), COLS))
+        for s in range(0, rows, NUMEXPR_BLOCK_ROWS):
+            t0 = time.perf_counter()
+            x = a[s:s + NUMEXPR_BLOCK_ROWS]
+            y = out[:len(x)]
+            numexpr.evaluate(EXPR, local_dict={'x': x}, out=y)
+            t1 = time.perf_counter()
+            write_all(fd, y)
+            t2 = time.perf_counter()
+            parts['read+compute'] += t1 - t0
+            parts['write'] += t2 - t1
+
+    def expression(self, w, run):
+        """EXPR over all of /x, cold, into an empty EArray: over the mmap'ed x.npy of a
+        read-only mount, in numpy (w.param 'numpy': EXPR_BLOCK_ROWS rows at a time) or numexpr
+        ('numexpr': NUMEXPR_BLOCK_ROWS rows), each block appended with os.write to y on a
+        read-write mount of the output file (then fsync), vs tables.Expr with
         set_output(y, append_mode=True), flush, close and fsync. The outputs must match."""
+        kind = w.arg
         h5 = self.files[kind]
         outs = [os.path.join(self.tmp, 'expr-%s.h5' % side) for side in ('mount', 'direct')]
         for p in outs:
             create_earray(p, 'y', self.filters[kind], self.rows)
         drop_cache(h5)
-        parts = {'read': 0.0, 'compute': 0.0, 'write': 0.0}
+        if w.param == 'numexpr':
+            evaluate, parts = self._expr_numexpr, {'read+compute': 0.0, 'write': 0.0}
+        else:
+            evaluate, parts = self._expr_numpy, {'read': 0.0, 'compute': 0.0, 'write': 0.0}
         with self.mount(h5, ['ro'], 'in') as mi, self.mount(outs[0], [], 'out') as mo:
             fd = os.open(mo.p('y'), os.O_WRONLY | os.O_APPEND)
             try:
                 with Meter([mi, mo]) as t:
                     a = np.load(mi.p('x.npy'), mmap_mode='r')
-                    for s in range(0, self.rows, EXPR_BLOCK_ROWS):
-                        t0 = time.perf_counter()
-                        x = np.array(a[s:s + EXPR_BLOCK_ROWS])
-                        t1 = time.perf_counter()
-                        y = 3 * np.sin(x) + np.sqrt(np.abs(x))
-                        t2 = time.perf_counter()
-                        write_all(fd, y)
-                        t3 = time.perf_counter()
-                        parts['read'] += t1 - t0
-                        parts['compute'] += t2 - t1
-                        parts['write'] += t3 - t2
-                    del a
+                    try:
+                        evaluate(a, self.rows, fd, parts)
+                    except BaseException as e:
+                        # The traceback's frames would keep the map (and the mount busy:
+                        # a lazy unmount, then a daemon killed after EXIT_TIMEOUT s).
+                        traceback.clear_frames(e.__traceback__)
+                        raise
+                    finally:
+                        a = None
                     os.fsync(fd)
                     os.close(fd)
                     fd = None
@@ -748,7 +976,7 @@ class Bench:
         self.check_expression(h5, outs, full=(run == 0))
         for p in outs:
             os.unlink(p)
-        return mnt, direct
+        return {'mount': mnt, 'direct': direct}
 
     def check_expression(self, h5, outs, full):
         """Raises Broken unless both outputs have all rows and agree (allclose) with each other,
@@ -792,10 +1020,11 @@ def machine_info(exe):
     versions = {'h5mount': (v.stdout or v.stderr).strip(), 'h5mount_binary': exe,
                 'h5mount_git': git.stdout.strip() if git.returncode == 0 else None,
                 'hdf5': tables.hdf5_version, 'pytables': tables.__version__,
-                'numpy': np.__version__, 'blosc': tables.which_lib_version('blosc')[1]}
+                'numpy': np.__version__, 'h5py': h5py.__version__, 'blosc': tables.which_lib_version('blosc')[1]}
     try:
         import numexpr
         versions['numexpr'] = numexpr.__version__
+        versions['numexpr_threads'] = numexpr.nthreads
     except ImportError:
         pass
     params = tables.parameters
@@ -833,16 +1062,29 @@ def summarize(w, runs):
     dv = statistics.median(r['direct']['value'] for r in runs)
     ms = statistics.median(r['mount']['seconds'] for r in runs)
     ds = statistics.median(r['direct']['seconds'] for r in runs)
-    peak = max(r['mount']['peak_rss'] for r in runs)
+    # The read-write mount of a read workload has the same memory bound as its -o ro mount.
+    peak = max(r[side]['peak_rss'] for r in runs for side in ('mount', 'rw') if side in r)
     bound = rss_bound(runs[0]['mount']['mount_opts'])
     ratio = mv / dv
-    return {'title': w.title, 'unit': w.unit, 'target': w.target,
-            'mount_opts': runs[0]['mount']['mount_opts'] or '(defaults)',
-            'median': {'mount': mv, 'direct': dv, 'mount_seconds': ms, 'direct_seconds': ds},
-            'median_cpu': {name: statistics.median(r[side][field] for r in runs)
-                           for name, side, field in MEDIAN_COUNTERS},
-            'ratio': ratio, 'pass': ratio >= w.target,
-            'peak_rss': peak, 'rss_bound': bound, 'rss_pass': peak <= bound, 'runs': runs}
+    s = {'title': w.title, 'unit': w.unit, 'target': w.target,
+         'mount_opts': runs[0]['mount']['mount_opts'] or '(defaults)',
+         'direct_name': 'h5py' if w.arg == 'gzip' else 'PyTables',
+         'median': {'mount': mv, 'direct': dv, 'mount_seconds': ms, 'direct_seconds': ds},
+         'median_cpu': {name: statistics.median(r[side][field] for r in runs)
+                        for name, side, field in MEDIAN_COUNTERS},
+         'ratio': ratio, 'pass': ratio >= w.target,
+         'peak_rss': peak, 'rss_bound': bound, 'rss_pass': peak <= bound, 'runs': runs}
+    if w.pinned:
+        s['pinned_cpu'] = runs[0]['mount'].get('pinned_cpu')
+    if 'rw' in runs[0]:
+        rv = statistics.median(r['rw']['value'] for r in runs)
+        s['rw'] = {'median': rv, 'ratio_ro': rv / mv, 'target': RW_TARGET, 'pass': rv / mv >= RW_TARGET,
+                   'peak_rss': max(r['rw']['peak_rss'] for r in runs)}
+    if 'null' in runs[0]:
+        nv = statistics.median(r['null']['value'] for r in runs)
+        s['null'] = {'median': nv, 'ratio': mv / nv, 'ceiling': w.ceiling,
+                     'placement': 'pinned' if w.pinned else 'unpinned'}
+    return s
 
 
 def print_table(res, out=sys.stdout):
@@ -850,8 +1092,9 @@ def print_table(res, out=sys.stdout):
     print(file=out)
     print('h5mount vs PyTables, %s per array (%d rows x %d float64), %d run(s), medians'
           % (fmt_size(res['size']), res['setup']['rows'], COLS, res['runs']), file=out)
+    print('direct: PyTables in the same process (h5py for the gzip workload, which h5py wrote)', file=out)
     head = '%-38s %10s %10s %-6s %7s %7s %-6s %17s %s' % (
-        'workload', 'h5mount', 'PyTables', 'unit', 'ratio', 'target', 'result',
+        'workload', 'h5mount', 'direct', 'unit', 'ratio', 'target', 'result',
         'daemon peak/bound', 'memory')
     print(head, file=out)
     print('-' * len(head), file=out)
@@ -882,7 +1125,26 @@ def print_table(res, out=sys.stdout):
             c['mount_daemon'], c['direct'], c.get('mount_daemon_minflt', -1),
             c.get('direct_minflt', -1), c.get('mount_daemon_rchar', 0) / MB,
             c.get('mount_daemon_wchar', 0) / MB), file=out)
+    ceil = [(k, s) for k, s in wl.items() if 'null' in s or 'rw' in s]
+    if ceil:
+        print(file=out)
+        print('Against the FUSE ceiling and the read-write mount. null fs: contrib/bench/nullfs (WRITEs '
+              'answered at once, READs from a static buffer)', file=out)
+        print('in the same placement, unpinned or all on one CPU; h5m/null: h5mount / null fs. rw: the '
+              'default read-write mount; rw/ro: it against -o ro (target %.1fx)' % RW_TARGET, file=out)
+        head = '%-38s %10s %10s %-6s %8s %10s %7s %-6s' % (
+            'workload', 'h5mount', 'null fs', 'unit', 'h5m/null', 'rw mount', 'rw/ro', 'result')
+        print(head, file=out)
+        print('-' * len(head), file=out)
+        for key, s in ceil:
+            n, rw = s.get('null'), s.get('rw')
+            print('%-38s %10.1f %10s %-6s %8s %10s %7s %-6s' % (
+                s['title'], s['median']['mount'], '%.1f' % n['median'] if n else '-', s['unit'],
+                '%.2fx' % n['ratio'] if n else '-', '%.1f' % rw['median'] if rw else '-',
+                '%.2fx' % rw['ratio_ro'] if rw else '-',
+                ('PASS' if rw['pass'] else 'MISS') if rw else ''), file=out)
     misses = [key for key, s in wl.items() if not s['pass']]
+    misses += [key + ' (rw/ro)' for key, s in wl.items() if 'rw' in s and not s['rw']['pass']]
     mem = [key for key, s in wl.items() if not s['rss_pass']]
     print(file=out)
     print('targets missed: %s' % (', '.join(misses) or 'none'), file=out)
@@ -902,8 +1164,12 @@ def print_compare(old, new, out=sys.stdout):
             print('%-38s %10s %10.1f' % (s['title'], '-', s['median']['mount']), file=out)
             continue
         ov, nv = o['median']['mount'], s['median']['mount']
-        print('%-38s %10.1f %10.1f %+7.1f%% %7.2fx %7.2fx' % (
-            s['title'], ov, nv, 100.0 * (nv / ov - 1.0), o['ratio'], s['ratio']), file=out)
+        more = ''.join('  %s %s -> %.2fx' % (label, '%.2fx' % o[part][field] if part in o else '-',
+                                             s[part][field])
+                       for part, field, label in (('null', 'ratio', 'h5m/null'), ('rw', 'ratio_ro', 'rw/ro'))
+                       if part in s)
+        print('%-38s %10.1f %10.1f %+7.1f%% %7.2fx %7.2fx%s' % (
+            s['title'], ov, nv, 100.0 * (nv / ov - 1.0), o['ratio'], s['ratio'], more), file=out)
     if old.get('size') != new.get('size'):
         print('(sizes differ: %s then, %s now)'
               % (fmt_size(old.get('size', 0)), fmt_size(new['size'])), file=out)
@@ -982,6 +1248,10 @@ def parse_args(argv):
                    help='comma-separated workloads to run: ' + ','.join(BY_KEY))
     p.add_argument('--h5mount', metavar='PATH', default=os.path.join(ROOT, 'build', 'h5mount'),
                    help='the h5mount binary (default build/h5mount)')
+    p.add_argument('--nullfs', metavar='PATH',
+                   default=os.path.join(ROOT, 'build', 'contrib', 'bench', 'nullfs'),
+                   help='the null FUSE file system measured as the ceiling (default '
+                        'build/contrib/bench/nullfs, built with the project)')
     p.add_argument('--read-ahead-kb', type=int, metavar='N',
                    help='set each mount\'s read_ahead_kb after mounting (root; default: leave it '
                         'as the kernel and h5mount set it, which is recorded)')
@@ -1017,6 +1287,10 @@ def run(args):
     exe = os.path.abspath(args.h5mount)
     if not os.access(exe, os.X_OK):
         raise Broken('%s is not an executable; build it with ninja -C build' % exe)
+    only = args.only or [w.key for w in WORKLOADS]
+    if any(BY_KEY[k].ceiling for k in only) and not os.access(args.nullfs, os.X_OK):
+        raise Broken('%s (the FUSE ceiling) is not an executable; build it with ninja -C build'
+                     % args.nullfs)
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     tmp = tempfile.mkdtemp(prefix='h5mount-bench-', dir=args.dir or '/var/tmp')
@@ -1033,20 +1307,24 @@ def run(args):
         refs = [b.references(r) for r in range(args.runs)]
         res['references'] = {'runs': refs, 'median': {
             k: statistics.median(r[k]['value'] for r in refs) for k in ('disk', 'page_cache')}}
-        for w in WORKLOADS:
-            if args.only and w.key not in args.only:
-                continue
+        for w in b.selected():
             runs = []
             for r in range(args.runs):
                 first_trace = len(b.traces)
-                mnt, direct = getattr(b, w.method)(w.arg, r)
-                rec = {'mount': mnt, 'direct': direct}
+                rec = getattr(b, w.method)(w, r)
+                if w.ceiling:
+                    rec['null'] = b.null_ceiling(w)
                 if args.trace:
                     rec['fuse'] = b.traces[first_trace:]
                 runs.append(rec)
-                log('%-13s run %d/%d: h5mount %9.1f %s, PyTables %9.1f %s, daemon peak %.0f MiB'
-                    % (w.key, r + 1, args.runs, mnt['value'], w.unit, direct['value'], w.unit,
-                       mnt['peak_rss'] / MiB))
+                mnt = rec['mount']
+                extra = ''.join(', %s %.1f' % (label, rec[side]['value'])
+                                for side, label in (('rw', 'read-write mount'), ('null', 'null fs'))
+                                if side in rec)
+                log('%-18s run %d/%d: h5mount %9.1f %s, %s %9.1f%s, daemon peak %.0f MiB'
+                    % (w.key, r + 1, args.runs, mnt['value'], w.unit,
+                       'h5py' if w.arg == 'gzip' else 'PyTables', rec['direct']['value'], extra,
+                       max(mnt['peak_rss'], rec.get('rw', mnt)['peak_rss']) / MiB))
             res['workloads'][w.key] = summarize(w, runs)
         res['read_ahead_kb'] = sorted(b.read_ahead)
     finally:
@@ -1086,7 +1364,6 @@ def main(argv):
             return 1
         except OSError as e:
             # A failing read, write or fsync through the mount is a broken mount too.
-            import traceback
             traceback.print_exc()
             log('BROKEN: %s' % e)
             return 1
