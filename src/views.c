@@ -1622,22 +1622,32 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 		rc = truncate_rows(v, n, 0, chg); /* `: > x.npy` */
 	h->trunc_pending = false;
 	h5m_view_handle_destroy(h);
-	if (!rc && h->wrote) {
-		struct snap sn;
-
-		snapshot(ds, &sn);
-		if (sn.tail_len) {
-			h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
-			        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)ds->row_bytes);
-			rc = grow(v, n, sn.b.total + ds->row_bytes);
-			chg->size = true;
-			chg->moved = true; /* the file grew beyond what was written to it */
-			chg->data_off = sn.b.total;
-			chg->data_len = ds->row_bytes;
-		}
-	}
 	if (!rc)
 		rc = take_wb_error(ds);
+	pthread_mutex_unlock(&ds->wlock);
+	return rc;
+}
+
+int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct snap sn;
+	int rc = 0;
+
+	memset(chg, 0, sizeof(*chg));
+	if (n->type != H5M_NODE_DATASET || !h->write || !h->wrote)
+		return 0;
+	pthread_mutex_lock(&ds->wlock);
+	snapshot(ds, &sn);
+	if (sn.tail_len) {
+		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
+		        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)ds->row_bytes);
+		rc = grow(v, n, sn.b.total + ds->row_bytes);
+		chg->size = true;
+		chg->moved = true; /* the file grew beyond what was written to it */
+		chg->data_off = sn.b.total;
+		chg->data_len = ds->row_bytes;
+	}
 	pthread_mutex_unlock(&ds->wlock);
 	return rc;
 }

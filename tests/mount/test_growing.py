@@ -206,5 +206,43 @@ class GrowingTest(unittest.TestCase):
         self.read_while_appending('blosc5', 'npy', os.O_WRONLY | os.O_APPEND)
 
 
+class HeldRowTest(unittest.TestCase):
+    """A close(2) of another descriptor of the writer's open file (a dup's, or a forked child's
+    at exec, like the reader's above) sends FLUSH with the writer's handle. It must not complete
+    the row the writer is in the middle of with the fill value: the rest of that row would land
+    a row later and shift every row after it (README "Caching")."""
+
+    def append_around_other_closes(self, flags):
+        h5 = os.path.join(harness.workdir(), 'held-%s.h5' % self.id().rsplit('.', 1)[-1])
+        with open(FIX['h5'], 'rb') as src, open(h5, 'wb') as dst:
+            dst.write(src.read())
+        rows = np.repeat(np.arange(START_ROWS, START_ROWS + 2, dtype='<f8')[:, None], COLS,
+                         axis=1).tobytes()
+        with harness.Mount(h5) as m:
+            x = m.p('plain')
+            fd = os.open(x, flags)
+            try:
+                self.assertEqual(os.write(fd, rows[:3000]), 3000)
+                os.close(os.dup(fd))
+                self.assertEqual(os.write(fd, rows[3000:5000]), 2000)
+                subprocess.run(['true'], check=True)
+                self.assertEqual(os.write(fd, rows[5000:]), len(rows) - 5000)
+            finally:
+                os.close(fd)
+            self.assertEqual(os.stat(x).st_size, (START_ROWS + 2) * ROW)
+            with open(x, 'rb') as f:
+                f.seek(START_ROWS * ROW)
+                harness.assert_bytes_equal(f.read(), rows, 'the appended rows')
+            self.assertNotIn('incomplete row', m.stderr_text())
+        with h5py.File(h5, 'r') as f:
+            np.testing.assert_array_equal(f['plain'][START_ROWS - 1:, 0],
+                                          np.arange(START_ROWS - 1, START_ROWS + 2))
+
+    def test_closing_another_descriptor_leaves_the_row_held_for_a_writer_through_the_page_cache(self):
+        self.append_around_other_closes(os.O_RDWR | os.O_APPEND)
+
+    def test_closing_another_descriptor_leaves_the_row_held_for_a_direct_writer(self):
+        self.append_around_other_closes(os.O_WRONLY | os.O_APPEND)
+
 if __name__ == '__main__':
     harness.run_tests()
