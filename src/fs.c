@@ -893,15 +893,34 @@ static struct h5m_view_handle *handle_of(struct fuse_file_info *fi)
 	return (struct h5m_view_handle *)(uintptr_t)fi->fh;
 }
 
+/* The last reference to an open file went (FLUSH came at each close(2) before): an incomplete
+ * row its writer left is completed now, not at a FLUSH, which a forked child's exec or a
+ * dup's close sends too while the writer goes on appending (the rest of the row would land a
+ * row later). Nobody can be told of a failure: it is logged. */
 static void h5m_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct h5m_fs *fs = fs_of(req);
 	struct h5m_view_handle *h = handle_of(fi);
+	struct h5m_change chg;
+	struct h5m_node *n;
+	enum h5m_view view;
 
-	(void)ino;
 	if (h) {
 		struct h5m_fs_file *file = (struct h5m_fs_file *)h; /* h is the first member */
 
-		file_unlink(fs_of(req), file);
+		if (h->wrote && resolve(fs, ino, &n, &view) == 0) {
+			int rc;
+
+			writer_enter(fs, n);
+			rc = h5m_view_release(fs->views, n, h, &chg);
+			if (!rc && chg.size)
+				notify(fs, n, view, &chg, writer_alone(fs, n), true);
+			writer_leave(fs, n);
+			if (rc)
+				h5m_log(H5M_LOG_WARN, "%s: completing the incomplete row at close failed: %s", n->ds->path,
+				        strerror(-rc));
+		}
+		file_unlink(fs, file);
 		h5m_view_handle_destroy(h);
 		free(file);
 	}

@@ -1227,22 +1227,37 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 		rc = truncate_rows(v, n, 0, chg); /* `: > x.npy` */
 	h->trunc_pending = false;
 	h5m_view_handle_destroy(h);
-	if (!rc && h->wrote) {
-		struct h5m_vsnap sn;
-
-		h5m_vds_snapshot(vs, &sn);
-		if (sn.tail_len) {
-			h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
-			        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
-			rc = grow(v, n, sn.b.total + vs->row_bytes);
-			chg->size = true;
-			chg->moved = true; /* the file grew beyond what was written to it */
-			chg->data_off = sn.b.total;
-			chg->data_len = vs->row_bytes;
-		}
-	}
 	if (!rc)
 		rc = take_wb_error(vs);
+	h5m_mutex_unlock(&vs->wlock);
+	return rc;
+}
+
+int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
+{
+	struct h5m_dataset *ds = n->ds;
+	struct h5m_vsnap sn;
+	struct h5m_vds *vs;
+	int rc = 0;
+
+	memset(chg, 0, sizeof(*chg));
+	if (n->type != H5M_NODE_DATASET || !h->write || !h->wrote)
+		return 0;
+	rc = vds_ready(n);
+	if (rc)
+		return rc;
+	vs = vds(n);
+	h5m_mutex_lock(&vs->wlock);
+	h5m_vds_snapshot(vs, &sn);
+	if (sn.tail_len) {
+		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
+		        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
+		rc = grow(v, n, sn.b.total + vs->row_bytes);
+		chg->size = true;
+		chg->moved = true; /* the file grew beyond what was written to it */
+		chg->data_off = sn.b.total;
+		chg->data_len = vs->row_bytes;
+	}
 	h5m_mutex_unlock(&vs->wlock);
 	return rc;
 }

@@ -50,7 +50,7 @@ struct h5m_view_handle {
 	enum h5m_view view;
 	bool write;          /* opened for writing */
 	bool append;         /* O_APPEND: data writes land at the real end */
-	bool wrote;          /* wrote data: complete an incomplete row at close */
+	bool wrote;          /* wrote data: complete an incomplete row at release */
 	bool trunc_pending;  /* .npy opened with O_TRUNC: empty the dataset once a valid header
 	                      * arrives (or at close if nothing was written); a rejected header
 	                      * leaves the dataset as it was */
@@ -95,10 +95,16 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
  * valid header is written (or at close), the .shape view never. Returns 0 or -errno. */
 int h5m_view_open_truncate(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg);
 
-/* At close(2) of handle h: applies pending shape text, completes an incomplete row the handle
- * wrote (with the fill value, logged) and reports a failed write-back. Returns 0 or -errno.
- * Fills *chg. */
+/* At each close(2) of a descriptor of handle h (FUSE FLUSH; dup'ed and inherited descriptors
+ * each send one): applies pending shape text and reports a failed write-back. Returns 0 or
+ * -errno. Fills *chg. */
 int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg);
+
+/* When the last reference to handle h goes (FUSE RELEASE), never earlier: completes an
+ * incomplete row the handle wrote with the fill value (logged). A close of one descriptor of
+ * several (a forked child's, a dup's) must not: the writer's next bytes belong to that row.
+ * Returns 0 or -errno (the row could not grow). Fills *chg. */
+int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg);
 
 /* Frees the staging buffers of a handle (not the handle itself). */
 void h5m_view_handle_destroy(struct h5m_view_handle *h);

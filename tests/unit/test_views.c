@@ -201,7 +201,7 @@ static void test_partial_row_is_held_and_shows_in_size_only(void **state)
 	h5m_view_handle_destroy(&h);
 }
 
-static void test_close_completes_a_held_row_with_the_fill_value(void **state)
+static void test_release_completes_a_held_row_with_the_fill_value_and_close_does_not(void **state)
 {
 	struct fixture *fx = *state;
 	struct h5m_view_handle h = { .view = H5M_VIEW_OBJ, .write = true };
@@ -210,7 +210,13 @@ static void test_close_completes_a_held_row_with_the_fill_value(void **state)
 	hsize_t n;
 
 	assert_int_equal(put(fx, fx->ear, &h, &one, 8, 10 * ROW), 8);
+	/* A close of one descriptor (FLUSH) leaves the row held: the writer may go on. */
 	assert_int_equal(h5m_view_close(fx->views, fx->ear, &h, &chg), 0);
+	assert_false(chg.size);
+	shape_is(fx, fx->ear, "10 4\n");
+	assert_int_equal(size_of(fx, fx->ear, H5M_VIEW_OBJ), 10 * ROW + 8);
+	assert_int_equal(h5m_view_release(fx->views, fx->ear, &h, &chg), 0);
+	assert_true(chg.size && chg.moved && chg.data_off == 10 * ROW && chg.data_len == ROW);
 	shape_is(fx, fx->ear, "11 4\n");
 	assert_true(cell(fx, 10, 0) == 5);
 	assert_true(cell(fx, 10, 1) == -1);
@@ -834,7 +840,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_read_of_any_length_reads_to_the_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_block_read_with_an_older_geometry_has_the_rows_the_file_has, setup,
 		                                teardown),
-		cmocka_unit_test_setup_teardown(test_close_completes_a_held_row_with_the_fill_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_completes_a_held_row_with_the_fill_value_and_close_does_not, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_write_past_the_end_fills_the_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overwrite_inside_the_extent_is_read_modify_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_needs_whole_rows_and_regrowth_shows_fill, setup, teardown),
