@@ -532,7 +532,8 @@ out:
 /* Tells the kernel what a change through view `from` of n made stale in its caches. Data of the
  * other views is invalidated inline only when no other write of this dataset is in flight: the
  * kernel holds page locks of a file while its write request is being served, so two writers
- * invalidating each other's file inline would deadlock. A buffered write (`kernel_copy`) has
+ * invalidating each other's file inline would deadlock. A buffered write (`kernel_copy`; never
+ * set for bytes the daemon made itself, such as a row completed at RELEASE) has
  * put the written bytes into the written file's own pages already: they are only stale when
  * the write landed elsewhere (O_APPEND, a different .npy header), and are then invalidated from
  * the notifier thread. A direct write may leave those pages as they were (the last page of
@@ -913,8 +914,9 @@ static void h5m_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 
 			writer_enter(fs, n);
 			rc = h5m_view_release(fs->views, n, h, &chg);
+			/* The completed bytes are in no page of the kernel (not a buffered write's). */
 			if (!rc && chg.size)
-				notify(fs, n, view, &chg, writer_alone(fs, n), true);
+				notify(fs, n, view, &chg, writer_alone(fs, n), false);
 			writer_leave(fs, n);
 			if (rc)
 				h5m_log(H5M_LOG_WARN, "%s: completing the incomplete row at close failed: %s", n->ds->path,

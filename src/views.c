@@ -66,7 +66,7 @@ static int complete_held_row(void *ctx, struct h5m_node *n)
 	struct h5m_vsnap sn;
 
 	assert(h5m_mutex_held(&vs->wlock));
-
+	vs->tail_owner = NULL;
 	h5m_vds_snapshot(vs, &sn);
 	return grow(ctx, n, sn.b.total + vs->row_bytes);
 }
@@ -1093,10 +1093,59 @@ static int apply_shape(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	return reshape(v, n, dims, rank, chg);
 }
 
+/* Completes the held incomplete row with the fill value (logged, `when` says why) and sets *chg
+ * to the row it completed. Caller holds wlock. Returns 0 or -errno. */
+static int pad_held_row(struct h5m_views *v, struct h5m_node *n, const char *when, struct h5m_change *chg)
+{
+	struct h5m_vds *vs = vds(n);
+	struct h5m_vsnap sn;
+	int rc;
+
+	assert(h5m_mutex_held(&vs->wlock));
+	memset(chg, 0, sizeof(*chg));
+	h5m_vds_snapshot(vs, &sn);
+	vs->tail_owner = NULL;
+	if (!sn.tail_len)
+		return 0;
+	h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value %s", n->ds->path,
+	        (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes, when);
+	rc = grow(v, n, sn.b.total + vs->row_bytes);
+	if (rc)
+		return rc;
+	chg->size = true;
+	chg->moved = true; /* the file grew beyond what was written to it */
+	chg->data_off = sn.b.total;
+	chg->data_len = vs->row_bytes;
+	return 0;
+}
+
+/* Widens *chg to cover `more` too (both are changes of one request). */
+static void change_merge(struct h5m_change *chg, const struct h5m_change *more)
+{
+	uint64_t lo, hi;
+
+	if (!more->size && !more->data_len)
+		return;
+	if (!chg->data_len) {
+		lo = more->data_off;
+		hi = more->data_off + more->data_len;
+	} else {
+		lo = chg->data_off < more->data_off ? chg->data_off : more->data_off;
+		hi = chg->data_off + chg->data_len > more->data_off + more->data_len ? chg->data_off + chg->data_len
+		                                                                      : more->data_off + more->data_len;
+	}
+	chg->size |= more->size;
+	chg->moved |= more->moved;
+	chg->all |= more->all;
+	chg->data_off = lo;
+	chg->data_len = hi - lo;
+}
+
 ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, const void *buf,
                        size_t len, uint64_t off, struct h5m_change *chg)
 {
 	struct h5m_dataset *ds = n->ds;
+	struct h5m_change pad = { 0 };
 	ssize_t ret = (ssize_t)len;
 	struct h5m_vds *vs;
 	uint64_t data_off;
@@ -1111,6 +1160,10 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	vs = vds(n);
 	h5m_mutex_lock(&vs->wlock);
 	rc = take_wb_error(vs);
+	/* Another open file left a row incomplete and was closed since (its RELEASE, which
+	 * completes the row, may still be on its way): its row ends here, before these bytes. */
+	if (!rc && h->view != H5M_VIEW_SHAPE && vs->tail_owner && vs->tail_owner != h && vs->tail_owner->closed)
+		rc = pad_held_row(v, n, "when another file wrote after its writer closed it", &pad);
 	if (rc) {
 		ret = rc;
 		goto out;
@@ -1156,6 +1209,11 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	else if (h->view != H5M_VIEW_SHAPE)
 		h->wrote = true;
 out:
+	if (ret > 0 && h->view != H5M_VIEW_SHAPE) {
+		h->closed = false;
+		vs->tail_owner = vs->tail_len ? h : NULL;
+	}
+	change_merge(chg, &pad);
 	h5m_mutex_unlock(&vs->wlock);
 	if (ret > 0)
 		h5m_writeback_after_write(v->wb);
@@ -1227,6 +1285,7 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 		rc = truncate_rows(v, n, 0, chg); /* `: > x.npy` */
 	h->trunc_pending = false;
 	h5m_view_handle_destroy(h);
+	h->closed = true;
 	if (!rc)
 		rc = take_wb_error(vs);
 	h5m_mutex_unlock(&vs->wlock);
@@ -1235,8 +1294,6 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 
 int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
 {
-	struct h5m_dataset *ds = n->ds;
-	struct h5m_vsnap sn;
 	struct h5m_vds *vs;
 	int rc = 0;
 
@@ -1246,18 +1303,12 @@ int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_ha
 	rc = vds_ready(n);
 	if (rc)
 		return rc;
-	vs = vds(n);
+	vs = h5m_vds_peek(n->ds); /* a dataset's: not NULL after vds_ready */
 	h5m_mutex_lock(&vs->wlock);
-	h5m_vds_snapshot(vs, &sn);
-	if (sn.tail_len) {
-		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value at close",
-		        ds->path, (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
-		rc = grow(v, n, sn.b.total + vs->row_bytes);
-		chg->size = true;
-		chg->moved = true; /* the file grew beyond what was written to it */
-		chg->data_off = sn.b.total;
-		chg->data_len = vs->row_bytes;
-	}
+	/* Only the row this file left: another file's write may have taken it over since (its
+	 * bytes continue the row, or it completed it first). */
+	if (vs->tail_owner == h)
+		rc = pad_held_row(v, n, "at close", chg);
 	h5m_mutex_unlock(&vs->wlock);
 	return rc;
 }

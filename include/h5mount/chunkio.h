@@ -5,7 +5,7 @@
  * Knows nothing of FUSE or of the cache: errors are negative errno values.
  *
  * Locking: each call takes the HDF5 lock itself (store_priv.h), per chunk where it decodes or
- * preads outside it; writers call with the dataset's wlock held (the order is in store.h).
+ * preads outside it; writers call with the dataset's wlock held (the order is in lock.h).
  * Chunk-sized scratch buffers come from the bounded iobuf stash (iobuf.h) and go back to it
  * before the call returns. */
 #ifndef H5MOUNT_CHUNKIO_H

@@ -16,14 +16,17 @@
  *     GETATTR/LOOKUP reply that carries a size. A WRITE takes one while holding its own file's
  *     page locks, so every taker waits at most 50 ms (pthread_mutex_timedlock in size_lock())
  *     and goes on without it: a cycle through the kernel's page locks can only delay.
- *  2. fs.c handles_lock (leaf: the list of open files) and the notifier's queue lock (leaf,
+ *  2. writeback.c flush_lock: one write-back of all datasets at a time. Taken with no dataset
+ *     lock held (a writer's back-pressure flush runs after it released its wlock). The
+ *     observer (fs.c h5m_fs_flushed) runs under it and queues invalidations (3), never inline
+ *     and never under a size lock.
+ *  3. fs.c handles_lock (leaf: the list of open files) and the notifier's queue lock (leaf,
  *     with its cond; released around each invalidation the thread sends).
- *  3. writeback.c flush_lock: one write-back of all datasets at a time. Taken with no dataset
- *     lock held (a writer's back-pressure flush runs after it released its wlock).
  *  4. A dataset's wlock (vdataset.h): one writer, truncate, reshape or write-back of it.
  *  5. A dataset's resize rwlock (vdataset.h): read-held by each read of the file, write-held by
  *     a reshape or truncate (inside wlock). Writer-preferring: no thread read-locks it twice
- *     (read-ahead only try-locks it, so a pool caller running it while holding a read is fine).
+ *     (read-ahead's task only try-locks it; h5m_pool_for runs only its own batch's items on
+ *     the caller, never a queued task).
  *  6. A dataset's meta (vdataset.h): its logical state; brief: under it no other lock is taken,
  *     and the only wait is a read's (holding 5) on the read-ahead registry's `loaded` cond
  *     (readahead.c), which gives meta up while it waits. The only call out of the views under
@@ -35,8 +38,8 @@
  *     HDF5's own global lock (its thread-safe build) and everything HDF5 calls back: jvfd.c
  *     (the journaling driver, no pthread lock of its own: it relies on these two and flock(2)
  *     on the file) and the filters.
- *  9. The block cache's lock (cache.c, leaf): taken holding a read (5) or wlock (4), never
- *     with meta or the HDF5 lock held.
+ *  9. The block cache's lock (cache.c, leaf): taken with a read (5), a wlock (4) or none of
+ *     them held, never with meta or the HDF5 lock held.
  * 10. The pool's lock (pool.c, with its work/done conds): items and tasks run without it.
  * 11. The iobuf stash lock (iobuf.c, leaf).
  * 12. writeback.c timer_lock (leaf, with its cond): released around each periodic flush.

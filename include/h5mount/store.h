@@ -78,7 +78,9 @@ struct h5m_dataset {
 	bool raw_rows;             /* read-only mount, no filter, chunks of whole rows (all the
 	                            * trailing dims): h5m_chunkio_pread_rows reads any byte range */
 	uint64_t dims[H5M_NPY_MAXDIMS]; /* the extent in the HDF5 file: set at open, changed only by
-	                            * h5m_chunkio_set_extent (W: views' wlock + HDF5 lock; R: either) */
+	                            * h5m_chunkio_set_extent (W: views' wlock + HDF5 lock; R: either,
+	                            * or none before the views' state of the dataset exists: the
+	                            * views create it from these dims before any write can set them) */
 	struct h5m_blocks blocks;  /* fixed-size: the block geometry of the dims at open (immutable);
 	                            * the views start from it and keep the live one */
 	uint64_t h5rows;           /* dims[0] in the HDF5 file (W: views' wlock + HDF5 lock, in

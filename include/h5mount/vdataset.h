@@ -19,6 +19,8 @@ struct h5m_readahead;
 /* Locks (their place in the daemon's order: lock.h): wlock, then resize (write-held inside
  * wlock by a resize; read-held alone by a read), then meta (brief, innermost of the three).
  * Each field says who writes it holding what (W:) and what a reader holds (R:). */
+struct h5m_view_handle;
+
 struct h5m_vds {
 	struct h5m_dataset *ds;    /* the store's dataset (its immutable fields only); immutable */
 	struct h5m_mutex wlock;    /* one writer, truncate, reshape or write-back of this dataset */
@@ -40,6 +42,8 @@ struct h5m_vds {
 	unsigned char *tail;       /* bytes of an incomplete last row, row_bytes long, or NULL
 	                            * (pointer and bytes W: wlock + meta; R: meta, or wlock) */
 	uint64_t tail_len;         /* how many of them were written (W: wlock + meta; R: meta, or wlock) */
+	const struct h5m_view_handle *tail_owner; /* the open file whose write left the held bytes,
+	                            * or NULL; its release completes the row (views.c; wlock) */
 	int wb_error;              /* -errno of a failed write-back not yet reported (meta) */
 	bool pending;              /* dirty blocks or rows not yet in the file (W: wlock + meta; R: meta) */
 	int64_t mtime_sec;         /* last change through the mount, 0 if none (meta) */

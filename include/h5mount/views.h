@@ -51,6 +51,8 @@ struct h5m_view_handle {
 	bool write;          /* opened for writing */
 	bool append;         /* O_APPEND: data writes land at the real end */
 	bool wrote;          /* wrote data: complete an incomplete row at release */
+	bool closed;         /* a close(2) of it (FLUSH) came since it last wrote data: another
+	                      * file's write completes the row it left first (wlock) */
 	bool trunc_pending;  /* .npy opened with O_TRUNC: empty the dataset once a valid header
 	                      * arrives (or at close if nothing was written); a rejected header
 	                      * leaves the dataset as it was */

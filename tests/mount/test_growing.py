@@ -241,5 +241,27 @@ class HeldRowTest(unittest.TestCase):
     def test_closing_another_descriptor_leaves_the_row_held_for_a_direct_writer(self):
         self.append_around_other_closes(os.O_WRONLY | os.O_APPEND)
 
+    def test_files_appended_one_after_another_each_end_their_own_row(self):
+        # `printf abc >> x; printf def >> x`: close(2) returns before the kernel sends RELEASE,
+        # which completes the row, so the next file's write can come first; it must not
+        # continue the closed file's row. Ten half rows, each through its own open file.
+        h5 = os.path.join(harness.workdir(), 'halves.h5')
+        with open(FIX['h5'], 'rb') as src, open(h5, 'wb') as dst:
+            dst.write(src.read())
+        n = 10
+        with harness.Mount(h5) as m:
+            x = m.p('plain')
+            for i in range(n):
+                with open(x, 'ab') as f:
+                    f.write(np.full(COLS // 2, float(START_ROWS + i)).tobytes())
+            self.assertTrue(harness.wait_until(lambda: os.stat(x).st_size == (START_ROWS + n) * ROW),
+                            'size %d, want %d' % (os.stat(x).st_size, (START_ROWS + n) * ROW))
+        with h5py.File(h5, 'r') as f:
+            got = f['plain'][START_ROWS:]
+        want = np.zeros((n, COLS))
+        want[:, :COLS // 2] = np.arange(START_ROWS, START_ROWS + n)[:, None]
+        np.testing.assert_array_equal(got, want)
+
+
 if __name__ == '__main__':
     harness.run_tests()

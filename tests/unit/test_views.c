@@ -230,6 +230,41 @@ static void test_release_completes_a_held_row_with_the_fill_value_and_close_does
 	open_views(fx);
 }
 
+/* `printf abc >> x; printf def >> x`: RELEASE comes after close(2) returns, so the second file
+ * may write before the first one's RELEASE. The row the closed file left ends before the other
+ * file's bytes, and its late release pads nothing more; a file still open when another one
+ * writes (no close between) is continued, and the last writer's release completes the row. */
+static void test_a_closed_files_row_ends_before_another_files_write(void **state)
+{
+	struct fixture *fx = *state;
+	struct h5m_view_handle h1 = { .view = H5M_VIEW_OBJ, .write = true, .append = true };
+	struct h5m_view_handle h2 = h1, h3 = h1;
+	struct h5m_change chg;
+	double five = 5, seven = 7, nine = 9;
+
+	assert_int_equal(put(fx, fx->ear, &h1, &five, 8, 0), 8);
+	assert_int_equal(h5m_view_close(fx->views, fx->ear, &h1, &chg), 0);
+	assert_int_equal(h5m_view_write(fx->views, fx->ear, &h2, &seven, 8, 0, &chg), 8);
+	assert_true(chg.size && chg.moved && chg.data_off == 10 * ROW && chg.data_len == ROW + 8);
+	shape_is(fx, fx->ear, "11 4\n");
+	assert_int_equal(size_of(fx, fx->ear, H5M_VIEW_OBJ), 11 * ROW + 8);
+	assert_int_equal(h5m_view_release(fx->views, fx->ear, &h1, &chg), 0);
+	assert_false(chg.size);
+	shape_is(fx, fx->ear, "11 4\n");
+	/* h2 is not closed: h3's bytes continue its row. */
+	assert_int_equal(put(fx, fx->ear, &h3, &nine, 8, 0), 8);
+	assert_int_equal(h5m_view_release(fx->views, fx->ear, &h2, &chg), 0);
+	assert_false(chg.size);
+	assert_int_equal(h5m_view_release(fx->views, fx->ear, &h3, &chg), 0);
+	assert_true(chg.size && chg.data_off == 11 * ROW && chg.data_len == ROW);
+	shape_is(fx, fx->ear, "12 4\n");
+	assert_true(cell(fx, 10, 0) == 5);
+	assert_true(cell(fx, 10, 1) == -1);
+	assert_true(cell(fx, 11, 0) == 7);
+	assert_true(cell(fx, 11, 1) == 9);
+	assert_true(cell(fx, 11, 2) == -1);
+}
+
 static void test_write_past_the_end_fills_the_gap(void **state)
 {
 	struct fixture *fx = *state;
@@ -850,6 +885,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_release_completes_a_held_row_with_the_fill_value_and_close_does_not, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_a_closed_files_row_ends_before_another_files_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_past_the_end_fills_the_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overwrite_inside_the_extent_is_read_modify_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_needs_whole_rows_and_regrowth_shows_fill, setup, teardown),
