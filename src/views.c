@@ -58,17 +58,12 @@ static struct h5m_cache_ent *readahead_load(void *ctx, struct h5m_node *n, const
 	return block_get(ctx, n, b, block, err);
 }
 
-/* Write-back's row completion: the held incomplete row becomes a complete one (fill value for
- * its missing bytes). wlock held. */
-static int complete_held_row(void *ctx, struct h5m_node *n)
-{
-	struct h5m_vds *vs = vds(n);
-	struct h5m_vsnap sn;
+static int pad_held_row(struct h5m_views *v, struct h5m_node *n, const char *when, struct h5m_change *chg);
 
-	assert(h5m_mutex_held(&vs->wlock));
-	vs->tail_owner = NULL;
-	h5m_vds_snapshot(vs, &sn);
-	return grow(ctx, n, sn.b.total + vs->row_bytes);
+/* Write-back's row completion (fsync, unmount, SIGTERM). wlock held. */
+static int complete_held_row(void *ctx, struct h5m_node *n, struct h5m_change *completed)
+{
+	return pad_held_row(ctx, n, "at a write-back", completed);
 }
 
 struct h5m_views *h5m_views_new(struct h5m_store *store, size_t cache_bytes, size_t dirty_limit)

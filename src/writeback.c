@@ -189,17 +189,16 @@ int h5m_writeback_dataset(struct h5m_writeback *wb, struct h5m_node *n, bool com
 
 	assert(h5m_mutex_held(&vs->wlock));
 
-	h5m_vds_snapshot(vs, &sn);
-	if (complete_row && sn.tail_len > 0) {
-		h5m_log(H5M_LOG_WARN, "%s: incomplete row (%llu of %llu bytes) completed with the fill value", ds->path,
-		        (unsigned long long)sn.tail_len, (unsigned long long)vs->row_bytes);
-		rc = wb->complete(wb->complete_ctx, n);
+	if (complete_row) {
+		struct h5m_change c;
+
+		rc = wb->complete(wb->complete_ctx, n, &c);
 		if (rc)
 			return rc;
-		if (completed)
-			*completed = (struct h5m_change){ .size = true, .data_off = sn.b.total, .data_len = vs->row_bytes };
-		h5m_vds_snapshot(vs, &sn);
+		if (completed && c.size)
+			*completed = c;
 	}
+	h5m_vds_snapshot(vs, &sn);
 	rc = h5m_cache_dirty_list(wb->cache, n->idx, &list, &cnt);
 	if (rc)
 		return rc;

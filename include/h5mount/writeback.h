@@ -16,9 +16,10 @@ struct h5m_cache;
 struct h5m_pool;
 struct h5m_writeback;
 
-/* Completes the held incomplete row of dataset node n with the fill value (it becomes a
- * complete row, dirty). Caller holds n's wlock. Returns 0 or -errno. */
-typedef int (*h5m_writeback_complete_fn)(void *ctx, struct h5m_node *n);
+/* Completes the held incomplete row of dataset node n, if any, with the fill value (it becomes
+ * a complete row, dirty; logged) and sets *completed to what changed (nothing when no row was
+ * held). Caller holds n's wlock. Returns 0 or -errno. */
+typedef int (*h5m_writeback_complete_fn)(void *ctx, struct h5m_node *n, struct h5m_change *completed);
 
 /* Creates the write-back of `store` for the dirty blocks of `cache`, flushing when they exceed
  * `dirty_limit` bytes; `complete` completes held rows (the views' growth). Does not own store
