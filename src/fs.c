@@ -96,7 +96,21 @@ static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum 
 	*n = h5m_store_node(fs->store, idx);
 	if (!*n)
 		return -ENOENT;
-	return h5m_store_has_view(*n, *view) ? 0 : -ENOENT;
+	return h5m_store_shows(*n, *view) ? 0 : -ENOENT;
+}
+
+/* resolve() for a request through an open file (fi set): a removed name or a deleted dataset
+ * keeps working for the files opened before (as on ext4). Returns 0 or -ENOENT. */
+static int resolve_open(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum h5m_view *view)
+{
+	uint64_t idx;
+
+	if (ino < 1)
+		return -ENOENT;
+	idx = (ino - 1) / H5M_NVIEWS;
+	*view = (enum h5m_view)((ino - 1) % H5M_NVIEWS);
+	*n = h5m_store_node(fs->store, idx);
+	return *n && h5m_store_has_view(*n, *view) ? 0 : -ENOENT;
 }
 
 /* Permission bits: the HDF5 file's read and write bits (mode & 0666) for every view, without
@@ -147,7 +161,7 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 		if (rc)
 			return rc;
 		st->st_mode = view_mode(fs, n, view);
-		st->st_nlink = 1;
+		st->st_nlink = h5m_store_nlink(n);
 		st->st_size = (off_t)size;
 		if (h5m_view_mtime(fs->views, n, &st->st_mtim))
 			st->st_ctim = st->st_mtim;
@@ -166,9 +180,10 @@ static void reply_err(fuse_req_t req, int rc)
 /* ---- kernel cache invalidation ---- */
 
 struct inval {
-	fuse_ino_t ino;
+	fuse_ino_t ino; /* the inode, or (with name) the directory */
 	off_t off;      /* -1: attributes only */
 	off_t len;      /* 0: to the end */
+	char *name;     /* a directory entry to drop (fuse_lowlevel_notify_inval_entry), or NULL */
 	struct inval *next;
 };
 
@@ -220,7 +235,11 @@ static void *notifier_main(void *arg)
 		if (!q->head)
 			q->tail = NULL;
 		pthread_mutex_unlock(&q->lock);
-		fuse_lowlevel_notify_inval_inode(fs->se, i->ino, i->off, i->len);
+		if (i->name)
+			fuse_lowlevel_notify_inval_entry(fs->se, i->ino, i->name, strlen(i->name));
+		else
+			fuse_lowlevel_notify_inval_inode(fs->se, i->ino, i->off, i->len);
+		free(i->name);
 		free(i);
 		pthread_mutex_lock(&q->lock);
 	}
@@ -270,6 +289,7 @@ void h5m_fs_notifier_stop(struct h5m_fs *fs)
 		struct inval *i = q->head;
 
 		q->head = i->next;
+		free(i->name);
 		free(i);
 	}
 	for (size_t i = 0; i < H5M_FS_STRIPES; i++)
@@ -368,6 +388,35 @@ static void inval(struct h5m_fs *fs, fuse_ino_t ino, off_t off, off_t len, bool 
 		return;
 	}
 	*i = (struct inval){ .ino = ino, .off = off, .len = len };
+	pthread_mutex_lock(&q->lock);
+	if (q->tail)
+		q->tail->next = i;
+	else
+		q->head = i;
+	q->tail = i;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Queues the invalidation of directory entry `base``suffix` of directory inode `parent` for
+ * the notifier thread: a request that changes names holds the kernel's lock of the directory
+ * until it is answered, and fuse_lowlevel_notify_inval_entry takes it (inline would deadlock).
+ * Without a notifier (tests), nothing: the entry timeout ends it. */
+static void inval_entry_later(struct h5m_fs *fs, fuse_ino_t parent, const char *base, size_t len, const char *suffix)
+{
+	struct h5m_notifier *q = fs->notifier;
+	struct inval *i;
+
+	if (!q || !(i = calloc(1, sizeof(*i))))
+		return;
+	i->ino = parent;
+	i->name = malloc(len + strlen(suffix) + 1);
+	if (!i->name) {
+		free(i);
+		return;
+	}
+	memcpy(i->name, base, len);
+	strcpy(i->name + len, suffix);
 	pthread_mutex_lock(&q->lock);
 	if (q->tail)
 		q->tail->next = i;
@@ -665,21 +714,21 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct h5m_fs *fs = fs_of(req);
 	struct fuse_entry_param e;
-	const struct h5m_dirent *d;
 	struct h5m_node *dir, *n;
 	pthread_mutex_t *lk = NULL;
-	enum h5m_view view;
+	enum h5m_view view, nview;
+	uint32_t node;
 	int rc;
 
 	rc = resolve(fs, parent, &dir, &view);
 	if (rc)
 		goto fail;
-	d = h5m_store_lookup(fs->store, dir, name, &rc);
-	if (!d)
+	rc = h5m_store_find(fs->store, dir, name, &node, &nview);
+	if (rc)
 		goto fail;
-	n = h5m_store_node(fs->store, d->node);
+	n = h5m_store_node(fs->store, node);
 	memset(&e, 0, sizeof(e));
-	rc = fill_stat_for_reply(fs, n, d->view, &e.attr, &lk);
+	rc = fill_stat_for_reply(fs, n, nview, &e.attr, &lk);
 	if (rc)
 		goto fail;
 	e.ino = e.attr.st_ino;
@@ -702,8 +751,7 @@ static void h5m_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	enum h5m_view view = H5M_VIEW_OBJ;
 	int rc;
 
-	(void)fi;
-	rc = resolve(fs, ino, &n, &view);
+	rc = fi ? resolve_open(fs, ino, &n, &view) : resolve(fs, ino, &n, &view);
 	reply_attr(req, fs, n, view, rc);
 }
 
@@ -725,70 +773,80 @@ static void h5m_fs_readlink(fuse_req_t req, fuse_ino_t ino)
 static void h5m_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
-	const struct h5m_dirent *ents;
 	struct h5m_node *n;
 	enum h5m_view view;
-	size_t count;
 	int rc = resolve(fs, ino, &n, &view);
 
 	if (!rc)
-		rc = h5m_store_list(fs->store, n, &ents, &count);
+		rc = h5m_store_list_each(fs->store, n, 0, NULL, NULL);
 	if (rc) {
 		reply_err(req, rc);
 		return;
 	}
+	/* The kernel drops its cached listing at each change of names it makes itself (its
+	 * version of the directory changes), and those are the only changes while mounted. */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }
 
+/* What h5m_fs_readdir gathers under the store's namespace lock. */
+struct readdir_ctx {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+};
+
+/* Adds entry `pos` (directory offset 2 + pos; each entry carries the next offset). Returns
+ * non-zero once the buffer is full. Runs under the namespace lock: only formats. */
+static int readdir_add(void *arg, size_t pos, const char *name, const struct h5m_node *c, enum h5m_view view)
+{
+	struct readdir_ctx *x = arg;
+	struct stat st = { 0 };
+	size_t need;
+
+	st.st_ino = ino_of(c->idx, view);
+	st.st_mode = c->type == H5M_NODE_GROUP ? S_IFDIR : c->type == H5M_NODE_SOFTLINK ? S_IFLNK : S_IFREG;
+	need = fuse_add_direntry(x->req, x->buf + x->used, x->size - x->used, name, &st, (off_t)pos + 3);
+	if (need > x->size - x->used)
+		return 1;
+	x->used += need;
+	return 0;
+}
+
 static void h5m_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
-	const struct h5m_dirent *ents;
+	struct readdir_ctx x = { .req = req, .size = size };
 	struct h5m_node *n;
 	enum h5m_view view;
-	size_t count, used = 0;
-	char *buf;
 	int rc = resolve(fs, ino, &n, &view);
 
 	(void)fi;
-	if (!rc)
-		rc = h5m_store_list(fs->store, n, &ents, &count);
-	if (rc) {
-		reply_err(req, rc);
+	if (rc || off < 0) {
+		reply_err(req, rc ? rc : -EINVAL);
 		return;
 	}
-	buf = malloc(size);
-	if (!buf) {
+	x.buf = malloc(size);
+	if (!x.buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* Offsets: 0 ".", 1 "..", 2 + i the i-th entry; each entry carries the next offset. */
-	for (off_t i = off; i < (off_t)count + 2; i++) {
-		struct stat st = { 0 };
-		const char *name;
-		size_t need;
+	/* Offsets: 0 ".", 1 "..", 2 + i the i-th entry. */
+	for (off_t i = off; i < 2; i++) {
+		struct stat st = { .st_ino = ino, .st_mode = S_IFDIR };
+		size_t need = fuse_add_direntry(req, x.buf + x.used, size - x.used, i ? ".." : ".", &st, i + 1);
 
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			st.st_ino = ino;
-			st.st_mode = S_IFDIR;
-		} else {
-			const struct h5m_dirent *d = &ents[i - 2];
-			struct h5m_node *c = h5m_store_node(fs->store, d->node);
-
-			name = d->name;
-			st.st_ino = ino_of(d->node, d->view);
-			st.st_mode = c->type == H5M_NODE_GROUP ? S_IFDIR : c->type == H5M_NODE_SOFTLINK ? S_IFLNK : S_IFREG;
-		}
-		need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
-		if (need > size - used)
+		if (need > size - x.used)
 			break;
-		used += need;
+		x.used += need;
 	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	rc = h5m_store_list_each(fs->store, n, off > 2 ? (size_t)off - 2 : 0, readdir_add, &x);
+	if (rc)
+		reply_err(req, rc);
+	else
+		fuse_reply_buf(req, x.buf, x.used);
+	free(x.buf);
 }
 
 /* An open file: the view handle (first, so fi->fh points at both) on the list of open files. */
@@ -909,7 +967,7 @@ static void h5m_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	if (h) {
 		struct h5m_fs_file *file = (struct h5m_fs_file *)h; /* h is the first member */
 
-		if (h->wrote && resolve(fs, ino, &n, &view) == 0) {
+		if (h->wrote && resolve_open(fs, ino, &n, &view) == 0) {
 			int rc;
 
 			writer_enter(fs, n);
@@ -949,7 +1007,7 @@ static void h5m_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 	enum h5m_view view;
 	struct h5m_iobuf buf;
 	ssize_t got;
-	int rc = resolve(fs, ino, &n, &view);
+	int rc = resolve_open(fs, ino, &n, &view);
 
 	(void)fi;
 	if (rc || off < 0) {
@@ -1050,7 +1108,7 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 	enum h5m_view view;
 	ssize_t got;
 	bool direct;
-	int rc = resolve(fs, ino, &n, &view);
+	int rc = resolve_open(fs, ino, &n, &view);
 
 	if (!rc && (n->type != H5M_NODE_DATASET || !h || off < 0))
 		rc = -EBADF;
@@ -1078,7 +1136,7 @@ static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 	struct h5m_change chg;
 	struct h5m_node *n = NULL;
 	enum h5m_view view = H5M_VIEW_OBJ;
-	int rc = resolve(fs, ino, &n, &view);
+	int rc = fi ? resolve_open(fs, ino, &n, &view) : resolve(fs, ino, &n, &view);
 
 	(void)fi;
 	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {
@@ -1107,7 +1165,7 @@ static void h5m_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	struct h5m_change chg;
 	struct h5m_node *n;
 	enum h5m_view view;
-	int rc = resolve(fs, ino, &n, &view);
+	int rc = resolve_open(fs, ino, &n, &view);
 
 	if (!rc && h && n->type == H5M_NODE_DATASET) {
 		writer_enter(fs, n);
@@ -1125,7 +1183,7 @@ static void h5m_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fu
 	struct h5m_view_handle *h = handle_of(fi);
 	struct h5m_node *n;
 	enum h5m_view view;
-	int rc = resolve(fs, ino, &n, &view);
+	int rc = resolve_open(fs, ino, &n, &view);
 
 	(void)datasync;
 	(void)h;
@@ -1153,9 +1211,37 @@ static void h5m_fs_eperm_entry(fuse_req_t req, fuse_ino_t parent, const char *na
 	fuse_reply_err(req, EPERM);
 }
 
+/* Replies to a MKDIR or SYMLINK with the new node's entry, or with rc. */
+static void reply_new_entry(fuse_req_t req, struct h5m_fs *fs, uint32_t node, int rc)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	if (!rc)
+		rc = fill_stat(fs, h5m_store_node(fs->store, node), H5M_VIEW_OBJ, &e.attr);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	e.ino = e.attr.st_ino;
+	e.attr_timeout = fs->timeout;
+	e.entry_timeout = fs->timeout;
+	mark_known(fs, e.ino);
+	fuse_reply_entry(req, &e);
+}
+
 static void h5m_fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	h5m_fs_eperm_entry(req, parent, name, mode, 0);
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_node *dir;
+	enum h5m_view view;
+	uint32_t node = 0;
+	int rc = resolve(fs, parent, &dir, &view);
+
+	(void)mode; /* HDF5 keeps no modes: a group shows the file's */
+	if (!rc)
+		rc = h5m_store_mkdir(fs->store, dir, name, &node);
+	reply_new_entry(req, fs, node, rc);
 }
 
 static void h5m_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
@@ -1164,30 +1250,116 @@ static void h5m_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, m
 	h5m_fs_eperm_entry(req, parent, name, mode, 0);
 }
 
+/* After the names or the name count of node n changed: its views' attributes (st_nlink) the
+ * kernel may hold are dropped, from the notifier thread. */
+static void names_changed(struct h5m_fs *fs, struct h5m_node *n)
+{
+	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++)
+		if (h5m_store_has_view(n, v) && is_known(fs, ino_of(n->idx, v)))
+			inval(fs, ino_of(n->idx, v), -1, 0, false);
+}
+
 static void h5m_fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	h5m_fs_eperm_entry(req, parent, name, 0, 0);
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_unlinked u;
+	struct h5m_node *dir;
+	enum h5m_view view;
+	int rc = resolve(fs, parent, &dir, &view);
+
+	if (!rc)
+		rc = h5m_store_unlink(fs->store, dir, name, &u);
+	/* The kernel drops its dentry of `name` itself; the other names' st_nlink changed. */
+	if (!rc)
+		names_changed(fs, h5m_store_node(fs->store, u.node));
+	reply_err(req, rc);
+}
+
+static void h5m_fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_node *dir;
+	enum h5m_view view;
+	int rc = resolve(fs, parent, &dir, &view);
+
+	if (!rc)
+		rc = h5m_store_rmdir(fs->store, dir, name);
+	reply_err(req, rc);
 }
 
 static void h5m_fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void)link;
-	h5m_fs_eperm_entry(req, parent, name, 0, 0);
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_node *dir;
+	enum h5m_view view;
+	uint32_t node = 0;
+	int rc = resolve(fs, parent, &dir, &view);
+
+	if (!rc)
+		rc = h5m_store_symlink(fs->store, dir, name, link, &node);
+	reply_new_entry(req, fs, node, rc);
+}
+
+/* Queues the invalidation of every name base+suffix in directory `parent` but `except`, whose
+ * dentry the kernel updates itself. */
+static void inval_names(struct h5m_fs *fs, fuse_ino_t parent, const char *name, enum h5m_view view,
+                        const char *except)
+{
+	size_t len = strlen(name) - strlen(h5m_store_view_suffix(view));
+
+	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++) {
+		const char *suf = h5m_store_view_suffix(v);
+
+		if (strlen(except) != len + strlen(suf) || strncmp(except, name, len) || strcmp(except + len, suf))
+			inval_entry_later(fs, parent, name, len, suf);
+	}
 }
 
 static void h5m_fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                           const char *newname, unsigned int flags)
 {
-	(void)newparent;
-	(void)newname;
-	(void)flags;
-	h5m_fs_eperm_entry(req, parent, name, 0, 0);
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_node *dir, *newdir, *n;
+	struct h5m_renamed r;
+	enum h5m_view view;
+	int rc = resolve(fs, parent, &dir, &view);
+
+	if (!rc)
+		rc = resolve(fs, newparent, &newdir, &view);
+	if (!rc && (flags & ~RENAME_NOREPLACE)) {
+		h5m_log(H5M_LOG_INFO, "rename with flags %#x refused (EINVAL): only RENAME_NOREPLACE is supported", flags);
+		rc = -EINVAL;
+	}
+	if (!rc)
+		rc = h5m_store_rename(fs->store, dir, name, newdir, newname,
+		                      flags & RENAME_NOREPLACE ? H5M_RENAME_NOREPLACE : 0, &r);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	/* A dataset's other names moved too (x.npy after `mv x y`), and names of the new one may
+	 * be cached as absent or as the replaced dataset's: drop them all but the two the kernel
+	 * moves itself, once it has let go of the directories' locks. */
+	n = h5m_store_node(fs->store, r.node);
+	if (n->type == H5M_NODE_DATASET) {
+		inval_names(fs, parent, name, r.view, name);
+		inval_names(fs, newparent, newname, r.view, newname);
+	}
+	if (r.replaced >= 0)
+		names_changed(fs, h5m_store_node(fs->store, (uint64_t)r.replaced));
+	reply_err(req, 0);
 }
 
+/* Hard links: a dataset's views already are its names, and HDF5 hard links to one object
+ * would give it names in several directories that the namespace rules cannot keep apart. */
 static void h5m_fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	struct h5m_fs *fs = fs_of(req);
+
 	(void)ino;
-	h5m_fs_eperm_entry(req, newparent, newname, 0, 0);
+	(void)newparent;
+	h5m_log(H5M_LOG_INFO, "hard link '%s' refused (EPERM): h5mount makes no hard links (use ln -s)", newname);
+	reply_err(req, fs->writable ? -EPERM : -EROFS);
 }
 
 static void h5m_fs_init(void *userdata, struct fuse_conn_info *conn)
@@ -1221,7 +1393,7 @@ static const struct fuse_lowlevel_ops h5m_ops = {
 	.mkdir = h5m_fs_mkdir,
 	.create = h5m_fs_create,
 	.unlink = h5m_fs_unlink,
-	.rmdir = h5m_fs_unlink,
+	.rmdir = h5m_fs_rmdir,
 	.symlink = h5m_fs_symlink,
 	.rename = h5m_fs_rename,
 	.link = h5m_fs_link,

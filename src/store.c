@@ -98,6 +98,14 @@ struct h5m_store {
 	bool walked;
 	struct first_path *firsts;
 	size_t nfirsts;
+	/* The namespace lock (store.h, lock.h): groups' entries, datasets' `shown`, `gone`, group
+	 * paths and parents. Writer-preferring: no thread read-locks it twice. */
+	pthread_rwlock_t ns;
+	bool ns_ready;                  /* ns initialized (store_free destroys it) */
+	/* Dataset path texts replaced by renames: readers of ds->path take no lock, so the old
+	 * texts live until close (namespace write lock). */
+	char **retired;
+	size_t nretired, retired_cap;
 };
 
 /* ---- errors ---- */
@@ -970,6 +978,7 @@ static int64_t object_node(struct h5m_store *s, hid_t g, const char *name, const
 	}
 	case H5O_TYPE_DATASET:
 		n->type = H5M_NODE_DATASET;
+		n->shown = 1u << H5M_VIEW_OBJ; /* listing adds the views it shows */
 		n->ds = dataset_open(s, g, name, path, why, sizeof(why));
 		if (!n->ds) {
 			h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
@@ -1103,7 +1112,7 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 	int rc = 0, depth_fixed = DEPTH_UNKNOWN;
 	char why[256];
 
-	g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT);
+	g = H5Oopen_by_addr(s->fid, dir->addr);
 	if (g < 0) {
 		h5err(why, sizeof(why));
 		h5m_log(H5M_LOG_ERR, "%s: cannot open group: %s", dir->path, why);
@@ -1132,8 +1141,13 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 			h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
 		} else if (li.type == H5L_TYPE_HARD) {
 			idx = object_node(s, g, name, path);
-			if (idx >= 0)
+			if (idx >= 0) {
+				struct h5m_node *o = h5m_store_node(s, (uint64_t)idx);
+
+				if (o->type == H5M_NODE_GROUP && !strcmp(o->path, path))
+					o->parent = dir->idx;
 				idx = group_alias(s, dir->path, path, idx);
+			}
 		} else if (li.type == H5L_TYPE_SOFT || li.type == H5L_TYPE_EXTERNAL) {
 			idx = link_node(s, g, dir->path, name, &li, &depth_fixed);
 		} else {
@@ -1179,6 +1193,8 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 				free(vn);
 			} else {
 				rc = ent_add(&ents, vn, ents.e[i].node, (enum h5m_view)v);
+				if (!rc)
+					__atomic_fetch_or(&n->shown, (uint8_t)(1u << v), __ATOMIC_RELEASE);
 			}
 		}
 	}
@@ -1213,20 +1229,32 @@ bool h5m_store_has_view(const struct h5m_node *n, enum h5m_view view)
 	return view != H5M_VIEW_NPY || !n->ds->null_space;
 }
 
+/* Lists dir if it is not yet. Caller holds the namespace lock (read or write), not the HDF5
+ * lock. Returns 0 or list_locked's -errno. */
+static int ensure_listed(struct h5m_store *s, struct h5m_node *dir)
+{
+	int rc = 0;
+
+	if (!__atomic_load_n(&dir->listed, __ATOMIC_ACQUIRE)) {
+		h5m_hdf5_lock();
+		if (!dir->listed)
+			rc = list_locked(s, dir);
+		h5m_hdf5_unlock();
+	}
+	return rc;
+}
+
 int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_dirent **ents, size_t *n)
 {
 	int rc = 0;
 
 	if (dir->type != H5M_NODE_GROUP)
 		return -ENOTDIR;
-	if (!__atomic_load_n(&dir->listed, __ATOMIC_ACQUIRE)) {
-		h5m_hdf5_lock();
-		if (!dir->listed)
-			rc = list_locked(s, dir);
-		h5m_hdf5_unlock();
-		if (rc)
-			return rc;
-	}
+	pthread_rwlock_rdlock(&s->ns);
+	rc = ensure_listed(s, dir);
+	pthread_rwlock_unlock(&s->ns);
+	if (rc)
+		return rc;
 	*ents = dir->ents;
 	*n = dir->nents;
 	return 0;
@@ -1316,6 +1344,15 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 		return -ENOMEM;
 	}
 	s->fid = H5I_INVALID_HID;
+	{
+		pthread_rwlockattr_t ra;
+
+		pthread_rwlockattr_init(&ra);
+		pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&s->ns, &ra);
+		pthread_rwlockattr_destroy(&ra);
+		s->ns_ready = true;
+	}
 	s->block_target = block_target;
 	s->chunk_cache_left = chunk_cache_budget;
 	s->chunk_cache_spent_logged = chunk_cache_budget == 0; /* nothing to say without a budget */
@@ -1448,6 +1485,11 @@ static void store_free(struct h5m_store *s, bool keep_ro_file)
 	for (size_t i = 0; i < s->nfirsts; i++)
 		free(s->firsts[i].path);
 	free(s->firsts);
+	for (size_t i = 0; i < s->nretired; i++)
+		free(s->retired[i]);
+	free(s->retired);
+	if (s->ns_ready)
+		pthread_rwlock_destroy(&s->ns);
 	free(s->path);
 	free(s);
 }
@@ -1702,16 +1744,873 @@ size_t h5m_store_uncommitted(struct h5m_store *s)
 	return n;
 }
 
+/* h5m_store_commit with the HDF5 lock held. */
+static int commit_locked(struct h5m_store *s, bool durable)
+{
+	h5m_jvfd_set_durable(s->fid, durable);
+	if (H5Fflush(s->fid, H5F_SCOPE_GLOBAL) < 0)
+		return h5m_store_write_failure(s, NULL, "committing to the HDF5 file");
+	return 0;
+}
+
 int h5m_store_commit(struct h5m_store *s, bool durable)
 {
-	int rc = 0;
+	int rc;
 
 	if (!s->rw)
 		return 0;
 	h5m_hdf5_lock();
-	h5m_jvfd_set_durable(s->fid, durable);
-	if (H5Fflush(s->fid, H5F_SCOPE_GLOBAL) < 0)
-		rc = h5m_store_write_failure(s, NULL, "committing to the HDF5 file");
+	rc = commit_locked(s, durable);
 	h5m_hdf5_unlock();
+	return rc;
+}
+
+
+/* ---- the namespace: find, list, mkdir, rmdir, unlink, symlink, rename ---- */
+
+static const char *const view_suffix[H5M_NVIEWS] = { "", ".npy", ".shape", ".offsets" };
+
+const char *h5m_store_view_suffix(enum h5m_view view)
+{
+	return (unsigned)view < H5M_NVIEWS ? view_suffix[view] : "";
+}
+
+bool h5m_store_shows(const struct h5m_node *n, enum h5m_view view)
+{
+	if (!h5m_store_has_view(n, view) || __atomic_load_n(&n->gone, __ATOMIC_ACQUIRE))
+		return false;
+	return n->type != H5M_NODE_DATASET || (__atomic_load_n(&n->shown, __ATOMIC_ACQUIRE) & (1u << view));
+}
+
+unsigned h5m_store_nlink(const struct h5m_node *n)
+{
+	switch (n->type) {
+	case H5M_NODE_GROUP:
+		return 2;
+	case H5M_NODE_SOFTLINK:
+		return 1;
+	case H5M_NODE_DATASET:
+		if (__atomic_load_n(&n->gone, __ATOMIC_ACQUIRE))
+			return 0;
+		return (unsigned)__builtin_popcount(__atomic_load_n(&n->shown, __ATOMIC_ACQUIRE));
+	}
+	return 1;
+}
+
+/* Index of entry `name` in dir's entries, or -1. Namespace lock held. */
+static ssize_t ent_index(const struct h5m_node *dir, const char *name)
+{
+	struct h5m_dirent key = { .name = (char *)name };
+	const struct h5m_dirent *hit;
+
+	if (!dir->nents)
+		return -1;
+	hit = bsearch(&key, dir->ents, dir->nents, sizeof(key), dirent_cmp);
+	return hit ? hit - dir->ents : -1;
+}
+
+int h5m_store_find(struct h5m_store *s, struct h5m_node *dir, const char *name, uint32_t *node,
+                   enum h5m_view *view)
+{
+	ssize_t i;
+	int rc;
+
+	if (dir->type != H5M_NODE_GROUP)
+		return -ENOTDIR;
+	pthread_rwlock_rdlock(&s->ns);
+	rc = ensure_listed(s, dir);
+	if (!rc) {
+		i = ent_index(dir, name);
+		if (i < 0) {
+			rc = -ENOENT;
+		} else {
+			*node = dir->ents[i].node;
+			*view = dir->ents[i].view;
+		}
+	}
+	pthread_rwlock_unlock(&s->ns);
+	return rc;
+}
+
+int h5m_store_list_each(struct h5m_store *s, struct h5m_node *dir, size_t from, h5m_store_list_fn fn, void *ctx)
+{
+	int rc;
+
+	if (dir->type != H5M_NODE_GROUP)
+		return -ENOTDIR;
+	pthread_rwlock_rdlock(&s->ns);
+	rc = ensure_listed(s, dir);
+	for (size_t i = from; !rc && fn && i < dir->nents; i++) {
+		const struct h5m_dirent *d = &dir->ents[i];
+
+		if (fn(ctx, i, d->name, h5m_store_node(s, d->node), d->view))
+			break;
+	}
+	pthread_rwlock_unlock(&s->ns);
+	return rc;
+}
+
+/* Removes entry i of dir (namespace write lock). */
+static void ent_remove(struct h5m_node *dir, size_t i)
+{
+	free(dir->ents[i].name);
+	memmove(&dir->ents[i], &dir->ents[i + 1], (dir->nents - i - 1) * sizeof(*dir->ents));
+	dir->nents--;
+}
+
+/* Removes every entry of node `idx` from dir (namespace write lock). */
+static void ent_remove_node(struct h5m_node *dir, uint32_t idx)
+{
+	for (size_t i = dir->nents; i-- > 0;)
+		if (dir->ents[i].node == idx)
+			ent_remove(dir, i);
+}
+
+/* Inserts (name, node, view) into dir's sorted entries; takes name. Returns 0 or -ENOMEM
+ * (name freed). Namespace write lock. */
+static int ent_insert(struct h5m_node *dir, char *name, uint32_t node, enum h5m_view view)
+{
+	struct h5m_dirent *ne;
+	size_t at = 0;
+
+	if (!name)
+		return -ENOMEM;
+	ne = realloc(dir->ents, (dir->nents + 1) * sizeof(*ne));
+	if (!ne) {
+		free(name);
+		return -ENOMEM;
+	}
+	dir->ents = ne;
+	while (at < dir->nents && strcmp(ne[at].name, name) < 0)
+		at++;
+	memmove(&ne[at + 1], &ne[at], (dir->nents - at) * sizeof(*ne));
+	ne[at] = (struct h5m_dirent){ .name = name, .node = node, .view = view };
+	dir->nents++;
+	return 0;
+}
+
+/* name + suffix, malloc'd, or NULL. */
+static char *with_suffix(const char *name, size_t len, const char *suffix)
+{
+	char *p = malloc(len + strlen(suffix) + 1);
+
+	if (p) {
+		memcpy(p, name, len);
+		strcpy(p + len, suffix);
+	}
+	return p;
+}
+
+/* The dataset node whose HDF5 link in dir is named base[0..len), found through any name of it
+ * shown there, or NULL. Namespace lock held. */
+static struct h5m_node *dataset_named(struct h5m_store *s, const struct h5m_node *dir, const char *base, size_t len)
+{
+	for (unsigned v = 0; v < H5M_NVIEWS; v++) {
+		char *vn = with_suffix(base, len, view_suffix[v]);
+		ssize_t i = vn ? ent_index(dir, vn) : -1;
+
+		free(vn);
+		if (i >= 0 && dir->ents[i].view == v) {
+			struct h5m_node *n = h5m_store_node(s, dir->ents[i].node);
+
+			if (n->type == H5M_NODE_DATASET)
+				return n;
+		}
+	}
+	return NULL;
+}
+
+/* The view whose suffix ends `name` (after a non-empty base), OBJ when none; *baselen: the
+ * length without it. */
+static enum h5m_view suffix_view(const char *name, size_t *baselen)
+{
+	size_t len = strlen(name);
+
+	for (unsigned v = H5M_VIEW_NPY; v < H5M_NVIEWS; v++) {
+		size_t sl = strlen(view_suffix[v]);
+
+		if (len > sl && !strcmp(name + len - sl, view_suffix[v])) {
+			*baselen = len - sl;
+			return (enum h5m_view)v;
+		}
+	}
+	*baselen = len;
+	return H5M_VIEW_OBJ;
+}
+
+/* Checks that `name` can be a new name in a directory of the mount and in HDF5. Returns 0,
+ * -ENAMETOOLONG or -EINVAL (logged). */
+static int check_new_name(const struct h5m_node *dir, const char *name)
+{
+	if (strlen(name) > NAME_MAX_BYTES) {
+		h5m_log(H5M_LOG_WARN, "%s: a new name of %zu bytes refused: names hold at most %d", dir->path,
+		        strlen(name), NAME_MAX_BYTES);
+		return -ENAMETOOLONG;
+	}
+	if (!name_shown(name) || strchr(name, '/')) {
+		h5m_log(H5M_LOG_WARN, "%s: new name '%s' refused: not a name HDF5 and a directory can both hold",
+		        dir->path, name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Whether a new object (not a dataset) named `name` in dir would take a name that is, or may
+ * become, a view of a dataset there (NAME.npy next to dataset NAME), or the HDF5 link of an
+ * object not shown under it. Logs why. Namespace write lock and HDF5 lock held; g is dir's
+ * open group. */
+static bool name_taken(struct h5m_store *s, const struct h5m_node *dir, hid_t g, const char *name)
+{
+	size_t bl;
+	enum h5m_view v = suffix_view(name, &bl);
+	htri_t ex;
+
+	if (v != H5M_VIEW_OBJ && dataset_named(s, dir, name, bl)) {
+		h5m_log(H5M_LOG_WARN, "%s/%s: refused (EEXIST): the name is a view of dataset '%.*s'", dir->path, name,
+		        (int)bl, name);
+		return true;
+	}
+	ex = H5Lexists(g, name, H5P_DEFAULT);
+	H5Eclear2(H5E_DEFAULT);
+	if (ex != 0) {
+		h5m_log(H5M_LOG_WARN, "%s/%s: refused (EEXIST): the group has a link of this name that is not shown "
+		        "(a dataset whose other names are hidden, or an object h5mount cannot show)", dir->path, name);
+		return true;
+	}
+	return false;
+}
+
+/* Link creation properties of names made through the mount: UTF-8 names, as h5py makes them.
+ * HDF5 lock. */
+static hid_t new_lcpl(void)
+{
+	hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+
+	if (lcpl >= 0)
+		H5Pset_char_encoding(lcpl, H5T_CSET_UTF8);
+	return lcpl;
+}
+
+/* Hard links of object `name` in g (H5Oget_info rc), 0 when unknown. HDF5 lock. */
+static unsigned hard_links(hid_t g, const char *name)
+{
+	H5O_info_t oi;
+
+	if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+		H5Eclear2(H5E_DEFAULT);
+		return 0;
+	}
+	return oi.rc;
+}
+
+/* Starts a namespace operation: write-locks the namespace, checks the store is writable and
+ * dir a group, lists it, takes the HDF5 lock and opens dir's group into *g. Returns 0 (then
+ * op_end must follow) or -errno (nothing held). */
+static int op_begin(struct h5m_store *s, struct h5m_node *dir, hid_t *g)
+{
+	char why[256];
+	int rc;
+
+	*g = H5I_INVALID_HID;
+	if (!s->rw)
+		return -EROFS;
+	if (dir->type != H5M_NODE_GROUP)
+		return -ENOTDIR;
+	pthread_rwlock_wrlock(&s->ns);
+	rc = ensure_listed(s, dir);
+	if (rc) {
+		pthread_rwlock_unlock(&s->ns);
+		return rc;
+	}
+	h5m_hdf5_lock();
+	*g = H5Oopen_by_addr(s->fid, dir->addr);
+	if (*g < 0) {
+		h5err(why, sizeof(why));
+		h5m_log(H5M_LOG_ERR, "%s: cannot open group: %s", dir->path, why);
+		h5m_hdf5_unlock();
+		pthread_rwlock_unlock(&s->ns);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Ends a namespace operation begun by op_begin (g2: a second group or invalid). */
+static void op_end(struct h5m_store *s, hid_t g, hid_t g2)
+{
+	if (g2 >= 0)
+		H5Oclose(g2);
+	if (g >= 0)
+		H5Oclose(g);
+	H5Eclear2(H5E_DEFAULT);
+	h5m_hdf5_unlock();
+	pthread_rwlock_unlock(&s->ns);
+}
+
+/* Logs the failure of HDF5 step `what` on `path` and returns -EIO. HDF5 lock. */
+static int op_failed(const char *what, const char *dirpath, const char *name)
+{
+	char why[256];
+
+	h5err(why, sizeof(why));
+	h5m_log(H5M_LOG_ERR, "%s%s%s: %s failed: %s", dirpath, strcmp(dirpath, "/") ? "/" : "", name, what, why);
+	return -EIO;
+}
+
+/* Lists group n with the HDF5 lock already held (namespace write lock held). */
+static int listed_locked(struct h5m_store *s, struct h5m_node *n)
+{
+	return n->listed ? 0 : list_locked(s, n);
+}
+
+int h5m_store_mkdir(struct h5m_store *s, struct h5m_node *dir, const char *name, uint32_t *node)
+{
+	hid_t g, lcpl = H5I_INVALID_HID, gid = H5I_INVALID_HID;
+	struct h5m_node *n = NULL;
+	H5O_info_t oi;
+	int64_t idx;
+	int rc = op_begin(s, dir, &g);
+
+	if (rc)
+		return rc;
+	rc = check_new_name(dir, name);
+	if (!rc && ent_index(dir, name) >= 0)
+		rc = -EEXIST;
+	if (!rc && name_taken(s, dir, g, name))
+		rc = -EEXIST;
+	if (rc)
+		goto out;
+	lcpl = new_lcpl();
+	gid = H5Gcreate2(g, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+	if (gid < 0 || H5Oget_info2(gid, &oi, H5O_INFO_BASIC) < 0) {
+		rc = op_failed("creating the group", dir->path, name);
+		goto out;
+	}
+	rc = commit_locked(s, true);
+	if (rc)
+		goto out;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->path = join_path(dir->path, name))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n->type = H5M_NODE_GROUP;
+	n->addr = oi.addr;
+	n->parent = dir->idx;
+	n->listed = true; /* new and empty */
+	idx = add_node(s, n);
+	if (idx < 0) {
+		rc = (int)idx;
+		goto out;
+	}
+	*node = n->idx;
+	n = NULL;
+	if (amap_put(s, oi.addr, idx) || ent_insert(dir, strdup(name), (uint32_t)idx, H5M_VIEW_OBJ))
+		rc = -ENOMEM;
+out:
+	if (n)
+		free(n->path);
+	free(n);
+	if (gid >= 0)
+		H5Gclose(gid);
+	if (lcpl >= 0)
+		H5Pclose(lcpl);
+	op_end(s, g, H5I_INVALID_HID);
+	return rc;
+}
+
+int h5m_store_rmdir(struct h5m_store *s, struct h5m_node *dir, const char *name)
+{
+	struct h5m_node *n;
+	H5G_info_t gi;
+	hid_t g, cg = H5I_INVALID_HID;
+	ssize_t i;
+	int rc = op_begin(s, dir, &g);
+
+	if (rc)
+		return rc;
+	i = ent_index(dir, name);
+	if (i < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	n = h5m_store_node(s, dir->ents[i].node);
+	if (n->type != H5M_NODE_GROUP) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	rc = listed_locked(s, n);
+	if (rc)
+		goto out;
+	if (n->nents) {
+		rc = -ENOTEMPTY;
+		goto out;
+	}
+	cg = H5Oopen_by_addr(s->fid, n->addr);
+	if (cg < 0 || H5Gget_info(cg, &gi) < 0) {
+		rc = op_failed("reading the group", dir->path, name);
+		goto out;
+	}
+	if (gi.nlinks) {
+		h5m_log(H5M_LOG_WARN, "%s: rmdir refused (ENOTEMPTY): it holds %llu links h5mount does not show", n->path,
+		        (unsigned long long)gi.nlinks);
+		rc = -ENOTEMPTY;
+		goto out;
+	}
+	if (hard_links(g, name) > 1) {
+		h5m_log(H5M_LOG_WARN, "%s: rmdir refused (EPERM): the group has several hard links", n->path);
+		rc = -EPERM;
+		goto out;
+	}
+	if (H5Ldelete(g, name, H5P_DEFAULT) < 0) {
+		rc = op_failed("deleting the group", dir->path, name);
+		goto out;
+	}
+	ent_remove(dir, (size_t)i);
+	__atomic_store_n(&n->gone, true, __ATOMIC_RELEASE);
+	rc = commit_locked(s, true);
+out:
+	op_end(s, g, cg);
+	return rc;
+}
+
+int h5m_store_unlink(struct h5m_store *s, struct h5m_node *dir, const char *name, struct h5m_unlinked *out)
+{
+	struct h5m_node *n;
+	enum h5m_view view;
+	uint8_t rest;
+	hid_t g;
+	ssize_t i;
+	char *base = NULL;
+	int rc = op_begin(s, dir, &g);
+
+	if (rc)
+		return rc;
+	*out = (struct h5m_unlinked){ 0 };
+	i = ent_index(dir, name);
+	if (i < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	n = h5m_store_node(s, dir->ents[i].node);
+	view = dir->ents[i].view;
+	out->node = n->idx;
+	out->view = view;
+	if (n->type == H5M_NODE_GROUP) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (n->type == H5M_NODE_SOFTLINK) {
+		if (H5Ldelete(g, name, H5P_DEFAULT) < 0) {
+			rc = op_failed("deleting the link", dir->path, name);
+			goto out;
+		}
+		ent_remove(dir, (size_t)i);
+		__atomic_store_n(&n->gone, true, __ATOMIC_RELEASE);
+		out->deleted = true;
+		rc = commit_locked(s, true);
+		goto out;
+	}
+	base = with_suffix(name, strlen(name) - strlen(view_suffix[view]), "");
+	if (!base) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (hard_links(g, base) > 1) {
+		h5m_log(H5M_LOG_WARN, "%s: unlink refused (EPERM): the dataset has several hard links", n->ds->path);
+		rc = -EPERM;
+		goto out;
+	}
+	rest = (uint8_t)(n->shown & ~(1u << view));
+	if (!rest) {
+		if (H5Ldelete(g, base, H5P_DEFAULT) < 0) {
+			rc = op_failed("deleting the dataset", dir->path, base);
+			goto out;
+		}
+		out->deleted = true;
+		h5m_log(H5M_LOG_INFO, "%s: deleted (its last name was removed)", n->ds->path);
+	}
+	ent_remove(dir, (size_t)i);
+	__atomic_store_n(&n->shown, rest, __ATOMIC_RELEASE);
+	if (out->deleted) {
+		__atomic_store_n(&n->gone, true, __ATOMIC_RELEASE);
+		rc = commit_locked(s, true);
+	}
+out:
+	free(base);
+	op_end(s, g, H5I_INVALID_HID);
+	return rc;
+}
+
+/* The HDF5 soft link value for symlink text `text` in group `dirpath`: the text's components
+ * (without empty and "." ones) relative to the group when it never climbs, else the absolute
+ * path it names. Returns malloc'd text, NULL with *err -EPERM (absolute, or climbing above the
+ * root: logged) or -ENOMEM. */
+static char *soft_value(const char *dirpath, const char *name, const char *text, int *err)
+{
+	size_t cap = strlen(dirpath) + strlen(text) + 3, len = 0;
+	char *out = malloc(cap);
+	bool climbs = false;
+	const char *t;
+
+	*err = -ENOMEM;
+	if (!out)
+		return NULL;
+	if (text[0] == '/') {
+		h5m_log(H5M_LOG_WARN, "%s%s%s: symlink to absolute path '%s' refused (EPERM): an HDF5 soft link names an "
+		        "object of the file; use a relative path", dirpath, strcmp(dirpath, "/") ? "/" : "", name, text);
+		*err = -EPERM;
+		free(out);
+		return NULL;
+	}
+	for (t = text; *t; t += strcspn(t, "/"), t += *t == '/')
+		if (!strncmp(t, "..", 2) && (t[2] == '/' || !t[2]))
+			climbs = true;
+	if (climbs) {
+		strcpy(out, dirpath);
+		len = strlen(out);
+		if (len == 1)
+			len = 0; /* the root: "" + "/a" */
+	}
+	for (t = text; *t; t += *t == '/') {
+		size_t cl = strcspn(t, "/");
+
+		if (cl == 2 && !strncmp(t, "..", 2)) {
+			if (!len) {
+				h5m_log(H5M_LOG_WARN, "%s%s%s: symlink to '%s' refused (EPERM): it climbs above the mount's "
+				        "root", dirpath, strcmp(dirpath, "/") ? "/" : "", name, text);
+				*err = -EPERM;
+				free(out);
+				return NULL;
+			}
+			while (len && out[len - 1] != '/')
+				len--;
+			if (len)
+				len--; /* the '/' before the last component */
+		} else if (cl && !(cl == 1 && *t == '.')) {
+			if (len || climbs)
+				out[len++] = '/';
+			memcpy(out + len, t, cl);
+			len += cl;
+		}
+		t += cl;
+	}
+	if (!len)
+		out[len++] = climbs ? '/' : '.';
+	out[len] = 0;
+	*err = 0;
+	return out;
+}
+
+int h5m_store_symlink(struct h5m_store *s, struct h5m_node *dir, const char *name, const char *text,
+                      uint32_t *node)
+{
+	struct h5m_node *n = NULL;
+	hid_t g, lcpl = H5I_INVALID_HID;
+	char *val = NULL;
+	int64_t idx;
+	int rc = op_begin(s, dir, &g);
+
+	if (rc)
+		return rc;
+	rc = check_new_name(dir, name);
+	if (!rc && ent_index(dir, name) >= 0)
+		rc = -EEXIST;
+	if (!rc && name_taken(s, dir, g, name))
+		rc = -EEXIST;
+	if (!rc && strlen(text) > LINK_TEXT_MAX)
+		rc = -ENAMETOOLONG;
+	if (!rc && !(val = soft_value(dir->path, name, text, &rc)))
+		goto out;
+	if (rc)
+		goto out;
+	lcpl = new_lcpl();
+	if (H5Lcreate_soft(val, g, name, lcpl, H5P_DEFAULT) < 0) {
+		rc = op_failed("creating the soft link", dir->path, name);
+		goto out;
+	}
+	rc = commit_locked(s, true);
+	if (rc)
+		goto out;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->target = strdup(text))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n->type = H5M_NODE_SOFTLINK;
+	idx = add_node(s, n);
+	if (idx < 0) {
+		rc = (int)idx;
+		goto out;
+	}
+	n = NULL;
+	*node = (uint32_t)idx;
+	rc = ent_insert(dir, strdup(name), (uint32_t)idx, H5M_VIEW_OBJ);
+out:
+	if (n)
+		free(n->target);
+	free(n);
+	free(val);
+	if (lcpl >= 0)
+		H5Pclose(lcpl);
+	op_end(s, g, H5I_INVALID_HID);
+	return rc;
+}
+
+/* Keeps `old` (a dataset path text a reader may be using) until close. Returns 0 or -ENOMEM
+ * (then old is leaked, which is still safe). Namespace write lock. */
+static int retire(struct h5m_store *s, char *old)
+{
+	if (s->nretired == s->retired_cap) {
+		size_t cap = s->retired_cap ? s->retired_cap * 2 : 16;
+		char **nr = realloc(s->retired, cap * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		s->retired = nr;
+		s->retired_cap = cap;
+	}
+	s->retired[s->nretired++] = old;
+	return 0;
+}
+
+/* `path` with prefix `from` (a whole component path) replaced by `to`, malloc'd; NULL when
+ * path is not `from` or below it, or out of memory. */
+static char *repath_one(const char *path, const char *from, const char *to)
+{
+	size_t fl = strlen(from);
+
+	if (!path || strncmp(path, from, fl) || (path[fl] && path[fl] != '/'))
+		return NULL;
+	return with_suffix(to, strlen(to), path + fl);
+}
+
+/* After group or dataset `from` became `to`: every group path, first path and dataset path at
+ * or below it follows. Namespace write lock + HDF5 lock. */
+static void repath(struct h5m_store *s, const char *from, const char *to)
+{
+	struct h5m_node *n;
+	char *np;
+
+	for (uint64_t i = 0; (n = h5m_store_node(s, i)); i++) {
+		if (n->type == H5M_NODE_GROUP && (np = repath_one(n->path, from, to))) {
+			free(n->path);
+			n->path = np;
+		} else if (n->type == H5M_NODE_DATASET && (np = repath_one(n->ds->path, from, to))) {
+			char *old = n->ds->path;
+
+			__atomic_store_n(&n->ds->path, np, __ATOMIC_RELEASE);
+			retire(s, old);
+		}
+	}
+	for (size_t i = 0; i < s->nfirsts; i++)
+		if ((np = repath_one(s->firsts[i].path, from, to))) {
+			free(s->firsts[i].path);
+			s->firsts[i].path = np;
+		}
+}
+
+/* Whether group node `g` is `top` or lies below it. Namespace lock. */
+static bool below(struct h5m_store *s, const struct h5m_node *g, const struct h5m_node *top)
+{
+	for (unsigned hops = 0; hops < 1u << 20; hops++) {
+		if (g == top)
+			return true;
+		if (g->idx == 0)
+			return false;
+		g = h5m_store_node(s, g->parent);
+	}
+	return true; /* a cycle: refuse */
+}
+
+int h5m_store_rename(struct h5m_store *s, struct h5m_node *dir, const char *name, struct h5m_node *newdir,
+                     const char *newname, unsigned flags, struct h5m_renamed *out)
+{
+	struct h5m_node *n, *t = NULL;
+	enum h5m_view view, nv;
+	hid_t g, g2 = H5I_INVALID_HID, lcpl = H5I_INVALID_HID;
+	size_t obl, nbl;
+	ssize_t i;
+	char *obase = NULL, *nbase = NULL, *oldpath = NULL, *newpath = NULL;
+	htri_t ex;
+	int rc = op_begin(s, dir, &g);
+
+	if (rc)
+		return rc;
+	*out = (struct h5m_renamed){ .replaced = -1 };
+	if (newdir->type != H5M_NODE_GROUP) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	rc = listed_locked(s, newdir);
+	if (rc)
+		goto out;
+	i = ent_index(dir, name);
+	if (i < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	n = h5m_store_node(s, dir->ents[i].node);
+	view = dir->ents[i].view;
+	out->node = n->idx;
+	out->view = view;
+	rc = check_new_name(newdir, newname);
+	if (rc)
+		goto out;
+	/* A dataset's name keeps its view's suffix; other objects take the name whole. */
+	obl = strlen(name) - strlen(view_suffix[view]);
+	nv = suffix_view(newname, &nbl);
+	if (n->type == H5M_NODE_DATASET && nv != view) {
+		h5m_log(H5M_LOG_WARN, "%s: rename to '%s' refused (EINVAL): a %s name keeps its suffix", n->ds->path,
+		        newname, view == H5M_VIEW_OBJ ? "raw" : view_suffix[view]);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (n->type != H5M_NODE_DATASET)
+		nbl = strlen(newname);
+	obase = with_suffix(name, obl, "");
+	nbase = with_suffix(newname, nbl, "");
+	if (!obase || !nbase) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (n->type == H5M_NODE_SOFTLINK && newdir != dir) {
+		h5m_log(H5M_LOG_INFO, "%s/%s: a symlink moves to another directory as a copy (EXDEV): its text is "
+		        "relative to its directory", dir->path, name);
+		rc = -EXDEV;
+		goto out;
+	}
+	if (n->type == H5M_NODE_GROUP && below(s, newdir, n)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	/* What the new name names now. */
+	if (n->type == H5M_NODE_DATASET)
+		t = dataset_named(s, newdir, nbase, nbl);
+	if (!t) {
+		ssize_t k = ent_index(newdir, nbase);
+
+		if (k >= 0 && newdir->ents[k].view == H5M_VIEW_OBJ)
+			t = h5m_store_node(s, newdir->ents[k].node);
+		else if (k >= 0 || (n->type != H5M_NODE_DATASET && dataset_named(s, newdir, nbase, nbl))) {
+			h5m_log(H5M_LOG_WARN, "%s/%s: rename onto it refused (EEXIST): the name is a view of a dataset",
+			        newdir->path, newname);
+			rc = -EEXIST;
+			goto out;
+		}
+	}
+	if (t == n && !strcmp(obase, nbase) && dir == newdir)
+		goto out; /* another name of the same object: nothing to do */
+	g2 = newdir == dir ? H5I_INVALID_HID : H5Oopen_by_addr(s->fid, newdir->addr);
+	if (newdir != dir && g2 < 0) {
+		rc = op_failed("opening the group", newdir->path, "");
+		goto out;
+	}
+	if (!t) {
+		ex = H5Lexists(g2 >= 0 ? g2 : g, nbase, H5P_DEFAULT);
+		H5Eclear2(H5E_DEFAULT);
+		if (ex != 0) {
+			h5m_log(H5M_LOG_WARN, "%s/%s: rename onto it refused (EEXIST): the group has a link of this name "
+			        "that is not shown", newdir->path, nbase);
+			rc = -EEXIST;
+			goto out;
+		}
+	} else {
+		if (flags & H5M_RENAME_NOREPLACE)
+			rc = -EEXIST;
+		else if (n->type == H5M_NODE_GROUP && t->type != H5M_NODE_GROUP)
+			rc = -ENOTDIR;
+		else if (n->type != H5M_NODE_GROUP && t->type == H5M_NODE_GROUP)
+			rc = -EISDIR;
+		else if (t == n)
+			rc = -EPERM; /* two hard links of one object: refused below anyway */
+		else if (t->type == H5M_NODE_GROUP && (rc = listed_locked(s, t)) == 0 && t->nents)
+			rc = -ENOTEMPTY;
+		if (!rc && t->type != H5M_NODE_SOFTLINK && hard_links(g2 >= 0 ? g2 : g, nbase) > 1) {
+			h5m_log(H5M_LOG_WARN, "%s/%s: rename onto it refused (EPERM): the object has several hard links",
+			        newdir->path, nbase);
+			rc = -EPERM;
+		}
+		if (rc)
+			goto out;
+	}
+	if (n->type != H5M_NODE_SOFTLINK && hard_links(g, obase) > 1) {
+		h5m_log(H5M_LOG_WARN, "%s/%s: rename refused (EPERM): the object has several hard links", dir->path, obase);
+		rc = -EPERM;
+		goto out;
+	}
+	/* The moved dataset's other names must not land on names other objects show. */
+	if (n->type == H5M_NODE_DATASET) {
+		for (unsigned v = 0; v < H5M_NVIEWS && !rc; v++) {
+			char *vn;
+			ssize_t k;
+
+			if (!(n->shown & (1u << v)))
+				continue;
+			vn = with_suffix(nbase, nbl, view_suffix[v]);
+			if (!vn) {
+				rc = -ENOMEM;
+				break;
+			}
+			if (strlen(vn) > NAME_MAX_BYTES) {
+				rc = -ENAMETOOLONG;
+			} else if ((k = ent_index(newdir, vn)) >= 0 && newdir->ents[k].node != n->idx &&
+			           (!t || newdir->ents[k].node != t->idx)) {
+				h5m_log(H5M_LOG_WARN, "%s/%s: rename refused (EEXIST): another object has this name",
+				        newdir->path, vn);
+				rc = -EEXIST;
+			}
+			free(vn);
+		}
+		if (rc)
+			goto out;
+	}
+	oldpath = join_path(dir->path, obase);
+	newpath = join_path(newdir->path, nbase);
+	lcpl = new_lcpl();
+	if (!oldpath || !newpath) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* One commit: the replaced link deleted and the moved one in its place, or neither. */
+	if (t && H5Ldelete(g2 >= 0 ? g2 : g, nbase, H5P_DEFAULT) < 0) {
+		rc = op_failed("deleting the replaced object", newdir->path, nbase);
+		goto out;
+	}
+	if (H5Lmove(g, obase, g2 >= 0 ? g2 : g, nbase, lcpl, H5P_DEFAULT) < 0) {
+		rc = op_failed("moving the link", dir->path, obase);
+		goto out;
+	}
+	if (t) {
+		ent_remove_node(newdir, t->idx);
+		__atomic_store_n(&t->gone, true, __ATOMIC_RELEASE);
+		out->replaced = t->idx;
+		out->replaced_deleted = true;
+	}
+	ent_remove_node(dir, n->idx);
+	if (n->type == H5M_NODE_DATASET) {
+		for (unsigned v = 0; v < H5M_NVIEWS && !rc; v++)
+			if (n->shown & (1u << v))
+				rc = ent_insert(newdir, with_suffix(nbase, nbl, view_suffix[v]), n->idx, (enum h5m_view)v);
+	} else {
+		rc = ent_insert(newdir, strdup(nbase), n->idx, H5M_VIEW_OBJ);
+	}
+	if (n->type == H5M_NODE_GROUP)
+		n->parent = newdir->idx;
+	if (n->type != H5M_NODE_SOFTLINK)
+		repath(s, oldpath, newpath);
+	{
+		int crc = commit_locked(s, true);
+
+		if (!rc)
+			rc = crc;
+	}
+out:
+	free(oldpath);
+	free(newpath);
+	free(obase);
+	free(nbase);
+	if (lcpl >= 0)
+		H5Pclose(lcpl);
+	op_end(s, g, g2);
 	return rc;
 }

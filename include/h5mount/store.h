@@ -48,7 +48,9 @@ struct h5m_dirent {
  * their own state of it (logical dims, block geometry, held row...: struct h5m_vds in
  * vdataset.h) in the `vds` slot, which the store never reads. */
 struct h5m_dataset {
-	char *path;                /* HDF5 path (the first one found), for log lines */
+	char *path;                /* HDF5 path (the first one found; a rename sets the new one
+	                            * with an atomic store and keeps the old text until close, so
+	                            * a reader without a lock sees one whole text), for log lines */
 	struct h5m_dtype dt;       /* immutable after creation; dt.mem_type is the memory type of
 	                            * every H5Dread/H5Dwrite of a fixed-size dataset */
 	unsigned rank;             /* dataset rank (without array-type dims) */
@@ -98,17 +100,30 @@ struct h5m_dataset {
 struct h5m_node {
 	enum h5m_node_type type;
 	uint32_t idx;
-	char *target;                   /* symlinks: link text */
+	char *target;                   /* symlinks: link text (immutable) */
 	struct h5m_dataset *ds;         /* datasets */
-	haddr_t addr;                   /* object header address (groups, datasets) */
-	/* Groups: filled once by h5m_store_list under the HDF5 lock; immutable once `listed` is
-	 * set (read with acquire ordering), sorted by name. */
+	haddr_t addr;                   /* object header address (groups, datasets): groups are
+	                                 * opened by it, so a rename never leaves a stale path */
+	/* Groups: the sorted entries, filled on first listing (under a read-held namespace lock
+	 * plus the HDF5 lock, published with `listed`), then changed only by namespace operations
+	 * (namespace lock write-held). R: namespace lock (read) after `listed` (acquire). */
 	bool listed;
 	struct h5m_dirent *ents;
 	size_t nents;
-	char *path;                     /* groups: HDF5 path used to open it, its first path (the
-	                                 * one a breadth-first walk from the root in name order
-	                                 * reaches first): its only directory in the mount */
+	char *path;                     /* groups: the HDF5 path of its one directory (its first
+	                                 * path: the one a breadth-first walk from the root in name
+	                                 * order reaches first), for log lines and new paths below
+	                                 * it; updated by renames (W: namespace lock write-held +
+	                                 * HDF5 lock; R: HDF5 lock) */
+	uint32_t parent;                /* groups: the node of the group whose directory holds it
+	                                 * (the root: 0) (W: namespace write; R: namespace lock) */
+	uint8_t shown;                  /* datasets: bit 1u << view for each of its names shown,
+	                                 * set at listing from h5m_store_has_view; unlink clears
+	                                 * one (W: namespace write, atomic store; R: atomic load) */
+	bool gone;                      /* removed from the namespace: no longer found by lookup,
+	                                 * listing or h5m_store_shows; the node (and an open
+	                                 * dataset's handle) lives on until close, its index is
+	                                 * never reused (W: namespace write, atomic; R: atomic) */
 };
 
 struct h5m_store;
@@ -166,7 +181,9 @@ void h5m_store_close_at_exit(struct h5m_store *s);
 struct h5m_node *h5m_store_node(struct h5m_store *s, uint64_t idx);
 
 /* Lists group `dir` (its entries are filled on first use). Returns 0 with *ents and *n pointing at
- * the immutable entries, -ENOTDIR, or -EIO when HDF5 cannot iterate it. */
+ * the entries, -ENOTDIR, or -EIO when HDF5 cannot iterate it. The pointers are only safe while
+ * no namespace operation can run (a read-only store, the check before mounting, unit tests):
+ * a mounted read-write file system uses h5m_store_list_each and h5m_store_find. */
 int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_dirent **ents, size_t *n);
 
 /* Whether dataset node n shows view `view` (x.offsets only for variable-length datasets, x.npy
@@ -174,8 +191,98 @@ int h5m_store_list(struct h5m_store *s, struct h5m_node *dir, const struct h5m_d
 bool h5m_store_has_view(const struct h5m_node *n, enum h5m_view view);
 
 /* Finds `name` in group `dir`. Returns the entry or NULL (errno-style code in *err: -ENOENT,
- * -ENOTDIR, -EIO). */
+ * -ENOTDIR, -EIO). Same caveat as h5m_store_list. */
 const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *dir, const char *name, int *err);
+
+/* ---- the namespace (issue 13; the rules are README's "Names: remove, rename, link") ----
+ *
+ * Locking: one namespace lock (a writer-preferring rwlock, lock.h) guards every group's
+ * entries, each dataset's `shown` mask, `gone` flags, group paths and parents. Readers
+ * (h5m_store_find, h5m_store_list_each) read-hold it only inside the call; each operation
+ * below write-holds it, and the HDF5 lock inside it, for the HDF5 calls and the durable
+ * commit that ends it. Nothing else is held across them, and callers hold no lock of ours.
+ * Every operation returns 0 or -errno: -EROFS on a read-only store, -ENOTDIR when `dir` is
+ * not a group, -ENOENT for a name not shown, -EINVAL/-ENAMETOOLONG for names a file or HDF5
+ * cannot hold (logged), -EEXIST for a name shown or colliding with a generated view (logged),
+ * -EIO/-ENOSPC when HDF5 or the commit fails (logged; the journal keeps the state before). */
+
+/* Whether node n shows name `view` now: h5m_store_has_view, not gone, and (datasets) that
+ * name not hidden by unlink. Lock-free. */
+bool h5m_store_shows(const struct h5m_node *n, enum h5m_view view);
+
+/* st_nlink of any name of n: datasets the number of names shown (0 once gone), groups 2,
+ * symlinks 1. Lock-free. */
+unsigned h5m_store_nlink(const struct h5m_node *n);
+
+/* The suffix of view `view` ("", ".npy", ".shape", ".offsets"). */
+const char *h5m_store_view_suffix(enum h5m_view view);
+
+/* Finds `name` in group `dir` and copies its node index and view into *node and *view.
+ * Returns 0, -ENOENT, -ENOTDIR or -EIO (listing failed). Read-holds the namespace lock. */
+int h5m_store_find(struct h5m_store *s, struct h5m_node *dir, const char *name, uint32_t *node,
+                   enum h5m_view *view);
+
+/* Called by h5m_store_list_each for entry number `pos` (0 is the first, in name order): its
+ * name (valid during the call only) and node. Returns 0 to go on, non-zero to stop. Runs
+ * under the namespace lock (read): it must take no lock and call nothing of the store. */
+typedef int (*h5m_store_list_fn)(void *ctx, size_t pos, const char *name, const struct h5m_node *n,
+                                 enum h5m_view view);
+
+/* Calls fn for the entries of group `dir` from number `from` on, in name order, until fn
+ * returns non-zero (fn NULL: only makes sure the group is listed). Returns 0, -ENOTDIR, -EIO
+ * or -ENOMEM. Read-holds the namespace lock. */
+int h5m_store_list_each(struct h5m_store *s, struct h5m_node *dir, size_t from, h5m_store_list_fn fn, void *ctx);
+
+/* Creates group `name` in `dir` (default creation properties, as h5py and PyTables make
+ * them; UTF-8 link name) and commits. *node: the new group's node. -EEXIST when the name is
+ * shown, or is NAME.npy/.shape/.offsets of a dataset NAME in dir. */
+int h5m_store_mkdir(struct h5m_store *s, struct h5m_node *dir, const char *name, uint32_t *node);
+
+/* Removes empty group `name` of `dir` (H5Ldelete) and commits; the node is gone. -ENOTEMPTY
+ * when it shows any entry, -ENOTDIR when the name is not a group's directory. */
+int h5m_store_rmdir(struct h5m_store *s, struct h5m_node *dir, const char *name);
+
+/* What h5m_store_unlink did. */
+struct h5m_unlinked {
+	uint32_t node;     /* the node whose name was removed */
+	enum h5m_view view;
+	bool deleted;      /* that was its last name: its HDF5 link was deleted (the node is gone;
+	                    * for a dataset, the caller drops its cached and dirty blocks) */
+};
+
+/* Removes name `name` of `dir`: a symlink's HDF5 link is deleted; a dataset's name is hidden
+ * for the life of the store, and the last one deletes the dataset's link (then committed).
+ * -EISDIR for a group's name; -EPERM (logged) for a dataset with several hard links. */
+int h5m_store_unlink(struct h5m_store *s, struct h5m_node *dir, const char *name, struct h5m_unlinked *out);
+
+/* Creates soft link `name` in `dir` showing `text` and commits. Relative texts that stay
+ * inside the mount are kept as shown; HDF5 gets the path they name (relative when they never
+ * climb, else absolute). Absolute texts, or texts climbing above the mount's root: -EPERM
+ * (logged; a soft link names an object of the file). *node: the symlink's node. */
+int h5m_store_symlink(struct h5m_store *s, struct h5m_node *dir, const char *name, const char *text,
+                      uint32_t *node);
+
+#define H5M_RENAME_NOREPLACE 1u
+
+/* What h5m_store_rename did. */
+struct h5m_renamed {
+	uint32_t node;         /* the object moved */
+	enum h5m_view view;    /* the view the old name was of (datasets; else OBJ) */
+	int64_t replaced;      /* the node of the object it replaced (its link deleted, the node
+	                        * gone when that was its last link), or -1 */
+	bool replaced_deleted; /* the replaced object is gone (caller drops a dataset's blocks) */
+};
+
+/* Renames name `name` of `dir` to `newname` in `newdir` (H5Lmove; a dataset's views follow,
+ * hidden names stay hidden), replacing what newname names, in one commit. A dataset's name
+ * keeps its suffix (x.npy -> y.npy; x -> y.npy is -EINVAL). Onto a group: -EISDIR (a dataset
+ * or symlink moved), -ENOTEMPTY (a group moved onto a group showing entries); a group onto a
+ * non-group: -ENOTDIR; a group into itself or below: -EINVAL; with H5M_RENAME_NOREPLACE onto
+ * anything: -EEXIST. A symlink to another directory: -EXDEV (its text is relative to its
+ * directory; mv then copies it). Renaming a name onto another name of the same object: 0,
+ * nothing changes. */
+int h5m_store_rename(struct h5m_store *s, struct h5m_node *dir, const char *name, struct h5m_node *newdir,
+                     const char *newname, unsigned flags, struct h5m_renamed *out);
 
 /* Bytes of the flat data of a variable-length dataset: total base elements * base size
  * (computes the offsets on first use). Returns 0, -EIO, or -EINVAL for fixed-size datasets,

@@ -5,7 +5,7 @@ through x.npy, O_APPEND at the real end), incomplete rows (held, completed by la
 or with the fill value at close/SIGTERM), gaps, overwrites, truncation of every view,
 .npy headers (np.save, cp, refused headers), writable mmaps, the .shape sidecar, datasets
 that cannot grow (EFBIG) or are read-only by type (EACCES), read-only mounts (EROFS),
-namespace changes (refused), coherence of the three views and of existing mmaps,
+file creation and hard links (refused), coherence of the three views and of existing mmaps,
 write-back (fsync + kill -9, SIGTERM/SIGINT, flush_interval, dirty_limit, ENOSPC on a
 full tmpfs, memory bound), the HDF5 file lock, and PyTables EArrays end to end. Usage:
 
@@ -981,7 +981,9 @@ print(json.dumps(out))
 
 class Namespace(WriteCase):
 
-    def test_create_delete_rename_and_link_are_refused_and_change_nothing(self):
+    def test_file_creation_fifos_and_hard_links_are_refused_and_change_nothing(self):
+        # mkdir, rmdir, unlink, rename and symlink are test_namespace.py's; creating files
+        # through the mount is not supported yet.
         m = self.mount()
         p = m.p
         top, grp = sorted(os.listdir(m.path)), sorted(os.listdir(p('g')))
@@ -991,17 +993,7 @@ class Namespace(WriteCase):
         ops = [
             ('create', create, p('new')),
             ('create .npy name in group', create, p('g/new.npy')),
-            ('mkdir', os.mkdir, p('newdir')),
             ('mkfifo', os.mkfifo, p('fifo')),
-            ('unlink dataset', os.unlink, p('grow')),
-            ('unlink npy view', os.unlink, p('grow.npy')),
-            ('unlink shape view', os.unlink, p('grow.shape')),
-            ('rmdir group', os.rmdir, p('g')),
-            ('rename dataset', os.rename, p('grow'), p('grow2')),
-            ('rename into group', os.rename, p('grow_1d'), p('g/grow_1d')),
-            ('rename over dataset', os.rename, p('grow_1d'), p('grow')),
-            ('rename group', os.rename, p('g'), p('h')),
-            ('symlink', os.symlink, 'grow', p('lnk')),
             ('hard link', os.link, p('grow'), p('hard')),
         ]
         for what, fn, *args in ops:
@@ -1012,7 +1004,6 @@ class Namespace(WriteCase):
         self.assertEqual(sorted(os.listdir(m.path)), top)
         self.assertEqual(sorted(os.listdir(p('g'))), grp)
         self.assertViews(m, 'grow', ORIG['grow'])
-        self.assertViews(m, 'grow_1d', ORIG['grow_1d'])
         self.unmount(m)
         with h5py.File(FIX['write'], 'r') as f:
             names = sorted(f.keys())
