@@ -751,7 +751,10 @@ static void h5m_fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	enum h5m_view view = H5M_VIEW_OBJ;
 	int rc;
 
-	rc = fi ? resolve_open(fs, ino, &n, &view) : resolve(fs, ino, &n, &view);
+	/* By inode: the kernel asks only for inodes it holds, which live on after their names are
+	 * removed (fstat of an open file; st_nlink says 0 once the dataset is deleted). */
+	(void)fi;
+	rc = resolve_open(fs, ino, &n, &view);
 	reply_attr(req, fs, n, view, rc);
 }
 
@@ -1136,7 +1139,7 @@ static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 	struct h5m_change chg;
 	struct h5m_node *n = NULL;
 	enum h5m_view view = H5M_VIEW_OBJ;
-	int rc = fi ? resolve_open(fs, ino, &n, &view) : resolve(fs, ino, &n, &view);
+	int rc = resolve_open(fs, ino, &n, &view); /* by inode, as getattr */
 
 	(void)fi;
 	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {

@@ -1112,7 +1112,9 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 	int rc = 0, depth_fixed = DEPTH_UNKNOWN;
 	char why[256];
 
-	g = H5Oopen_by_addr(s->fid, dir->addr);
+	/* By path, kept right by renames: HDF5 1.10.8 crashes in H5Lmove (H5G_build_fullpath) on
+	 * a group opened by address, which has no path. */
+	g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT);
 	if (g < 0) {
 		h5err(why, sizeof(why));
 		h5m_log(H5M_LOG_ERR, "%s: cannot open group: %s", dir->path, why);
@@ -2023,7 +2025,7 @@ static int op_begin(struct h5m_store *s, struct h5m_node *dir, hid_t *g)
 		return rc;
 	}
 	h5m_hdf5_lock();
-	*g = H5Oopen_by_addr(s->fid, dir->addr);
+	*g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT); /* by path: see list_locked */
 	if (*g < 0) {
 		h5err(why, sizeof(why));
 		h5m_log(H5M_LOG_ERR, "%s: cannot open group: %s", dir->path, why);
@@ -2145,7 +2147,7 @@ int h5m_store_rmdir(struct h5m_store *s, struct h5m_node *dir, const char *name)
 		rc = -ENOTEMPTY;
 		goto out;
 	}
-	cg = H5Oopen_by_addr(s->fid, n->addr);
+	cg = H5Gopen2(s->fid, n->path, H5P_DEFAULT);
 	if (cg < 0 || H5Gget_info(cg, &gi) < 0) {
 		rc = op_failed("reading the group", dir->path, name);
 		goto out;
@@ -2500,7 +2502,7 @@ int h5m_store_rename(struct h5m_store *s, struct h5m_node *dir, const char *name
 	}
 	if (t == n && !strcmp(obase, nbase) && dir == newdir)
 		goto out; /* another name of the same object: nothing to do */
-	g2 = newdir == dir ? H5I_INVALID_HID : H5Oopen_by_addr(s->fid, newdir->addr);
+	g2 = newdir == dir ? H5I_INVALID_HID : H5Gopen2(s->fid, newdir->path, H5P_DEFAULT);
 	if (newdir != dir && g2 < 0) {
 		rc = op_failed("opening the group", newdir->path, "");
 		goto out;

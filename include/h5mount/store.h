@@ -102,8 +102,7 @@ struct h5m_node {
 	uint32_t idx;
 	char *target;                   /* symlinks: link text (immutable) */
 	struct h5m_dataset *ds;         /* datasets */
-	haddr_t addr;                   /* object header address (groups, datasets): groups are
-	                                 * opened by it, so a rename never leaves a stale path */
+	haddr_t addr;                   /* object header address (groups, datasets) */
 	/* Groups: the sorted entries, filled on first listing (under a read-held namespace lock
 	 * plus the HDF5 lock, published with `listed`), then changed only by namespace operations
 	 * (namespace lock write-held). R: namespace lock (read) after `listed` (acquire). */
@@ -112,9 +111,10 @@ struct h5m_node {
 	size_t nents;
 	char *path;                     /* groups: the HDF5 path of its one directory (its first
 	                                 * path: the one a breadth-first walk from the root in name
-	                                 * order reaches first), for log lines and new paths below
-	                                 * it; updated by renames (W: namespace lock write-held +
-	                                 * HDF5 lock; R: HDF5 lock) */
+	                                 * order reaches first), by which it is opened (HDF5 1.10.8
+	                                 * crashes in H5Lmove on a group opened by address) and
+	                                 * logged; renames update it and every path below it
+	                                 * (W: namespace lock write-held + HDF5 lock; R: HDF5 lock) */
 	uint32_t parent;                /* groups: the node of the group whose directory holds it
 	                                 * (the root: 0) (W: namespace write; R: namespace lock) */
 	uint8_t shown;                  /* datasets: bit 1u << view for each of its names shown,
