@@ -1273,8 +1273,13 @@ static void h5m_fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!rc)
 		rc = h5m_store_unlink(fs->store, dir, name, &u);
 	/* The kernel drops its dentry of `name` itself; the other names' st_nlink changed. */
-	if (!rc)
-		names_changed(fs, h5m_store_node(fs->store, u.node));
+	if (!rc) {
+		struct h5m_node *n = h5m_store_node(fs->store, u.node);
+
+		if (u.deleted && n->type == H5M_NODE_DATASET)
+			h5m_view_forget(fs->views, n);
+		names_changed(fs, n);
+	}
 	reply_err(req, rc);
 }
 
@@ -1348,8 +1353,13 @@ static void h5m_fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, f
 		inval_names(fs, parent, name, r.view, name);
 		inval_names(fs, newparent, newname, r.view, newname);
 	}
-	if (r.replaced >= 0)
-		names_changed(fs, h5m_store_node(fs->store, (uint64_t)r.replaced));
+	if (r.replaced >= 0) {
+		struct h5m_node *t = h5m_store_node(fs->store, (uint64_t)r.replaced);
+
+		if (r.replaced_deleted && t->type == H5M_NODE_DATASET)
+			h5m_view_forget(fs->views, t);
+		names_changed(fs, t);
+	}
 	reply_err(req, 0);
 }
 

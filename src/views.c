@@ -273,6 +273,24 @@ void h5m_view_touch(struct h5m_views *v, struct h5m_node *n)
 	h5m_mutex_unlock(&vs->meta);
 }
 
+void h5m_view_forget(struct h5m_views *v, struct h5m_node *n)
+{
+	struct h5m_vds *vs = vds(n);
+
+	if (!vs)
+		return;
+	h5m_mutex_lock(&vs->wlock);
+	h5m_cache_invalidate(v->cache, n->idx);
+	h5m_mutex_lock(&vs->meta);
+	vs->tail_len = 0;
+	free(vs->tail);
+	vs->tail = NULL;
+	vs->tail_owner = NULL;
+	vs->pending = false;
+	h5m_mutex_unlock(&vs->meta);
+	h5m_mutex_unlock(&vs->wlock);
+}
+
 bool h5m_view_mtime(struct h5m_views *v, struct h5m_node *n, struct timespec *ts)
 {
 	struct h5m_vds *vs = n->type == H5M_NODE_DATASET ? h5m_vds_peek(n->ds) : NULL;

@@ -33,6 +33,13 @@
  *     it is h5m_store_fill (a plain copy).
  *  7. readahead.c readaheads lock (leaf): creates a dataset's read-ahead state; taken holding a
  *     read (5), never meta.
+ * 7a. store.c's namespace lock (a writer-preferring rwlock, store.h "the namespace"): groups'
+ *     entries, datasets' shown names, gone flags, group paths. Taken holding none of the
+ *     locks above: read-held inside h5m_store_find / h5m_store_list_each (lookup, readdir;
+ *     released before a reply takes a size lock), write-held by each namespace operation
+ *     (mkdir, rmdir, unlink, symlink, rename) across its HDF5 calls and durable commit. Under
+ *     it only the HDF5 lock (8) is taken; no thread read-locks it twice. fs.c calls the views
+ *     (h5m_view_forget) only after it is released.
  *  8. The HDF5 lock (store.c's h5m_hdf5_mutex, taken through h5m_hdf5_lock() of store_priv.h by
  *     store.c, chunkio.c and vlen.c): every HDF5 call. Never held with meta. Inside it:
  *     HDF5's own global lock (its thread-safe build) and everything HDF5 calls back: jvfd.c

@@ -69,6 +69,14 @@ int h5m_view_size(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, u
  * adapter calls it for each change it tells the kernel of). Takes the dataset's meta lock. */
 void h5m_view_touch(struct h5m_views *v, struct h5m_node *n);
 
+/* Dataset node n was deleted (its last name removed, or replaced by a rename): its cached
+ * blocks, dirty ones included, and a held partial row are dropped, never written back into
+ * any object. Files still open on it read the rows the file had (rows only written to the
+ * cache read as fill); their later writes go to the unlinked object, which HDF5 frees at
+ * close. Takes the dataset's wlock, then meta and the cache lock; no-op for a dataset the
+ * views never used. */
+void h5m_view_forget(struct h5m_views *v, struct h5m_node *n);
+
 /* When dataset node n last changed through the mount: true with *ts set, false when it never
  * did (the file's mtime then applies). Takes the dataset's meta lock. */
 bool h5m_view_mtime(struct h5m_views *v, struct h5m_node *n, struct timespec *ts);

@@ -182,9 +182,14 @@ class Remove(NamespaceCase):
         m = self.mount()
         want = data(0).tobytes()
         fd = os.open(m.p('x'), os.O_RDONLY)
+        wfd = os.open(m.p('x'), os.O_WRONLY | os.O_APPEND)
         try:
             mm = mmap.mmap(fd, len(want), access=mmap.ACCESS_READ)
+            os.write(wfd, data(9, rows=2).tobytes())     # dirty rows, never written back
             self.assertQuiet('rm', m.p('x'), m.p('x.npy'), m.p('x.shape'))
+            os.write(wfd, data(9, rows=1).tobytes())     # lands in the unlinked dataset
+            os.close(wfd)
+            wfd = -1
             self.assertFalse(os.path.lexists(m.p('x')))
             self.assertEqual(os.pread(fd, len(want), 0), want)
             self.assertEqual(os.fstat(fd).st_nlink, 0)
@@ -192,6 +197,8 @@ class Remove(NamespaceCase):
             mm.close()
         finally:
             os.close(fd)
+            if wfd >= 0:
+                os.close(wfd)
         self.unmount(m)
         self.assertEqual(tree(self.h5), {'/keep': 'dataset'})
 
