@@ -1254,12 +1254,13 @@ static void h5m_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, m
 }
 
 /* After the names or the name count of node n changed: its views' attributes (st_nlink) the
- * kernel may hold are dropped, from the notifier thread. */
+ * kernel may hold are dropped before the reply, so a stat after it sees them. Inline: an
+ * attributes-only invalidation takes no page or directory lock. */
 static void names_changed(struct h5m_fs *fs, struct h5m_node *n)
 {
 	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++)
 		if (h5m_store_has_view(n, v) && is_known(fs, ino_of(n->idx, v)))
-			inval(fs, ino_of(n->idx, v), -1, 0, false);
+			fuse_lowlevel_notify_inval_inode(fs->se, ino_of(n->idx, v), -1, 0);
 }
 
 static void h5m_fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
