@@ -1,5 +1,6 @@
 /* store.c: the HDF5 layer's object side: lazy node table of groups, datasets and links,
- * dataset descriptions, attributes, open/close and commit; the HDF5 lock. Raw data I/O lives in
+ * dataset descriptions, attributes, open/close and commit, the namespace operations (mkdir,
+ * rmdir, unlink, symlink, rename) under the namespace lock; the HDF5 lock. Raw data I/O lives in
  * chunkio.c, variable-length reads in vlen.c. Every HDF5 call happens under h5m_hdf5_lock. It
  * never touches FUSE. */
 #include "h5mount/store.h"

@@ -1,6 +1,7 @@
 /* store.h: the HDF5 layer's object side. Opens a file, lists groups lazily as a table of nodes
  * (one per object, so hard links share a node; a group's names but its first are symlink
- * nodes), describes datasets, reads attributes, commits. Raw data I/O is chunkio.h's,
+ * nodes), describes datasets, reads attributes, changes names (the namespace section),
+ * commits. Raw data I/O is chunkio.h's,
  * variable-length reads vlen.h's. Knows nothing of FUSE: errors are negative errno values.
  *
  * Locking: every HDF5 call goes through one named mutex, taken with h5m_hdf5_lock() (declared
