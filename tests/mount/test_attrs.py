@@ -472,6 +472,23 @@ class OwnersModesTimes(unittest.TestCase):
         # rsync sets attributes, then modes, then times: the directory's times, the last set.
         self._check_copied(h5, np.arange(X_ROWS) * 5, lambda t: int(t) == int(T2020 + 100))
 
+    def test_rsync_aX_of_security_attributes_reports_enotsup_unless_filtered(self):
+        if shutil.which('rsync') is None:
+            self.skipTest('rsync is not installed (contrib/deps installs it)')
+        h5 = fresh()
+        src = self._source_tree()
+        os.setxattr(os.path.join(src, 'g', 'x'), 'security.h5mount-test', b'1')
+        with harness.Mount(h5) as m:
+            r = run('rsync', '-aX', '--inplace', os.path.join(src, 'g') + '/', m.p('g') + '/')
+            self.assertEqual(r.returncode, 23)
+            self.assertIn('security.h5mount-test', r.stderr)
+            self.assertIn('Operation not supported', r.stderr)
+            r = run('rsync', '-aX', '--inplace', '--filter=-x security.*',
+                    os.path.join(src, 'g') + '/', m.p('g') + '/')
+            self.assertEqual((r.returncode, r.stderr), (0, ''))
+            self.assertEqual(os.getxattr(m.p('g/x'), 'user.units'), b'volt')
+            self.assertIn("setxattr 'security.h5mount-test': not supported", m.stderr_text())
+
 
 if __name__ == '__main__':
     harness.run_tests(tools=('setfattr', 'getfattr'))
