@@ -1077,6 +1077,24 @@ static int user_name(const char *op, const char *name)
 	return -ENOTSUP;
 }
 
+/* After a change of the HDF5 file that no dataset's time shows (an attribute's): every name
+ * shows the file's times again, which that change's commit moved. */
+static void file_times_changed(struct h5m_fs *fs)
+{
+	struct timespec now;
+	struct stat st;
+
+	if (h5m_store_stat(fs->store, &st))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&fs->times_lock);
+	fs->times_set = true;
+	fs->atime = st.st_atim;
+	fs->mtime_set = st.st_mtim;
+	fs->set_at = now;
+	pthread_mutex_unlock(&fs->times_lock);
+}
+
 static void h5m_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
                             int flags)
 {
@@ -1093,6 +1111,8 @@ static void h5m_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, co
 		rc = h5m_store_xattr_set(fs->store, n, name + 5, value, size,
 		                         ((flags & XATTR_CREATE) ? H5M_XATTR_CREATE : 0) |
 		                         ((flags & XATTR_REPLACE) ? H5M_XATTR_REPLACE : 0));
+	if (!rc)
+		file_times_changed(fs);
 	reply_err(req, rc);
 }
 
@@ -1109,6 +1129,8 @@ static void h5m_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		rc = -EROFS;
 	if (!rc)
 		rc = h5m_store_xattr_remove(fs->store, n, name + 5);
+	if (!rc)
+		file_times_changed(fs);
 	reply_err(req, rc);
 }
 
@@ -1175,8 +1197,7 @@ static int set_owner_mode(struct h5m_fs *fs, const struct stat *attr, int to_set
  * so far is written back and committed first: that commit would otherwise move the time. */
 static int set_times(struct h5m_fs *fs, const struct stat *attr, int to_set)
 {
-	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } }, now;
-	struct stat st;
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
 	int rc;
 
 	if (!fs->writable)
@@ -1192,19 +1213,11 @@ static int set_times(struct h5m_fs *fs, const struct stat *attr, int to_set)
 	rc = h5m_views_flush(fs->views, false, false);
 	if (!rc)
 		rc = h5m_store_set_times(fs->store, ts);
-	if (!rc)
-		rc = h5m_store_stat(fs->store, &st);
 	if (rc) {
 		h5m_log(H5M_LOG_WARN, "setting the HDF5 file's times failed: %s", strerror(-rc));
 		return rc;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&fs->times_lock);
-	fs->times_set = true;
-	fs->atime = st.st_atim;
-	fs->mtime_set = st.st_mtim;
-	fs->set_at = now;
-	pthread_mutex_unlock(&fs->times_lock);
+	file_times_changed(fs);
 	return 0;
 }
 

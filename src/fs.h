@@ -34,8 +34,9 @@ struct h5m_fs {
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
 	pthread_mutex_t times_lock; /* leaf: protects the times set through the mount below */
 	bool times_set;            /* atime/mtime_set hold the HDF5 file's times (at mount, or as a
-	                            * utimensat set them at set_at): every name shows them, except
-	                            * datasets changed after set_at; else fs->mtime (seconds) */
+	                            * utimensat or an attribute's commit left them at set_at): every
+	                            * name shows them, except datasets changed after set_at; else
+	                            * fs->mtime (seconds) */
 	struct timespec atime, mtime_set, set_at;
 	int host_fd;               /* O_PATH descriptor of the HDF5 file, for statfs (set before mounting) */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */

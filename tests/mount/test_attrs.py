@@ -406,6 +406,14 @@ class OwnersModesTimes(unittest.TestCase):
                 fp.write(np.array([1], dtype='<i4').tobytes())
             self.assertGreater(os.stat(x).st_mtime, T2020 + 1e6)
             self.assertEqual(int(os.stat(m.p('g/y')).st_mtime), int(T2020))
+            # An attribute is a change of the file that no dataset's time shows: every name
+            # shows the file's time again, which its commit moved.
+            os.utime(x, (T2020, T2020))
+            os.setxattr(m.p('g'), 'user.note', b'changed')
+            want = os.stat(h5).st_mtime_ns
+            self.assertGreater(want, (T2020 + 1e6) * 1e9)
+            poll(lambda: os.stat(m.p('g/y')).st_mtime_ns, want, 'g/y after setxattr')
+            poll(lambda: os.stat(m.p('g/x.shape')).st_mtime_ns, want, 'g/x.shape after setxattr')
         # The append was committed after the times were set: the file's time is the change's.
         self.assertGreater(os.stat(h5).st_mtime, T2020 + 1e6)
 
