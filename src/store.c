@@ -1878,6 +1878,11 @@ int h5m_store_xattr_set(struct h5m_store *s, struct h5m_node *n, const char *nam
 		h5m_log(H5M_LOG_WARN, "%s: attribute not written: 'user.' names no attribute", node_path(n));
 		return -EINVAL;
 	}
+	/* h5py decodes attribute names as UTF-8, and PyTables 3.7 crashed on one that was not. */
+	if (!h5m_attrtext_is_utf8(name, strlen(name))) {
+		h5m_log(H5M_LOG_WARN, "%s: attribute not written: its name is not UTF-8", node_path(n));
+		return -EINVAL;
+	}
 	if (len > H5M_XATTR_MAX) {
 		h5m_log(H5M_LOG_WARN, "%s: attribute '%s' not written: %zu bytes of text (at most %zu)", node_path(n), name,
 		        len, (size_t)H5M_XATTR_MAX);

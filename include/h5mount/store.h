@@ -213,7 +213,8 @@ int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *nam
  * the text is not UTF-8, fixed-length ASCII of its bytes (as h5py writes numpy.bytes_). A
  * change is committed at once, durably (one journaled commit: before or after, never half).
  * Returns 0, -EROFS (read-only store), -EEXIST / -ENODATA (flags), -EINVAL (text that does not
- * parse as the attribute's type, a NUL byte in a new one, an empty name: nothing changes),
+ * parse as the attribute's type, a NUL byte in a new one, an empty name or one that is not
+ * UTF-8: nothing changes),
  * -E2BIG (more than H5M_XATTR_MAX bytes, or a non-UTF-8 text over 60 KiB), -ENOTSUP (a node
  * with no attributes), -EIO, -ENOSPC or -ENOMEM; each failure but the flags' is logged with the
  * attribute and why. If the commit fails (-EIO, -ENOSPC) the change stays held and the next

@@ -324,6 +324,9 @@ class Attributes(unittest.TestCase):
             self.assertEqual(harness.errno_of(os.setxattr, g, 'user.bigraw', b'\xff' * 62000),
                              errno.E2BIG)
             self.assertEqual(harness.errno_of(os.setxattr, g, 'user.nul', b'a\0b'), errno.EINVAL)
+            # h5py decodes names as UTF-8 (PyTables 3.7 crashed on one that was not).
+            self.assertEqual(harness.errno_of(os.setxattr, g, b'user.bad\xff', b'1'), errno.EINVAL)
+            os.setxattr(g, 'user.unité', 'degrés'.encode())
             self.assertNotIn('user.nul', os.listxattr(g))
         with h5py.File(h5, 'r') as f:
             self.assertEqual(f['g'].attrs['int_scalar'], 1)
@@ -332,6 +335,9 @@ class Attributes(unittest.TestCase):
             self.assertNotIn('str_scalar', f['g/x'].attrs)
             self.assertIn('str_scalar', f['g'].attrs)
             self.assertNotIn('bigraw', f['g'].attrs)
+            self.assertEqual(f['g'].attrs['unité'], 'degrés')
+        with tables.open_file(h5) as t:
+            self.assertEqual(t.get_node('/g')._v_attrs['unité'], 'degrés')
 
     def test_read_only_mount_refuses_every_change_with_erofs(self):
         h5 = fresh()
