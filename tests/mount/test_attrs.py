@@ -276,7 +276,10 @@ class Attributes(unittest.TestCase):
                                ('str_array', b"'a b' \"c\" d"), ('str_fixed', b'ab'),
                                ('float_1d', b'1 2 3 nan'), ('half', b'0.5 -0.5 65504.0'),
                                ('complex', b'{r: 0.0, i: 1.0} {r: -1.0, i: inf}'),
-                               ('uint12', b'0 4095'), ('pt_bool', b'0'), ('seq', b'[] [5 6 7 8]')):
+                               ('uint12', b'0 4095'), ('pt_bool', b'0'), ('seq', b'[] [5 6 7 8]'),
+                               ('ref', b'/g/y'), ('opaque', b'0102ff00'),
+                               ('record', b"{k: 1, m: [[1.0 2.0] [3.0 4.0]], s: 'xy'} "
+                                          b"{k: 2, m: [[0.0 0.0] [0.0 0.5]], s: ''}")):
                 os.setxattr(m.p('g'), 'user.' + name, text)
             os.setxattr(g, 'user.int_scalar', b'7')   # g/y through its .shape view: new
         with h5py.File(h5, 'r') as f:
@@ -297,6 +300,11 @@ class Attributes(unittest.TestCase):
             np.testing.assert_array_equal(a['complex'], [1j, complex(-1, np.inf)])
             np.testing.assert_array_equal(a['uint12'], [0, 4095])
             self.assertEqual([list(s) for s in a['seq']], [[], [5, 6, 7, 8]])
+            self.assertEqual(f[a['ref']].name, '/g/y')
+            self.assertEqual(a['opaque'].tobytes(), b'\x01\x02\xff\x00')
+            self.assertEqual(a['record']['k'].tolist(), [1, 2])
+            np.testing.assert_array_equal(a['record']['m'][1], [[0, 0], [0, 0.5]])
+            self.assertEqual(a['record']['s'].tolist(), [b'xy', b''])
             self.assertEqual(f['g/y'].attrs['int_scalar'], '7')   # g/y had none: a new string
 
     def test_create_replace_remove_namespaces_and_sizes(self):
