@@ -17,9 +17,11 @@ datasets that exist exit 0 and print nothing. Usage:
 import errno
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -346,6 +348,42 @@ class Attributes(unittest.TestCase):
             self.assertEqual(f['g'].attrs['unité'], 'degrés')
         with tables.open_file(h5) as t:
             self.assertEqual(t.get_node('/g')._v_attrs['unité'], 'degrés')
+
+    def test_kill_9_during_setfattr_leaves_each_attribute_before_or_after(self):
+        h5 = fresh()
+        old, new = b'0 1 2\n3 4 5', b'9 8 7\n6 5 4'
+        acked = []
+        m = harness.Mount(h5).start()
+        try:
+            g = m.p('g')
+
+            def writer():
+                for i in range(100000):
+                    try:
+                        os.setxattr(g, 'user.int_2d', new if i % 2 == 0 else old)
+                        os.setxattr(g, 'user.n%d' % i, str(i).encode())
+                    except OSError:
+                        return
+                    acked.append(i)
+            t = threading.Thread(target=writer)
+            t.start()
+            deadline = time.monotonic() + 10
+            while len(acked) < 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            m.proc.send_signal(signal.SIGKILL)
+            self.assertEqual(m.proc.wait(timeout=10), -signal.SIGKILL)
+            t.join(10)
+        finally:
+            m.cleanup()
+        self.assertGreaterEqual(len(acked), 20)
+        with harness.Mount(h5):   # replays a journal the kill left
+            pass
+        with h5py.File(h5, 'r') as f:
+            a = f['g'].attrs
+            self.assertIn(a['int_2d'].tolist(), ([[0, 1, 2], [3, 4, 5]], [[9, 8, 7], [6, 5, 4]]))
+            for i in acked:   # each setxattr that returned was committed, durably
+                self.assertEqual(a['n%d' % i], str(i))
+            self.assertEqual(a['str_scalar'], 'hello world')
 
     def test_read_only_mount_refuses_every_change_with_erofs(self):
         h5 = fresh()
