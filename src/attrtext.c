@@ -268,10 +268,16 @@ static void parse_float(struct parser *ps, const char *s, hid_t ft, hid_t mt, un
 		memcpy(dst, &x, sizeof(x));
 		v = x;
 	} else if (size == sizeof(long double)) {
-		long double x = strtold(s, &e);
+		/* x86's long double has 6 padding bytes: zeroed, not stack bytes, go to the file. */
+		union {
+			long double x;
+			unsigned char b[sizeof(long double)];
+		} u;
 
-		memcpy(dst, &x, sizeof(x));
-		v = x;
+		memset(&u, 0, sizeof(u));
+		u.x = strtold(s, &e);
+		memcpy(dst, u.b, sizeof(u.b));
+		v = u.x;
 	} else {
 		fail(ps, "floats of %zu bytes cannot be written", size);
 		return;

@@ -2,6 +2,7 @@
  * what the formatter prints parses back to the same bytes, and what does not fit the type is
  * refused with a reason. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -115,6 +116,21 @@ static void test_floats_read_back_in_their_own_precision(void **state)
 	roundtrip(H5T_NATIVE_LDOUBLE, H5T_NATIVE_LDOUBLE, ld, 2, 1, d2, false);
 	roundtrip(ht, H5T_NATIVE_FLOAT, h, 3, 1, d3, false);
 	H5Tclose(ht);
+}
+
+static void test_long_double_padding_written_is_zero(void **state)
+{
+	unsigned char zero[sizeof(long double)] = { 0 };
+	size_t used = LDBL_MANT_DIG == 64 ? 10 : sizeof(long double); /* x86: 80 bits of 128 */
+	void *buf = NULL;
+
+	(void)state;
+	assert_int_equal(parse(H5T_NATIVE_LDOUBLE, H5T_NATIVE_LDOUBLE, "-0.1 3", 2, 1, &buf), 0);
+	for (size_t i = 0; i < 2; i++)
+		assert_memory_equal((unsigned char *)buf + i * sizeof(long double) + used, zero,
+		                    sizeof(long double) - used);
+	assert_true(((long double *)buf)[1] == 3.0L);
+	h5m_attrtext_free(H5T_NATIVE_LDOUBLE, buf, 2);
 }
 
 static void test_floats_the_type_cannot_hold_are_refused(void **state)
@@ -288,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_integers_of_every_width_and_order_read_back),
 		cmocka_unit_test(test_integers_out_of_the_stored_range_are_refused),
 		cmocka_unit_test(test_floats_read_back_in_their_own_precision),
+		cmocka_unit_test(test_long_double_padding_written_is_zero),
 		cmocka_unit_test(test_floats_the_type_cannot_hold_are_refused),
 		cmocka_unit_test(test_values_separate_by_any_whitespace_and_count_must_match),
 		cmocka_unit_test(test_enums_read_by_name_or_by_value),
