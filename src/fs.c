@@ -9,6 +9,7 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "h5mount/iobuf.h"
@@ -118,7 +119,7 @@ static int resolve_open(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, 
  * bit wherever they have an r bit; symlinks 0777. The kernel checks them (default_permissions). */
 static mode_t view_mode(const struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view)
 {
-	mode_t m = fs->mode & 0666;
+	mode_t m = __atomic_load_n(&fs->mode, __ATOMIC_RELAXED) & 0666;
 
 	switch (n->type) {
 	case H5M_NODE_GROUP:
@@ -135,16 +136,37 @@ static mode_t view_mode(const struct h5m_fs *fs, struct h5m_node *n, enum h5m_vi
 	return 0;
 }
 
+/* The times every name shows: the HDF5 file's mtime at mount, or those set through the mount
+ * since (set_times). Returns whether they were set, and when (*set_at). */
+static bool shown_times(struct h5m_fs *fs, struct stat *st, struct timespec *set_at)
+{
+	bool set;
+
+	pthread_mutex_lock(&fs->times_lock);
+	set = fs->times_set;
+	if (set) {
+		st->st_atim = fs->atime;
+		st->st_mtim = st->st_ctim = fs->mtime_set;
+		*set_at = fs->set_at;
+	}
+	pthread_mutex_unlock(&fs->times_lock);
+	if (!set)
+		st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs->mtime;
+	return set;
+}
+
 static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, struct stat *st)
 {
+	struct timespec set_at = { 0, 0 }, changed;
 	uint64_t size = 0;
+	bool set;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino_of(n->idx, view);
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
-	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs->mtime;
+	st->st_uid = __atomic_load_n(&fs->uid, __ATOMIC_RELAXED);
+	st->st_gid = __atomic_load_n(&fs->gid, __ATOMIC_RELAXED);
+	set = shown_times(fs, st, &set_at);
 	st->st_blksize = 1 << 17;
 	switch (n->type) {
 	case H5M_NODE_GROUP:
@@ -163,8 +185,11 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 		st->st_mode = view_mode(fs, n, view);
 		st->st_nlink = h5m_store_nlink(n);
 		st->st_size = (off_t)size;
-		if (h5m_view_mtime(fs->views, n, &st->st_mtim))
-			st->st_ctim = st->st_mtim;
+		/* A dataset changed through the mount shows when, unless times were set after that. */
+		if (h5m_view_mtime(fs->views, n, &changed) &&
+		    (!set || changed.tv_sec > set_at.tv_sec ||
+		     (changed.tv_sec == set_at.tv_sec && changed.tv_nsec > set_at.tv_nsec)))
+			st->st_mtim = st->st_ctim = changed;
 		st->st_blocks = (blkcnt_t)((size + 511) / 512);
 		return 0;
 	}
@@ -1054,7 +1079,8 @@ static void h5m_fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* xattrs: HDF5 attributes of groups and of datasets (on the raw view) as "user.<name>". */
+/* xattrs: HDF5 attributes of groups and datasets as "user.<name>", the same on every view of a
+ * dataset (names of one object, as hard links share theirs). */
 static void h5m_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct h5m_fs *fs = fs_of(req);
@@ -1064,7 +1090,7 @@ static void h5m_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	int rc = resolve(fs, ino, &n, &view);
 
-	if (!rc && view == H5M_VIEW_OBJ)
+	if (!rc)
 		rc = h5m_store_xattr_list(fs->store, n, &list, &len);
 	if (rc)
 		reply_err(req, rc);
@@ -1086,7 +1112,8 @@ static void h5m_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, si
 	size_t len = 0;
 	int rc = resolve(fs, ino, &n, &view);
 
-	if (!rc && (view != H5M_VIEW_OBJ || strncmp(name, "user.", 5) != 0))
+	(void)view;
+	if (!rc && strncmp(name, "user.", 5) != 0)
 		rc = -ENODATA;
 	if (!rc)
 		rc = h5m_store_xattr_get(fs->store, n, name + 5, &val, &len);
@@ -1099,6 +1126,73 @@ static void h5m_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, si
 	else
 		fuse_reply_buf(req, val, len);
 	free(val);
+}
+
+/* Only user.* names are HDF5 attributes: other namespaces (security.*, trusted.*; the kernel
+ * answers system.posix_acl_* itself) are not supported. */
+static int user_name(const char *op, const char *name)
+{
+	if (strncmp(name, "user.", 5) == 0)
+		return 0;
+	h5m_log(H5M_LOG_INFO, "%s '%s': not supported: only user.* names are HDF5 attributes", op, name);
+	return -ENOTSUP;
+}
+
+/* After a change of the HDF5 file that no dataset's time shows (an attribute's): every name
+ * shows the file's times again, which that change's commit moved. */
+static void file_times_changed(struct h5m_fs *fs)
+{
+	struct timespec now;
+	struct stat st;
+
+	if (h5m_store_stat(fs->store, &st))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&fs->times_lock);
+	fs->times_set = true;
+	fs->atime = st.st_atim;
+	fs->mtime_set = st.st_mtim;
+	fs->set_at = now;
+	pthread_mutex_unlock(&fs->times_lock);
+}
+
+static void h5m_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                            int flags)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_node *n;
+	enum h5m_view view;
+	int rc = resolve(fs, ino, &n, &view);
+
+	if (!rc)
+		rc = user_name("setxattr", name);
+	if (!rc && !fs->writable)
+		rc = -EROFS;
+	if (!rc)
+		rc = h5m_store_xattr_set(fs->store, n, name + 5, value, size,
+		                         ((flags & XATTR_CREATE) ? H5M_XATTR_CREATE : 0) |
+		                         ((flags & XATTR_REPLACE) ? H5M_XATTR_REPLACE : 0));
+	if (!rc)
+		file_times_changed(fs);
+	reply_err(req, rc);
+}
+
+static void h5m_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_node *n;
+	enum h5m_view view;
+	int rc = resolve(fs, ino, &n, &view);
+
+	if (!rc)
+		rc = user_name("removexattr", name);
+	if (!rc && !fs->writable)
+		rc = -EROFS;
+	if (!rc)
+		rc = h5m_store_xattr_remove(fs->store, n, name + 5);
+	if (!rc)
+		file_times_changed(fs);
+	reply_err(req, rc);
 }
 
 static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -1133,6 +1227,61 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 		fuse_reply_write(req, (size_t)got);
 }
 
+/* chmod and chown of any name: HDF5 keeps no owner or mode per object, and every name shows
+ * the HDF5 file's, so they change the HDF5 file's (the kernel checked the caller may:
+ * default_permissions). Bits a name cannot have are masked as always (view_mode). */
+static int set_owner_mode(struct h5m_fs *fs, const struct stat *attr, int to_set)
+{
+	mode_t mode = (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode & 0777 : (mode_t)-1;
+	uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+	gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+	int rc;
+
+	if (!fs->writable)
+		return -EROFS;
+	rc = h5m_store_set_owner_mode(fs->store, mode, uid, gid);
+	if (rc) {
+		h5m_log(H5M_LOG_WARN, "chmod/chown of the HDF5 file failed: %s", strerror(-rc));
+		return rc;
+	}
+	if (uid != (uid_t)-1)
+		__atomic_store_n(&fs->uid, uid, __ATOMIC_RELAXED);
+	if (gid != (gid_t)-1)
+		__atomic_store_n(&fs->gid, gid, __ATOMIC_RELAXED);
+	if (mode != (mode_t)-1)
+		__atomic_store_n(&fs->mode, mode, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* utimensat of any name: HDF5 keeps no settable time per object (object header times are the
+ * library's own), so it sets the HDF5 file's times, which every name shows. What was written
+ * so far is written back and committed first: that commit would otherwise move the time. */
+static int set_times(struct h5m_fs *fs, const struct stat *attr, int to_set)
+{
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+	int rc;
+
+	if (!fs->writable)
+		return -EROFS;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		ts[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		ts[1] = attr->st_mtim;
+	rc = h5m_views_flush(fs->views, false, false);
+	if (!rc)
+		rc = h5m_store_set_times(fs->store, ts);
+	if (rc) {
+		h5m_log(H5M_LOG_WARN, "setting the HDF5 file's times failed: %s", strerror(-rc));
+		return rc;
+	}
+	file_times_changed(fs);
+	return 0;
+}
+
 static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
@@ -1157,7 +1306,12 @@ static void h5m_fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 			writer_leave(fs, n);
 		}
 	}
-	/* Modes, owners and times are not stored: HDF5 has no place for them. */
+	if (!rc && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		rc = set_owner_mode(fs, attr, to_set);
+	/* A truncate's times are its own change (the views' mtime), not a utimensat. */
+	if (!rc && !(to_set & FUSE_SET_ATTR_SIZE) &&
+	    (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+		rc = set_times(fs, attr, to_set);
 	reply_attr(req, fs, n, view, rc);
 }
 
@@ -1414,6 +1568,8 @@ static const struct fuse_lowlevel_ops h5m_ops = {
 	.statfs = h5m_fs_statfs,
 	.listxattr = h5m_fs_listxattr,
 	.getxattr = h5m_fs_getxattr,
+	.setxattr = h5m_fs_setxattr,
+	.removexattr = h5m_fs_removexattr,
 };
 
 const struct fuse_lowlevel_ops *h5m_fs_ops(void)

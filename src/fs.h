@@ -26,11 +26,18 @@ struct h5m_fs {
 	struct fuse_session *se;   /* set before the loop starts */
 	bool writable;             /* the store accepts writes */
 	bool single_thread;        /* -s: never invalidate inline (nobody else could answer) */
-	uid_t uid;                 /* owner shown for every file: the HDF5 file's */
-	gid_t gid;                 /* group shown for every file: the HDF5 file's */
-	mode_t mode;               /* the HDF5 file's permission bits (0777 mask), see fill_stat */
+	uid_t uid;                 /* owner shown for every file: the HDF5 file's (atomic: chown) */
+	gid_t gid;                 /* group shown for every file: the HDF5 file's (atomic: chown) */
+	mode_t mode;               /* the HDF5 file's permission bits (0777 mask), see fill_stat
+	                            * (atomic: chmod) */
 	double timeout;            /* entry and attribute timeout, seconds */
 	int64_t mtime;             /* the HDF5 file's mtime, shown until a dataset changes */
+	pthread_mutex_t times_lock; /* leaf: protects the times set through the mount below */
+	bool times_set;            /* atime/mtime_set hold the HDF5 file's times (at mount, or as a
+	                            * utimensat or an attribute's commit left them at set_at): every
+	                            * name shows them, except datasets changed after set_at; else
+	                            * fs->mtime (seconds) */
+	struct timespec atime, mtime_set, set_at;
 	int host_fd;               /* O_PATH descriptor of the HDF5 file, for statfs (set before mounting) */
 	int writers[H5M_FS_STRIPES]; /* write requests in flight per dataset stripe (atomic) */
 	struct h5m_notifier *notifier; /* queue of kernel cache invalidations (own lock) */

@@ -220,7 +220,8 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
 	struct h5m_config cfg;
-	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER, .host_fd = -1 };
+	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER, .times_lock = PTHREAD_MUTEX_INITIALIZER,
+	                     .host_fd = -1 };
 	struct stat st;
 	char err[512], *file = NULL;
 	bool mounted = false, handlers = false, flushing = false, rw = false;
@@ -307,6 +308,11 @@ int main(int argc, char *argv[])
 	 * through the mount is invalidated explicitly, so a second is only a safety net. */
 	fs.timeout = rw ? 1.0 : 3600.0;
 	fs.mtime = h5m_store_mtime(fs.store);
+	/* Every name shows the file's times to the nanosecond (a utimensat through the mount sets
+	 * them; datasets changed since show their change's). */
+	fs.times_set = true;
+	fs.atime = st.st_atim;
+	fs.mtime_set = st.st_mtim;
 	fs.host_fd = open(file, O_PATH | O_CLOEXEC);
 	if (fs.host_fd < 0) {
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "h5mount/attrtext.h"
 #include "h5mount/blosc.h"
 #include "h5mount/filters.h"
 #include "h5mount/jvfd.h"
@@ -34,6 +35,9 @@
 #define MAX_ELEM_BYTES ((size_t)64 << 20)      /* one element (HDF5 allows 4 GiB) */
 #define MAX_CHUNK_BYTES ((size_t)1 << 30)      /* one chunk (HDF5 allows 4 GiB) */
 #define MAX_ATTR_BYTES ((size_t)16 << 20)      /* an attribute's stored values; an xattr is 64 KiB */
+/* A new attribute whose text is not UTF-8 is a fixed-length string stored in the object header,
+ * where HDF5 1.10's default format keeps a message under 64 KiB. */
+#define MAX_FIXED_TEXT ((size_t)60 << 10)
 #define MAX_LINK_BYTES ((size_t)64 << 10)      /* a soft or external link's value */
 /* A vlen dataset's rows: each written one is a 16-byte descriptor in the file, so more rows
  * than the file has bytes (or than this floor, for mostly unwritten chunked datasets) is a
@@ -107,6 +111,11 @@ struct h5m_store {
 	 * texts live until close (namespace write lock). */
 	char **retired;
 	size_t nretired, retired_cap;
+	/* The file's times (at open, or as h5m_store_set_times set them), kept while no commit
+	 * changes the file after them, and put back after the open and the close, whose commits
+	 * of HDF5's open-for-write flags in the superblock would move them (HDF5 lock) */
+	bool times_kept;
+	struct timespec kept[2];
 };
 
 /* ---- errors ---- */
@@ -1406,6 +1415,14 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 	}
 	if (rc == 1 && rw)
 		h5m_log(H5M_LOG_WARN, "%s: replayed the journal of an interrupted write-back", path);
+	/* Opening for writing makes HDF5 commit its open-for-write flags into the superblock, and
+	 * closing clears them: no change of the data, so the file keeps its times (unless a
+	 * journal was replayed into it, which is one) until a commit changes something. */
+	if (rw && rc == 0) {
+		s->kept[0] = st.st_atim;
+		s->kept[1] = st.st_mtim;
+		s->times_kept = true;
+	}
 	if (rc == 1 && !rw) {
 		s->journal_shown = true;
 		h5m_log(H5M_LOG_WARN, "%s: showing the state of the journal left by an interrupted write-back; "
@@ -1421,6 +1438,8 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 		snprintf(err, cap, "%s", why);
 		goto fail;
 	}
+	if (s->times_kept && futimens(s->fd, s->kept) < 0)
+		s->times_kept = false;
 	root = calloc(1, sizeof(*root));
 	if (!root || !(root->path = strdup("/"))) {
 		h5m_hdf5_unlock();
@@ -1450,6 +1469,8 @@ fail:
 	return rc;
 }
 
+static void times_check(struct h5m_store *s);
+
 /* Frees s; closes the HDF5 file unless `keep_ro_file` and it is read-only. */
 static void store_free(struct h5m_store *s, bool keep_ro_file)
 {
@@ -1475,12 +1496,17 @@ static void store_free(struct h5m_store *s, bool keep_ro_file)
 		H5Eclear2(H5E_DEFAULT);
 		h5m_log(H5M_LOG_ERR, "%s: the last commit failed; the file keeps its previous committed state", s->path);
 	}
+	if (s->fid >= 0 && s->rw)
+		times_check(s);
 	/* A read-only file has nothing to write back, but HDF5 1.10.8's close still walks and
 	 * evicts its metadata cache, and crashed there (SIGSEGV, SIGABRT) on damaged files after
 	 * the mount was used: at exit the file is left open for the process's end to release
 	 * (h5m_store_global_init turned HDF5's own cleanup at exit off). */
 	if (s->fid >= 0 && !(keep_ro_file && !s->rw))
 		H5Fclose(s->fid);
+	/* The close's own commit is no change of the user's: the times set stay. */
+	if (s->times_kept && s->fd >= 0 && futimens(s->fd, s->kept) < 0)
+		h5m_log(H5M_LOG_WARN, "%s: cannot put back the times set through the mount: %s", s->path, strerror(errno));
 	h5m_hdf5_unlock();
 	if (s->fd >= 0)
 		close(s->fd);
@@ -1517,6 +1543,37 @@ int64_t h5m_store_mtime(struct h5m_store *s)
 int h5m_store_stat(struct h5m_store *s, struct stat *st)
 {
 	return fstat(s->fd, st) ? -errno : 0;
+}
+
+int h5m_store_set_owner_mode(struct h5m_store *s, mode_t mode, uid_t uid, gid_t gid)
+{
+	if (!s->rw)
+		return -EROFS;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(s->fd, uid, gid) < 0)
+		return -errno;
+	if (mode != (mode_t)-1 && fchmod(s->fd, mode & 0777) < 0)
+		return -errno;
+	return 0;
+}
+
+int h5m_store_set_times(struct h5m_store *s, const struct timespec ts[2])
+{
+	struct stat st;
+	int rc = 0;
+
+	if (!s->rw)
+		return -EROFS;
+	h5m_hdf5_lock(); /* times_kept, and no commit between the change and its record */
+	if (futimens(s->fd, ts) < 0 || fstat(s->fd, &st) < 0) {
+		rc = -errno;
+		s->times_kept = false;
+	} else {
+		s->kept[0] = st.st_atim;
+		s->kept[1] = st.st_mtim;
+		s->times_kept = true;
+	}
+	h5m_hdf5_unlock();
+	return rc;
 }
 
 void h5m_store_file(const struct h5m_store *s, struct h5m_store_file *f)
@@ -1566,9 +1623,16 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 
 /* ---- attributes ---- */
 
+static int commit_locked(struct h5m_store *s, bool durable);
+
+/* Opens the object of node n by its address, or returns H5I_INVALID_HID: also for a node
+ * whose object was deleted through the mount (its address may hold another object by now;
+ * `gone` is set under the HDF5 lock, which the caller holds). */
 static hid_t open_object(struct h5m_store *s, struct h5m_node *n)
 {
 	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
+		return H5I_INVALID_HID;
+	if (__atomic_load_n(&n->gone, __ATOMIC_ACQUIRE))
 		return H5I_INVALID_HID;
 	return H5Oopen_by_addr(s->fid, n->addr);
 }
@@ -1620,6 +1684,12 @@ int h5m_store_xattr_list(struct h5m_store *s, struct h5m_node *n, char **list, s
 		return 0;
 	}
 	h5m_hdf5_lock();
+	if (__atomic_load_n(&n->gone, __ATOMIC_ACQUIRE)) {
+		h5m_hdf5_unlock();
+		*list = NULL;
+		*len = 0;
+		return 0; /* deleted through the mount while open: no attributes left */
+	}
 	obj = open_object(s, n);
 	if (obj < 0 || H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, NULL, xattr_name, &l) < 0)
 		rc = l.failed ? -ENOMEM : -EIO;
@@ -1636,31 +1706,19 @@ int h5m_store_xattr_list(struct h5m_store *s, struct h5m_node *n, char **list, s
 	return 0;
 }
 
-int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *name, char **val, size_t *len)
+/* The text of attribute `attr` of obj (see h5m_store_xattr_get): *val malloc'd. Returns 0,
+ * -EIO (logged), -ENOMEM or -E2BIG (logged). HDF5 lock. */
+static int attr_text(hid_t obj, hid_t attr, const char *name, char **val, size_t *len)
 {
-	hid_t obj = H5I_INVALID_HID, attr = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-	hid_t space = H5I_INVALID_HID;
+	hid_t ft = H5I_INVALID_HID, mt = H5I_INVALID_HID, space = H5I_INVALID_HID;
 	hsize_t dims[H5S_MAX_RANK];
 	hssize_t np;
 	size_t bytes;
 	void *buf = NULL;
 	int rank, rc = 0;
 
-	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
-		return -ENODATA;
-	h5m_hdf5_lock();
-	obj = open_object(s, n);
-	if (obj < 0) {
-		rc = -EIO;
-		goto out;
-	}
-	if (H5Aexists(obj, name) <= 0) {
-		rc = -ENODATA;
-		goto out;
-	}
-	attr = H5Aopen(obj, name, H5P_DEFAULT);
-	ft = attr >= 0 ? H5Aget_type(attr) : H5I_INVALID_HID;
-	space = attr >= 0 ? H5Aget_space(attr) : H5I_INVALID_HID;
+	ft = H5Aget_type(attr);
+	space = H5Aget_space(attr);
 	if (ft < 0 || space < 0) {
 		rc = -EIO;
 		goto out;
@@ -1710,8 +1768,253 @@ out:
 		H5Tclose(ft);
 	if (space >= 0)
 		H5Sclose(space);
+	return rc;
+}
+
+int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *name, char **val, size_t *len)
+{
+	hid_t obj = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+	int rc = 0;
+
+	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
+		return -ENODATA;
+	h5m_hdf5_lock();
+	obj = open_object(s, n);
+	if (obj < 0) {
+		rc = __atomic_load_n(&n->gone, __ATOMIC_ACQUIRE) ? -ENODATA : -EIO;
+		goto out;
+	}
+	if (H5Aexists(obj, name) <= 0) {
+		rc = -ENODATA;
+		goto out;
+	}
+	attr = H5Aopen(obj, name, H5P_DEFAULT);
+	rc = attr < 0 ? -EIO : attr_text(obj, attr, name, val, len);
+out:
+	if (rc == -EIO && attr < 0) {
+		char why[256];
+
+		h5err(why, sizeof(why));
+		h5m_log(H5M_LOG_WARN, "attribute '%s': cannot read: %s", name, why);
+	}
+	H5Eclear2(H5E_DEFAULT);
 	if (attr >= 0)
 		H5Aclose(attr);
+	if (obj >= 0)
+		H5Oclose(obj);
+	h5m_hdf5_unlock();
+	return rc;
+}
+
+/* The HDF5 path of a group or dataset node, for log lines. */
+static const char *node_path(const struct h5m_node *n)
+{
+	return n->type == H5M_NODE_DATASET ? n->ds->path : n->path ? n->path : "?";
+}
+
+/* Creates scalar string attribute `name` of obj holding text[0, len): variable-length UTF-8
+ * (what h5py makes of a str) when the text is UTF-8, else a fixed-length ASCII string of its
+ * bytes (what h5py makes of numpy.bytes_). Returns 0, -EINVAL (a NUL byte), -E2BIG or -EIO
+ * with the reason in why. HDF5 lock. */
+static int create_text_attr(hid_t obj, const char *name, const char *text, size_t len, char *why, size_t cap)
+{
+	bool utf8 = h5m_attrtext_is_utf8(text, len);
+	hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+	char *z = NULL;
+	int rc = 0;
+
+	if (memchr(text, 0, len)) {
+		snprintf(why, cap, "the text holds a NUL byte, where an HDF5 string ends");
+		return -EINVAL;
+	}
+	if (!utf8 && len > MAX_FIXED_TEXT) {
+		snprintf(why, cap, "%zu bytes that are not UTF-8 (a fixed-length string in the object header "
+		         "holds at most %zu KiB)", len, MAX_FIXED_TEXT >> 10);
+		return -E2BIG;
+	}
+	z = strndup(text, len);
+	type = H5Tcopy(H5T_C_S1);
+	space = H5Screate(H5S_SCALAR);
+	if (!z || type < 0 || space < 0 ||
+	    H5Tset_size(type, utf8 ? H5T_VARIABLE : len) < 0 ||
+	    H5Tset_cset(type, utf8 ? H5T_CSET_UTF8 : H5T_CSET_ASCII) < 0 ||
+	    H5Tset_strpad(type, utf8 ? H5T_STR_NULLTERM : H5T_STR_NULLPAD) < 0) {
+		rc = z ? -EIO : -ENOMEM;
+		goto out;
+	}
+	attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+	if (attr < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	if (H5Awrite(attr, type, utf8 ? (const void *)&z : (const void *)z) < 0) {
+		rc = -EIO;
+		H5Aclose(attr);
+		attr = H5I_INVALID_HID;
+		H5Adelete(obj, name); /* nothing half-made */
+	}
+out:
+	if (rc == -EIO)
+		h5err(why, cap);
+	if (attr >= 0)
+		H5Aclose(attr);
+	if (space >= 0)
+		H5Sclose(space);
+	if (type >= 0)
+		H5Tclose(type);
+	free(z);
+	return rc;
+}
+
+/* Writes text[0, len) into existing attribute `attr` of obj, parsed as its type and shape.
+ * *changed: whether anything was written (text equal to the attribute's own text writes
+ * nothing, whatever the type). Returns 0, -EINVAL, -ENOMEM or -EIO with the reason in why.
+ * HDF5 lock. */
+static int write_text_attr(hid_t obj, hid_t attr, const char *name, const char *text, size_t len, bool *changed,
+                           char *why, size_t cap)
+{
+	hid_t ft = H5I_INVALID_HID, mt = H5I_INVALID_HID, space = H5I_INVALID_HID;
+	char *cur = NULL;
+	size_t curlen = 0;
+	hssize_t np = 0;
+	void *buf = NULL;
+	int rank, rc;
+
+	*changed = false;
+	if (attr_text(obj, attr, name, &cur, &curlen) == 0 && curlen == len && !memcmp(cur, text, len)) {
+		rc = 0;
+		goto out;
+	}
+	ft = H5Aget_type(attr);
+	space = H5Aget_space(attr);
+	mt = ft < 0 ? H5I_INVALID_HID : H5Tget_class(ft) == H5T_STRING ? H5Tcopy(ft) : H5Tget_native_type(ft, H5T_DIR_DEFAULT);
+	np = space < 0 ? -1 : H5Sget_simple_extent_type(space) == H5S_NULL ? 0 : H5Sget_select_npoints(space);
+	rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+	if (mt < 0 || np < 0 || rank < 0) {
+		rc = -EIO;
+		h5err(why, cap);
+		goto out;
+	}
+	rc = h5m_attrtext_parse(obj, ft, mt, text, len, (size_t)np, (unsigned)rank, &buf, why, cap);
+	if (rc)
+		goto out;
+	if (np > 0) {
+		if (H5Awrite(attr, mt, buf) < 0) {
+			rc = -EIO;
+			h5err(why, cap);
+			goto out;
+		}
+		*changed = true;
+	}
+out:
+	if (buf)
+		h5m_attrtext_free(mt, buf, (size_t)np);
+	free(cur);
+	if (mt >= 0)
+		H5Tclose(mt);
+	if (ft >= 0)
+		H5Tclose(ft);
+	if (space >= 0)
+		H5Sclose(space);
+	H5Eclear2(H5E_DEFAULT);
+	return rc;
+}
+
+int h5m_store_xattr_set(struct h5m_store *s, struct h5m_node *n, const char *name, const char *val, size_t len,
+                        unsigned flags)
+{
+	hid_t obj = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+	bool changed = false;
+	char why[256] = "";
+	int rc = 0, exists;
+
+	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
+		return -ENOTSUP;
+	if (!*name) {
+		h5m_log(H5M_LOG_WARN, "%s: attribute not written: 'user.' names no attribute", node_path(n));
+		return -EINVAL;
+	}
+	/* h5py decodes attribute names as UTF-8, and PyTables 3.7 crashed on one that was not. */
+	if (!h5m_attrtext_is_utf8(name, strlen(name))) {
+		h5m_log(H5M_LOG_WARN, "%s: attribute not written: its name is not UTF-8", node_path(n));
+		return -EINVAL;
+	}
+	if (len > H5M_XATTR_MAX) {
+		h5m_log(H5M_LOG_WARN, "%s: attribute '%s' not written: %zu bytes of text (at most %zu)", node_path(n), name,
+		        len, (size_t)H5M_XATTR_MAX);
+		return -E2BIG;
+	}
+	h5m_hdf5_lock();
+	if (!s->rw) {
+		rc = -EROFS;
+		goto out;
+	}
+	if (__atomic_load_n(&n->gone, __ATOMIC_ACQUIRE)) {
+		rc = -ENOENT; /* deleted through the mount while open: nothing to write into */
+		goto out;
+	}
+	obj = open_object(s, n);
+	exists = obj < 0 ? -1 : H5Aexists(obj, name);
+	if (exists < 0) {
+		rc = -EIO;
+		h5err(why, sizeof(why));
+	} else if (exists && (flags & H5M_XATTR_CREATE)) {
+		rc = -EEXIST;
+	} else if (!exists && (flags & H5M_XATTR_REPLACE)) {
+		rc = -ENODATA;
+	} else if (!exists) {
+		rc = create_text_attr(obj, name, val, len, why, sizeof(why));
+		changed = rc == 0;
+	} else {
+		attr = H5Aopen(obj, name, H5P_DEFAULT);
+		if (attr < 0) {
+			rc = -EIO;
+			h5err(why, sizeof(why));
+		} else {
+			rc = write_text_attr(obj, attr, name, val, len, &changed, why, sizeof(why));
+		}
+	}
+	if (rc == -EINVAL || rc == -E2BIG || rc == -EIO)
+		h5m_log(H5M_LOG_WARN, "%s: attribute '%s' not written (%s): %s", node_path(n), name, strerror(-rc), why);
+	if (attr >= 0)
+		H5Aclose(attr);
+	attr = H5I_INVALID_HID;
+	if (!rc && changed)
+		rc = commit_locked(s, true);
+out:
+	H5Eclear2(H5E_DEFAULT);
+	if (obj >= 0)
+		H5Oclose(obj);
+	h5m_hdf5_unlock();
+	return rc;
+}
+
+int h5m_store_xattr_remove(struct h5m_store *s, struct h5m_node *n, const char *name)
+{
+	hid_t obj = H5I_INVALID_HID;
+	char why[256];
+	int rc = 0, exists;
+
+	if (n->type != H5M_NODE_GROUP && n->type != H5M_NODE_DATASET)
+		return -ENODATA;
+	h5m_hdf5_lock();
+	if (!s->rw) {
+		rc = -EROFS;
+		goto out;
+	}
+	obj = open_object(s, n);
+	exists = obj < 0 || !*name ? -1 : H5Aexists(obj, name);
+	if (exists == 0 || !*name || __atomic_load_n(&n->gone, __ATOMIC_ACQUIRE)) {
+		rc = -ENODATA;
+	} else if (exists < 0 || H5Adelete(obj, name) < 0) {
+		h5err(why, sizeof(why));
+		h5m_log(H5M_LOG_WARN, "%s: attribute '%s' not removed: %s", node_path(n), name, why);
+		rc = -EIO;
+	} else {
+		rc = commit_locked(s, true);
+	}
+out:
+	H5Eclear2(H5E_DEFAULT);
 	if (obj >= 0)
 		H5Oclose(obj);
 	h5m_hdf5_unlock();
@@ -1747,13 +2050,27 @@ size_t h5m_store_uncommitted(struct h5m_store *s)
 	return n;
 }
 
-/* h5m_store_commit with the HDF5 lock held. */
+/* After a commit: times set through the mount stay kept only if the commit wrote nothing
+ * (the file's mtime did not move). HDF5 lock. */
+static void times_check(struct h5m_store *s)
+{
+	struct stat st;
+
+	if (s->times_kept && (fstat(s->fd, &st) < 0 || st.st_mtim.tv_sec != s->kept[1].tv_sec ||
+	                      st.st_mtim.tv_nsec != s->kept[1].tv_nsec))
+		s->times_kept = false;
+}
+
+/* Commits (see h5m_store_commit). Caller holds the HDF5 lock. */
 static int commit_locked(struct h5m_store *s, bool durable)
 {
+	int rc = 0;
+
 	h5m_jvfd_set_durable(s->fid, durable);
 	if (H5Fflush(s->fid, H5F_SCOPE_GLOBAL) < 0)
-		return h5m_store_write_failure(s, NULL, "committing to the HDF5 file");
-	return 0;
+		rc = h5m_store_write_failure(s, NULL, "committing to the HDF5 file");
+	times_check(s);
+	return rc;
 }
 
 int h5m_store_commit(struct h5m_store *s, bool durable)

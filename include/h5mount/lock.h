@@ -20,8 +20,9 @@
  *     lock held (a writer's back-pressure flush runs after it released its wlock). The
  *     observer (fs.c h5m_fs_flushed) runs under it and queues invalidations (3), never inline
  *     and never under a size lock.
- *  3. fs.c handles_lock (leaf: the list of open files) and the notifier's queue lock (leaf,
- *     with its cond; released around each invalidation the thread sends).
+ *  3. fs.c handles_lock (leaf: the list of open files), times_lock (leaf: the times set
+ *     through the mount) and the notifier's queue lock (leaf, with its cond; released around
+ *     each invalidation the thread sends).
  *  4. A dataset's wlock (vdataset.h): one writer, truncate, reshape or write-back of it.
  *  5. A dataset's resize rwlock (vdataset.h): read-held by each read of the file, write-held by
  *     a reshape or truncate (inside wlock). Writer-preferring: no thread read-locks it twice

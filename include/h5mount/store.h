@@ -302,15 +302,57 @@ int h5m_store_commit(struct h5m_store *s, bool durable);
 
 /* Extended attributes of a group or dataset node: the NUL-separated "user.<name>" list
  * (malloc'd, *len bytes) or the text of one attribute named `name` (without "user.").
- * Return 0, -ENODATA (no such attribute), -ENOTSUP (node has none), -EIO, -ENOMEM, or -E2BIG
- * (get: values stored in more than 16 MiB, refused before allocating; logged). */
+ * Return 0, -ENODATA (no such attribute, or a node with none: get), -EIO, -ENOMEM, or -E2BIG
+ * (get: values stored in more than 16 MiB, refused before allocating; logged). Every view of a
+ * dataset shows the same attributes (they are names of one object). */
 int h5m_store_xattr_list(struct h5m_store *s, struct h5m_node *n, char **list, size_t *len);
 int h5m_store_xattr_get(struct h5m_store *s, struct h5m_node *n, const char *name, char **val, size_t *len);
+
+/* Flags of h5m_store_xattr_set (the values of setxattr(2)'s XATTR_CREATE and XATTR_REPLACE). */
+#define H5M_XATTR_CREATE 1u   /* fail with -EEXIST when the attribute exists */
+#define H5M_XATTR_REPLACE 2u  /* fail with -ENODATA when it does not */
+/* The longest text written (the kernel's own bound on an xattr value, XATTR_SIZE_MAX). */
+#define H5M_XATTR_MAX 65536
+
+/* Writes attribute `name` (without "user.") of a group or dataset node from text val[0, len).
+ * An existing attribute keeps its type and shape: the text is parsed as them (attrtext.h),
+ * and text equal to the attribute's own text (what h5m_store_xattr_get gives) writes nothing.
+ * A new attribute is a scalar string: variable-length UTF-8 (as h5py writes a str), or, when
+ * the text is not UTF-8, fixed-length ASCII of its bytes (as h5py writes numpy.bytes_). A
+ * change is committed at once, durably (one journaled commit: before or after, never half).
+ * Returns 0, -EROFS (read-only store), -EEXIST / -ENODATA (flags), -EINVAL (text that does not
+ * parse as the attribute's type, a NUL byte in a new one, an empty name or one that is not
+ * UTF-8: nothing changes),
+ * -E2BIG (more than H5M_XATTR_MAX bytes, or a non-UTF-8 text over 60 KiB), -ENOTSUP (a node
+ * with no attributes), -EIO, -ENOSPC or -ENOMEM; each failure but the flags' is logged with the
+ * attribute and why. If the commit fails (-EIO, -ENOSPC) the change stays held and the next
+ * commit retries it. Takes the HDF5 lock. */
+int h5m_store_xattr_set(struct h5m_store *s, struct h5m_node *n, const char *name, const char *val, size_t len,
+                        unsigned flags);
+
+/* Deletes attribute `name` of a group or dataset node and commits, durably. Returns 0,
+ * -ENODATA (no such attribute, or a node with none), -EROFS, -EIO (logged) or -ENOSPC. Takes
+ * the HDF5 lock. */
+int h5m_store_xattr_remove(struct h5m_store *s, struct h5m_node *n, const char *name);
 
 /* Modification time of the HDF5 file (seconds). */
 int64_t h5m_store_mtime(struct h5m_store *s);
 
 /* fstat of the HDF5 file (owner, group, mode for the views). Returns 0 or -errno. */
 int h5m_store_stat(struct h5m_store *s, struct stat *st);
+
+/* Owner, group and permission bits of the HDF5 file itself (the mount shows them on every
+ * name): fchown to uid/gid ((uid_t)-1 / (gid_t)-1 keep one), then fchmod to mode & 0777
+ * ((mode_t)-1: keep). The caller has checked the requester may (the kernel's
+ * default_permissions). Returns 0, -EROFS (read-only store) or fchown/fchmod's -errno. No lock. */
+int h5m_store_set_owner_mode(struct h5m_store *s, mode_t mode, uid_t uid, gid_t gid);
+
+/* futimens(2) of the HDF5 file: access and modification times (UTIME_NOW / UTIME_OMIT as
+ * there). The store keeps them until a commit writes to the file, and puts them back after
+ * closing it (the close's commit of HDF5's open-for-write flags is no change of the data; a
+ * read-write open keeps the file's own times the same way, so a mount that changes nothing
+ * leaves them as they were).
+ * Returns 0, -EROFS or -errno. Takes the HDF5 lock. */
+int h5m_store_set_times(struct h5m_store *s, const struct timespec ts[2]);
 
 #endif
