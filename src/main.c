@@ -22,7 +22,9 @@
 #include "h5mount/check.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
+#include "h5mount/runstate.h"
 #include "opts.h"
+#include "unmount.h"
 
 #define BLOCK_TARGET ((size_t)128 << 10)
 
@@ -202,6 +204,24 @@ static int check_file(const struct h5m_config *cfg, const char *shown, const cha
 	return 0;
 }
 
+/* Creates the status file `h5mount -u` waits on (runstate.h) for the mount at `mp` of the HDF5
+ * file `file` (real path). Returns it, or NULL with a warning (then -u cannot wait). */
+static struct h5m_runstate *start_runstate(const char *mp, const char *file)
+{
+	struct h5m_runstate *rs = NULL;
+	char dev[64], err[600], *real = realpath(mp, NULL);
+	int rc = real ? mount_bdi(mp, dev, sizeof(dev)) : -errno;
+
+	if (rc == 0)
+		rc = h5m_runstate_create(dev, file, real, &rs, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "the mount is not in /proc/self/mountinfo");
+	if (rc < 0)
+		h5m_log(H5M_LOG_WARN, "no status file for 'h5mount -u' to wait on: %s", err);
+	free(real);
+	return rs;
+}
+
 /* Threads that help one read decode its blocks, or one write-back encode its chunks: one
  * fewer than the CPUs, since the thread that took the request works too. */
 static unsigned pool_workers(void)
@@ -223,6 +243,8 @@ int main(int argc, char *argv[])
 	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER, .host_fd = -1 };
 	struct stat st;
 	char err[512], *file = NULL;
+	struct h5m_runstate *runstate = NULL;
+	const char *why = NULL;
 	bool mounted = false, handlers = false, flushing = false, rw = false;
 	int ret = 1, rc;
 
@@ -253,6 +275,13 @@ int main(int argc, char *argv[])
 		printf("h5mount %s (HDF5 %d.%d.%d, libfuse %s, c-blosc %s)\n", H5M_VERSION, H5_VERS_MAJOR, H5_VERS_MINOR,
 		       H5_VERS_RELEASE, fuse_pkgversion(), BLOSC_VERSION_STRING);
 		ret = 0;
+		goto out;
+	}
+	if (cfg.unmount) {
+		if (!cfg.file || cfg.mountpoint)
+			fprintf(stderr, "h5mount: usage: %s -u MOUNTPOINT\n", argv[0]);
+		else
+			ret = h5m_unmount(cfg.file);
 		goto out;
 	}
 	if (!cfg.file || !cfg.mountpoint) {
@@ -336,10 +365,12 @@ int main(int argc, char *argv[])
 	h5m_log_release(true);
 	if (geteuid() == 0 && mount_bdi(cfg.mountpoint, fs.bdi, sizeof(fs.bdi)) < 0)
 		fs.bdi[0] = 0;
+	runstate = start_runstate(cfg.mountpoint, file);
 	fuse_msg_capture = false;
 	h5m_log_setup(!fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
 	if (fuse_daemonize(fopts.foreground) != 0)
 		goto out;
+	h5m_runstate_note(runstate, "pid", "%ld", (long)getpid());
 	/* Threads only after daemonizing: fork keeps just the calling thread. */
 	fs.se = se;
 	if (h5m_views_start(fs.views, fopts.singlethread ? 0 : pool_workers()) < 0) {
@@ -376,9 +407,14 @@ out:
 		fuse_loop_cfg_destroy(loop);
 	if (flushing)
 		h5m_views_stop_flusher(fs.views);
+	if (ret != 0 && mounted)
+		why = "the daemon failed while mounted (see its log)";
 	/* Unmount, SIGTERM or SIGINT: complete held rows and write everything back, durably. */
+	if (fs.views && rw)
+		h5m_runstate_note(runstate, "dirty", "%zu", h5m_views_dirty_bytes(fs.views));
 	if (fs.views && rw && h5m_views_flush(fs.views, true, true) < 0) {
-		h5m_log(H5M_LOG_ERR, "the final write-back failed; the file keeps its last committed state");
+		why = "the final write-back failed; the file keeps its last committed state";
+		h5m_log(H5M_LOG_ERR, "%s", why);
 		ret = 1;
 	}
 	h5m_fs_notifier_stop(&fs);
@@ -393,6 +429,8 @@ out:
 	h5m_store_close_at_exit(fs.store);
 	if (fs.host_fd >= 0)
 		close(fs.host_fd);
+	/* Last: the file is written back, fsync'ed, closed and unlocked (h5mount -u waits for this). */
+	h5m_runstate_finish(runstate, ret, why);
 	free(file);
 	free(fopts.mountpoint);
 	h5m_opts_destroy(&cfg);

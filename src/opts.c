@@ -21,7 +21,7 @@
 #define DEFAULT_CHECK_MEMORY ((size_t)1 << 30)
 #define MIN_CHECK_MEMORY ((size_t)64 << 20)
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK, KEY_FUSE_FLAG };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK, KEY_FUSE_FLAG, KEY_UNMOUNT };
 
 /* Options mount(8) and fstab lines pass that mean nothing to a FUSE mount (mount.fuse3 drops
  * some of them itself; a direct `h5mount ... -o nofail` gets the same treatment). "x-..." and
@@ -41,6 +41,7 @@ static const struct fuse_opt h5m_opt_table[] = {
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-u", KEY_UNMOUNT),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	/* The dash options libfuse's fuse_parse_cmdline knows; any other dash argument is refused
 	 * before a file name is looked at. */
@@ -78,6 +79,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 1; /* also for the kernel mount */
 	case KEY_NOCHECK:
 		cfg->nocheck = true;
+		return 0;
+	case KEY_UNMOUNT:
+		cfg->unmount = true;
 		return 0;
 	case KEY_FUSE_FLAG:
 		return 1; /* for fuse_parse_cmdline */
