@@ -844,8 +844,8 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (write && !h5m_view_writable(fs->views, n, view)) {
-		fuse_reply_err(req, EACCES);
+	if (write && (rc = h5m_view_check_writable(fs->views, n, view)) < 0) {
+		reply_err(req, rc);
 		return;
 	}
 	file = calloc(1, sizeof(*file));

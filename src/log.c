@@ -1,11 +1,14 @@
 /* log.c: one-line log messages to stderr or syslog; formats and writes, never exits or aborts. */
 #include "h5mount/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Lines kept while held, at most this many bytes (later lines are counted, not kept). */
@@ -60,6 +63,60 @@ void h5m_log(enum h5m_log_level level, const char *fmt, ...)
 	}
 	/* One fprintf per line: stdio locks the stream, so lines from threads never interleave. */
 	fprintf(stderr, "h5mount: %s: %s\n", tag[level], line);
+}
+
+/* h5m_log_limited's memory of the pairs logged lately. */
+#define LIMIT_SLOTS 64
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER; /* leaf: protects limit_slots */
+static struct limit_slot {
+	const void *key;
+	unsigned kind;
+	int64_t last;        /* CLOCK_MONOTONIC seconds of the line logged */
+	uint64_t left_out;   /* lines not logged since */
+} limit_slots[LIMIT_SLOTS];
+
+void h5m_log_limited(const void *key, unsigned kind, enum h5m_log_level level, const char *fmt, ...)
+{
+	struct limit_slot *slot = NULL, *oldest = &limit_slots[0];
+	struct timespec ts;
+	uint64_t left_out = 0;
+	bool log = true;
+	char line[1024];
+	va_list ap;
+
+	if (level > log_max)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&limit_lock);
+	for (unsigned i = 0; i < LIMIT_SLOTS && !slot; i++) {
+		if (limit_slots[i].key == key && limit_slots[i].kind == kind)
+			slot = &limit_slots[i];
+		else if (limit_slots[i].last < oldest->last)
+			oldest = &limit_slots[i];
+	}
+	if (slot && ts.tv_sec - slot->last < H5M_LOG_LIMIT_SEC) {
+		slot->left_out++;
+		log = false;
+	} else {
+		if (!slot) {
+			slot = oldest;
+			*slot = (struct limit_slot){ .key = key, .kind = kind };
+		}
+		left_out = slot->left_out;
+		slot->left_out = 0;
+		slot->last = ts.tv_sec;
+	}
+	pthread_mutex_unlock(&limit_lock);
+	if (!log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (left_out)
+		h5m_log(level, "%s (and %llu more like it, not logged, since the last such line)", line,
+		        (unsigned long long)left_out);
+	else
+		h5m_log(level, "%s", line);
 }
 
 void h5m_log_hold(void)

@@ -13,6 +13,17 @@ void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level);
 /* Logs one line (a trailing newline is added). Thread-safe: one write per line. */
 void h5m_log(enum h5m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Seconds during which h5m_log_limited logs a (key, kind) only once. */
+#define H5M_LOG_LIMIT_SEC 60
+
+/* Logs like h5m_log, but at most once per H5M_LOG_LIMIT_SEC seconds for each (key, kind), so
+ * that a loop repeating one refused operation cannot flood the log; the next line logged for
+ * it after a quiet spell says how many were left out. `key` identifies the object (a dataset),
+ * `kind` the rule. Remembers the last 64 pairs (an older pair forgotten may log again early).
+ * Thread-safe; takes log.c's own leaf lock, never held while logging. */
+void h5m_log_limited(const void *key, unsigned kind, enum h5m_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Start-up: keep the lines logged from now on instead of writing them, so that a start-up
  * failure can print one line only. Call from the only thread; ends with h5m_log_release. */
 void h5m_log_hold(void);
