@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -222,6 +223,60 @@ static struct h5m_runstate *start_runstate(const char *mp, const char *file)
 	return rs;
 }
 
+/* SIGHUP with a log file: reopen it (logrotate moved it away). Async-signal-safe. */
+static void reopen_log(int sig)
+{
+	(void)sig;
+	h5m_log_reopen();
+}
+
+/* Opens -o log=FILE (a relative name is taken from the current directory: the daemon moves to
+ * /). Returns 0, or -1 after printing why. */
+static int open_log(const char *path)
+{
+	char cwd[PATH_MAX], abs[PATH_MAX + 4096];
+	int rc;
+
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+		fprintf(stderr, "h5mount: cannot open the log file '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	snprintf(abs, sizeof(abs), "%s%s%s", path[0] == '/' ? "" : cwd, path[0] == '/' ? "" : "/", path);
+	rc = h5m_log_open_file(abs);
+	if (rc < 0) {
+		fprintf(stderr, "h5mount: cannot open the log file '%s': %s\n", path, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Where the daemon's lines go once mounted: -o log=FILE (chosen already), stderr with -f or
+ * -d, else syslog when something listens on /dev/log, else RUNDIR/h5mount.log (runstate.h),
+ * whose path is printed now. A log file is reopened on SIGHUP (instead of stopping). */
+static void setup_log(const struct h5m_config *cfg, bool foreground, enum h5m_log_level level)
+{
+	struct sigaction sa = { .sa_handler = reopen_log, .sa_flags = SA_RESTART };
+	char dir[256], path[300];
+	bool to_file = cfg->log_path != NULL;
+
+	if (!to_file && !foreground && !h5m_log_syslog_available()) {
+		if (h5m_runstate_dir(dir, sizeof(dir)) == 0 && snprintf(path, sizeof(path), "%s/h5mount.log", dir) > 0 &&
+		    h5m_log_open_file(path) == 0) {
+			h5m_log_to_file();
+			to_file = true;
+			fprintf(stderr, "h5mount: no syslog (nothing listens on /dev/log): logging to %s\n", path);
+		} else {
+			fprintf(stderr, "h5mount: no syslog (nothing listens on /dev/log) and no log file: the "
+			        "daemon's messages are lost; use -o log=FILE\n");
+		}
+	}
+	h5m_log_setup(!foreground, level);
+	if (to_file) {
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+}
+
 /* Threads that help one read decode its blocks, or one write-back encode its chunks: one
  * fewer than the CPUs, since the thread that took the request works too. */
 static unsigned pool_workers(void)
@@ -288,6 +343,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "h5mount: usage: %s [options] FILE MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
+	if (cfg.log_path && open_log(cfg.log_path) < 0)
+		goto out;
 	file = realpath(cfg.file, NULL);
 	if (!file) {
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
@@ -362,12 +419,14 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	mounted = true;
+	if (cfg.log_path)
+		h5m_log_to_file(); /* the start-up lines go there too */
 	h5m_log_release(true);
 	if (geteuid() == 0 && mount_bdi(cfg.mountpoint, fs.bdi, sizeof(fs.bdi)) < 0)
 		fs.bdi[0] = 0;
 	runstate = start_runstate(cfg.mountpoint, file);
 	fuse_msg_capture = false;
-	h5m_log_setup(!fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
+	setup_log(&cfg, fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
 	if (fuse_daemonize(fopts.foreground) != 0)
 		goto out;
 	h5m_runstate_note(runstate, "pid", "%ld", (long)getpid());

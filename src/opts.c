@@ -36,6 +36,7 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("external_links=%s", external_links_text),
 	H5M_OPT("check_timeout=%s", check_timeout_text),
 	H5M_OPT("check_memory=%s", check_memory_text),
+	H5M_OPT("log=%s", log_path),
 	FUSE_OPT_KEY("nocheck", KEY_NOCHECK),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -215,6 +216,10 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 			return -EINVAL;
 		}
 	}
+	if (cfg->log_path && !*cfg->log_path) {
+		snprintf(err, cap, "invalid log '' (expected a file name)");
+		return -EINVAL;
+	}
 	if (cfg->cache_size_text) {
 		if (h5m_opts_parse_size(cfg->cache_size_text, &cfg->cache_size) < 0) {
 			snprintf(err, cap, "invalid cache_size '%s' (expected a size such as 256M)", cfg->cache_size_text);
@@ -239,7 +244,8 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->check_timeout_text);
 	free(cfg->check_memory_text);
 	free(cfg->unknown);
-	cfg->unknown = NULL;
+	free(cfg->log_path);
+	cfg->unknown = cfg->log_path = NULL;
 	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 	cfg->external_links_text = NULL;
@@ -247,5 +253,6 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 
 void h5m_opts_help(void)
 {
-	fputs(h5m_help_text, stdout);
+	for (const char *const *l = h5m_help_lines; *l; l++)
+		printf("%s\n", *l);
 }

@@ -59,25 +59,36 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+int h5m_runstate_dir(char *out, size_t cap)
+{
+	char dirs[H5M_RUNSTATE_DIRS][256];
+	uid_t uid = geteuid();
+	int n = h5m_runstate_dirs(uid, dirs, sizeof(dirs[0]));
+
+	for (int i = 0; i < n; i++) {
+		if (mkdir(dirs[i], 0700) < 0 && errno != EEXIST)
+			continue;
+		if (dir_usable(dirs[i], uid)) {
+			snprintf(out, cap, "%s", dirs[i]);
+			return 0;
+		}
+	}
+	snprintf(out, cap, "no usable runtime directory (tried %s and %s)", dirs[0], dirs[n - 1]);
+	return -EACCES;
+}
+
 int h5m_runstate_create(const char *dev, const char *file, const char *mountpoint, struct h5m_runstate **out,
                         char *err, size_t cap)
 {
-	char dirs[H5M_RUNSTATE_DIRS][256], tmp[1024], *text = NULL, *path;
-	const char *dir = NULL;
+	char dir[256], tmp[1024], *text = NULL, *path;
 	struct h5m_runstate *rs = NULL;
-	uid_t uid = geteuid();
-	int n = h5m_runstate_dirs(uid, dirs, sizeof(dirs[0])), fd = -1, rc, len = 0;
+	int fd = -1, rc, len = 0;
 
 	*out = NULL;
-	for (int i = 0; i < n && !dir; i++) {
-		if (mkdir(dirs[i], 0700) < 0 && errno != EEXIST)
-			continue;
-		if (dir_usable(dirs[i], uid))
-			dir = dirs[i];
-	}
-	if (!dir) {
-		snprintf(err, cap, "no usable runtime directory (tried %s and %s)", dirs[0], dirs[n - 1]);
-		return -EACCES;
+	rc = h5m_runstate_dir(dir, sizeof(dir));
+	if (rc < 0) {
+		snprintf(err, cap, "%s", dir);
+		return rc;
 	}
 	rs = calloc(1, sizeof(*rs));
 	if (rs && asprintf(&path, "%s/mount-%s", dir, dev) >= 0)

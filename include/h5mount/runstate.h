@@ -39,6 +39,11 @@ struct h5m_runstate;
  * above; returns how many (at most H5M_RUNSTATE_DIRS). Creates none. */
 int h5m_runstate_dirs(uid_t uid, char dirs[][256], size_t cap);
 
+/* The runtime directory of the process's effective uid: the first usable candidate, created
+ * (0700) if needed. Writes it to out[cap] and returns 0, or returns -EACCES with the reason in
+ * out. Also the home of the log file of a daemon that has no syslog (main.c). */
+int h5m_runstate_dir(char *out, size_t cap);
+
 /* Daemon: creates and locks the status file of the mount `dev` ("major:minor") of `file` at
  * `mountpoint` (real paths) in the first usable directory of the process's effective uid,
  * creating that directory (0700) if needed. The file and its lock live until
