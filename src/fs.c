@@ -84,7 +84,13 @@ static struct h5m_fs *fs_of(fuse_req_t req)
 	return fs;
 }
 
-/* Resolves ino to a node and view that exist. Returns 0 or -ENOENT. */
+/* Whether -o views= shows `view` of node n (only a dataset's views can be hidden). */
+static bool view_shown(const struct h5m_fs *fs, const struct h5m_node *n, enum h5m_view view)
+{
+	return n->type != H5M_NODE_DATASET || (fs->views_shown & (1u << view));
+}
+
+/* Resolves ino to a node and view that exist and are shown. Returns 0 or -ENOENT. */
 static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum h5m_view *view)
 {
 	uint64_t idx;
@@ -96,7 +102,7 @@ static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum 
 	*n = h5m_store_node(fs->store, idx);
 	if (!*n)
 		return -ENOENT;
-	return h5m_store_has_view(*n, *view) ? 0 : -ENOENT;
+	return h5m_store_has_view(*n, *view) && view_shown(fs, *n, *view) ? 0 : -ENOENT;
 }
 
 /* Permission bits: the HDF5 file's read and write bits (mode & 0666) for every view, without
@@ -151,7 +157,8 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 		st->st_size = (off_t)size;
 		if (h5m_view_mtime(fs->views, n, &st->st_mtim))
 			st->st_ctim = st->st_mtim;
-		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+		/* du counts each dataset once: its file storage on x, nothing on its derived views */
+		st->st_blocks = (blkcnt_t)((h5m_view_disk_bytes(fs->views, n, view, size) + 511) / 512);
 		return 0;
 	}
 	return -EIO;
@@ -678,6 +685,10 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!d)
 		goto fail;
 	n = h5m_store_node(fs->store, d->node);
+	if (!view_shown(fs, n, d->view)) {
+		rc = -ENOENT;
+		goto fail;
+	}
 	memset(&e, 0, sizeof(e));
 	rc = fill_stat_for_reply(fs, n, d->view, &e.attr, &lk);
 	if (rc)
@@ -778,6 +789,8 @@ static void h5m_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			const struct h5m_dirent *d = &ents[i - 2];
 			struct h5m_node *c = h5m_store_node(fs->store, d->node);
 
+			if (!view_shown(fs, c, d->view))
+				continue;
 			name = d->name;
 			st.st_ino = ino_of(d->node, d->view);
 			st.st_mode = c->type == H5M_NODE_GROUP ? S_IFDIR : c->type == H5M_NODE_SOFTLINK ? S_IFLNK : S_IFREG;

@@ -372,6 +372,7 @@ int main(int argc, char *argv[])
 	if (!fs.store)
 		goto out;
 	fs.writable = rw;
+	fs.views_shown = cfg.views_shown;
 	fs.single_thread = fopts.singlethread;
 	fs.views = h5m_views_new(fs.store, cfg.cache_size - cfg.cache_size / 8, cfg.dirty_limit);
 	if (!fs.views) {

@@ -37,6 +37,7 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("check_timeout=%s", check_timeout_text),
 	H5M_OPT("check_memory=%s", check_memory_text),
 	H5M_OPT("log=%s", log_path),
+	H5M_OPT("views=%s", views_text),
 	FUSE_OPT_KEY("nocheck", KEY_NOCHECK),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -113,6 +114,30 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	default:
 		return 1;
 	}
+}
+
+/* Parses -o views=: names of dataset views (raw npy shape offsets, in enum h5m_view's order)
+ * separated by ':', '+' or an escaped ','. Returns 0 with *bits, or -EINVAL (none, or unknown). */
+static int parse_views(const char *text, unsigned *bits)
+{
+	static const char *const names[] = { "raw", "npy", "shape", "offsets" };
+	const char *p = text;
+
+	*bits = 0;
+	while (*p) {
+		size_t len = strcspn(p, ":+,");
+		unsigned i = 0;
+
+		while (i < 4 && (strlen(names[i]) != len || strncmp(p, names[i], len)))
+			i++;
+		if (i == 4)
+			return -EINVAL;
+		*bits |= 1u << i;
+		p += len;
+		if (*p && !*++p)
+			return -EINVAL; /* a trailing separator */
+	}
+	return *bits ? 0 : -EINVAL;
 }
 
 int h5m_opts_parse_size(const char *text, size_t *out)
@@ -216,6 +241,12 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 			return -EINVAL;
 		}
 	}
+	cfg->views_shown = 0xf; /* raw, npy, shape, offsets: enum h5m_view's order */
+	if (cfg->views_text && parse_views(cfg->views_text, &cfg->views_shown) < 0) {
+		snprintf(err, cap, "invalid views '%s' (expected one or more of raw, npy, shape, offsets, "
+		         "separated by ':' or '+')", cfg->views_text);
+		return -EINVAL;
+	}
 	if (cfg->log_path && !*cfg->log_path) {
 		snprintf(err, cap, "invalid log '' (expected a file name)");
 		return -EINVAL;
@@ -245,6 +276,8 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->check_memory_text);
 	free(cfg->unknown);
 	free(cfg->log_path);
+	free(cfg->views_text);
+	cfg->views_text = NULL;
 	cfg->unknown = cfg->log_path = NULL;
 	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;

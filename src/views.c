@@ -339,6 +339,17 @@ bool h5m_view_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view vi
 	return n->type == H5M_NODE_DATASET && n->ds->writable && view != H5M_VIEW_OFFSETS;
 }
 
+uint64_t h5m_view_disk_bytes(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t size)
+{
+	uint64_t bytes;
+
+	if (n->type != H5M_NODE_DATASET || view != H5M_VIEW_OBJ)
+		return 0;
+	if (n->ds->dt.kind != H5M_DT_FIXED)
+		return size;
+	return h5m_store_storage_size(v->store, n->ds, &bytes) == 0 ? bytes : size;
+}
+
 int h5m_view_check_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view)
 {
 	const struct h5m_dataset *ds = n->ds;
