@@ -43,6 +43,27 @@ static bool dir_usable(const char *dir, uid_t uid)
 	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid && !(st.st_mode & 022);
 }
 
+/* Locks the directory that holds `path` (flock on the directory itself): a daemon putting its
+ * status file in place and one removing its own are never interleaved, so an old daemon never
+ * removes the file a new mount of the same device just put there. Returns the descriptor to
+ * close, or -1 (then unlocked: better than nothing). */
+static int lock_dir_of(const char *path)
+{
+	char dir[1024];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(dir))
+		return -1;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Writes all of buf to fd (O_APPEND). Returns 0 or -errno. */
 static int write_all(int fd, const char *buf, size_t len)
 {
@@ -107,8 +128,14 @@ int h5m_runstate_create(const char *dev, const char *file, const char *mountpoin
 	rc = fd < 0 || flock(fd, LOCK_EX) < 0 ? -errno : 0;
 	if (rc == 0)
 		rc = write_all(fd, text, (size_t)len);
-	if (rc == 0 && rename(tmp, rs->path) < 0)
-		rc = -errno;
+	if (rc == 0) {
+		int dfd = lock_dir_of(rs->path);
+
+		if (rename(tmp, rs->path) < 0)
+			rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+	}
 	if (rc < 0) {
 		snprintf(err, cap, "cannot create '%s': %s", rs->path, strerror(-rc));
 		if (fd >= 0)
@@ -156,9 +183,19 @@ int h5m_runstate_note(struct h5m_runstate *rs, const char *key, const char *fmt,
 
 void h5m_runstate_finish(struct h5m_runstate *rs, int status, const char *reason)
 {
+	struct stat mine, named;
+	int dfd;
+
 	if (!rs)
 		return;
-	unlink(rs->path);
+	/* Remove the name only while it is still ours: a new mount that got the same device may
+	 * have put its own file there. */
+	dfd = lock_dir_of(rs->path);
+	if (fstat(rs->fd, &mine) == 0 && stat(rs->path, &named) == 0 && mine.st_dev == named.st_dev &&
+	    mine.st_ino == named.st_ino)
+		unlink(rs->path);
+	if (dfd >= 0)
+		close(dfd);
 	if (reason && *reason)
 		h5m_runstate_note(rs, "exit", "%d %s", status, reason);
 	else

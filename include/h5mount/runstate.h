@@ -14,7 +14,9 @@
  *     exit 0               last line, after the HDF5 file is written back, fsync'ed, closed
  *     exit 1 REASON        and unlocked; REASON says why the daemon failed
  *
- * At exit the daemon unlinks the file, appends the exit line and closes it (the lock goes). An
+ * At exit the daemon unlinks the file (if the name is still its own: a new mount of the same
+ * device may have put its file there; both steps hold a flock on the directory), appends the
+ * exit line and closes it (the lock goes). An
  * unmounter opens the file while the mount is still there, unmounts, then waits for a shared
  * lock: it reads the exit line from the inode it opened, so a new mount that gets the same
  * device number (a new file under the same name) never answers for the old one. No exit line
