@@ -93,6 +93,17 @@ class LogFile(unittest.TestCase):
             self.assertRegex(read(self.log), (LINE % m.pid) + re.escape(
                 '/x: refused (EINVAL): .shape text of 3 dimensions for a dataset of 2'))
 
+    def test_a_padded_row_is_a_warning_in_the_log_file(self):
+        with Mount(self.h5, ['-o', 'log=' + self.log]) as m:
+            with open(m.p('x'), 'ab') as fp:
+                fp.write(b'\0' * 100)
+            # The row is completed at RELEASE, just after close() returns.
+            self.assertTrue(harness.wait_until(lambda: os.path.getsize(m.p('x')) == 11 * 8000,
+                                               timeout=5))
+            self.assertTrue(harness.wait_until(lambda: 'incomplete row' in read(self.log)))
+            self.assertRegex(read(self.log), (LINE % m.pid) + re.escape(
+                '/x: incomplete row (100 of 8000 bytes) completed with the fill value at close'))
+
     def test_a_log_file_that_cannot_be_opened_is_refused_before_mounting(self):
         bad = os.path.join(harness.workdir(), 'no-such-dir', 'h5mount.log')
         mnt = harness.new_mountpoint()
