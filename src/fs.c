@@ -85,7 +85,13 @@ static struct h5m_fs *fs_of(fuse_req_t req)
 	return fs;
 }
 
-/* Resolves ino to a node and view that exist. Returns 0 or -ENOENT. */
+/* Whether -o views= shows `view` of node n (only a dataset's views can be hidden). */
+static bool view_shown(const struct h5m_fs *fs, const struct h5m_node *n, enum h5m_view view)
+{
+	return n->type != H5M_NODE_DATASET || (fs->views_shown & (1u << view));
+}
+
+/* Resolves ino to a node and view that exist and are shown. Returns 0 or -ENOENT. */
 static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum h5m_view *view)
 {
 	uint64_t idx;
@@ -97,7 +103,7 @@ static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum 
 	*n = h5m_store_node(fs->store, idx);
 	if (!*n)
 		return -ENOENT;
-	return h5m_store_shows(*n, *view) ? 0 : -ENOENT;
+	return h5m_store_shows(*n, *view) && view_shown(fs, *n, *view) ? 0 : -ENOENT;
 }
 
 /* resolve() for a request through an open file (fi set): a removed name or a deleted dataset
@@ -190,7 +196,8 @@ static int fill_stat(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, 
 		    (!set || changed.tv_sec > set_at.tv_sec ||
 		     (changed.tv_sec == set_at.tv_sec && changed.tv_nsec > set_at.tv_nsec)))
 			st->st_mtim = st->st_ctim = changed;
-		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+		/* du counts each dataset once: its file storage on x, nothing on its derived views */
+		st->st_blocks = (blkcnt_t)((h5m_view_disk_bytes(fs->views, n, view, size) + 511) / 512);
 		return 0;
 	}
 	return -EIO;
@@ -752,6 +759,10 @@ static void h5m_fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc)
 		goto fail;
 	n = h5m_store_node(fs->store, node);
+	if (!view_shown(fs, n, nview)) {
+		rc = -ENOENT;
+		goto fail;
+	}
 	memset(&e, 0, sizeof(e));
 	rc = fill_stat_for_reply(fs, n, nview, &e.attr, &lk);
 	if (rc)
@@ -821,6 +832,7 @@ static void h5m_fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 /* What h5m_fs_readdir gathers under the store's namespace lock. */
 struct readdir_ctx {
 	fuse_req_t req;
+	const struct h5m_fs *fs;
 	char *buf;
 	size_t size, used;
 };
@@ -833,6 +845,8 @@ static int readdir_add(void *arg, size_t pos, const char *name, const struct h5m
 	struct stat st = { 0 };
 	size_t need;
 
+	if (!view_shown(x->fs, c, view))
+		return 0; /* -o views= leaves it out */
 	st.st_ino = ino_of(c->idx, view);
 	st.st_mode = c->type == H5M_NODE_GROUP ? S_IFDIR : c->type == H5M_NODE_SOFTLINK ? S_IFLNK : S_IFREG;
 	need = fuse_add_direntry(x->req, x->buf + x->used, x->size - x->used, name, &st, (off_t)pos + 3);
@@ -845,7 +859,7 @@ static int readdir_add(void *arg, size_t pos, const char *name, const struct h5m
 static void h5m_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct h5m_fs *fs = fs_of(req);
-	struct readdir_ctx x = { .req = req, .size = size };
+	struct readdir_ctx x = { .req = req, .fs = fs, .size = size };
 	struct h5m_node *n;
 	enum h5m_view view;
 	int rc = resolve(fs, ino, &n, &view);
@@ -930,8 +944,8 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (write && !h5m_view_writable(fs->views, n, view)) {
-		fuse_reply_err(req, EACCES);
+	if (write && (rc = h5m_view_check_writable(fs->views, n, view)) < 0) {
+		reply_err(req, rc);
 		return;
 	}
 	file = calloc(1, sizeof(*file));

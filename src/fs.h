@@ -26,6 +26,7 @@ struct h5m_fs {
 	struct fuse_session *se;   /* set before the loop starts */
 	bool writable;             /* the store accepts writes */
 	bool single_thread;        /* -s: never invalidate inline (nobody else could answer) */
+	unsigned views_shown;      /* -o views=: bit (1 << enum h5m_view) set for each dataset view shown */
 	uid_t uid;                 /* owner shown for every file: the HDF5 file's (atomic: chown) */
 	gid_t gid;                 /* group shown for every file: the HDF5 file's (atomic: chown) */
 	mode_t mode;               /* the HDF5 file's permission bits (0777 mask), see fill_stat

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -22,7 +23,9 @@
 #include "h5mount/check.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
+#include "h5mount/runstate.h"
 #include "opts.h"
+#include "unmount.h"
 
 #define BLOCK_TARGET ((size_t)128 << 10)
 
@@ -202,6 +205,78 @@ static int check_file(const struct h5m_config *cfg, const char *shown, const cha
 	return 0;
 }
 
+/* Creates the status file `h5mount -u` waits on (runstate.h) for the mount at `mp` of the HDF5
+ * file `file` (real path). Returns it, or NULL with a warning (then -u cannot wait). */
+static struct h5m_runstate *start_runstate(const char *mp, const char *file)
+{
+	struct h5m_runstate *rs = NULL;
+	char dev[64], err[600], *real = realpath(mp, NULL);
+	int rc = real ? mount_bdi(mp, dev, sizeof(dev)) : -errno;
+
+	if (rc == 0)
+		rc = h5m_runstate_create(dev, file, real, &rs, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "the mount is not in /proc/self/mountinfo");
+	if (rc < 0)
+		h5m_log(H5M_LOG_WARN, "no status file for 'h5mount -u' to wait on: %s", err);
+	free(real);
+	return rs;
+}
+
+/* SIGHUP with a log file: reopen it (logrotate moved it away). Async-signal-safe. */
+static void reopen_log(int sig)
+{
+	(void)sig;
+	h5m_log_reopen();
+}
+
+/* Opens -o log=FILE (a relative name is taken from the current directory: the daemon moves to
+ * /). Returns 0, or -1 after printing why. */
+static int open_log(const char *path)
+{
+	char cwd[PATH_MAX], abs[PATH_MAX + 4096];
+	int rc;
+
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+		fprintf(stderr, "h5mount: cannot open the log file '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	snprintf(abs, sizeof(abs), "%s%s%s", path[0] == '/' ? "" : cwd, path[0] == '/' ? "" : "/", path);
+	rc = h5m_log_open_file(abs);
+	if (rc < 0) {
+		fprintf(stderr, "h5mount: cannot open the log file '%s': %s\n", path, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Where the daemon's lines go once mounted: -o log=FILE (chosen already), stderr with -f or
+ * -d, else syslog when something listens on /dev/log, else RUNDIR/h5mount.log (runstate.h),
+ * whose path is printed now. A log file is reopened on SIGHUP (instead of stopping). */
+static void setup_log(const struct h5m_config *cfg, bool foreground, enum h5m_log_level level)
+{
+	struct sigaction sa = { .sa_handler = reopen_log, .sa_flags = SA_RESTART };
+	char dir[256], path[300];
+	bool to_file = cfg->log_path != NULL;
+
+	if (!to_file && !foreground && !h5m_log_syslog_available()) {
+		if (h5m_runstate_dir(dir, sizeof(dir)) == 0 && snprintf(path, sizeof(path), "%s/h5mount.log", dir) > 0 &&
+		    h5m_log_open_file(path) == 0) {
+			h5m_log_to_file();
+			to_file = true;
+			fprintf(stderr, "h5mount: no syslog (nothing listens on /dev/log): logging to %s\n", path);
+		} else {
+			fprintf(stderr, "h5mount: no syslog (nothing listens on /dev/log) and no log file: the "
+			        "daemon's messages are lost; use -o log=FILE\n");
+		}
+	}
+	h5m_log_setup(!foreground, level);
+	if (to_file) {
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+}
+
 /* Threads that help one read decode its blocks, or one write-back encode its chunks: one
  * fewer than the CPUs, since the thread that took the request works too. */
 static unsigned pool_workers(void)
@@ -224,6 +299,8 @@ int main(int argc, char *argv[])
 	                     .host_fd = -1 };
 	struct stat st;
 	char err[512], *file = NULL;
+	struct h5m_runstate *runstate = NULL;
+	const char *why = NULL;
 	bool mounted = false, handlers = false, flushing = false, rw = false;
 	int ret = 1, rc;
 
@@ -256,10 +333,19 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out;
 	}
+	if (cfg.unmount) {
+		if (!cfg.file || cfg.mountpoint)
+			fprintf(stderr, "h5mount: usage: %s -u MOUNTPOINT\n", argv[0]);
+		else
+			ret = h5m_unmount(cfg.file);
+		goto out;
+	}
 	if (!cfg.file || !cfg.mountpoint) {
 		fprintf(stderr, "h5mount: usage: %s [options] FILE MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
+	if (cfg.log_path && open_log(cfg.log_path) < 0)
+		goto out;
 	file = realpath(cfg.file, NULL);
 	if (!file) {
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
@@ -287,6 +373,7 @@ int main(int argc, char *argv[])
 	if (!fs.store)
 		goto out;
 	fs.writable = rw;
+	fs.views_shown = cfg.views_shown;
 	fs.single_thread = fopts.singlethread;
 	fs.views = h5m_views_new(fs.store, cfg.cache_size - cfg.cache_size / 8, cfg.dirty_limit);
 	if (!fs.views) {
@@ -339,13 +426,17 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	mounted = true;
+	if (cfg.log_path)
+		h5m_log_to_file(); /* the start-up lines go there too */
 	h5m_log_release(true);
 	if (geteuid() == 0 && mount_bdi(cfg.mountpoint, fs.bdi, sizeof(fs.bdi)) < 0)
 		fs.bdi[0] = 0;
+	runstate = start_runstate(cfg.mountpoint, file);
 	fuse_msg_capture = false;
-	h5m_log_setup(!fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
+	setup_log(&cfg, fopts.foreground, fopts.debug ? H5M_LOG_DEBUG : H5M_LOG_INFO);
 	if (fuse_daemonize(fopts.foreground) != 0)
 		goto out;
+	h5m_runstate_note(runstate, "pid", "%ld", (long)getpid());
 	/* Threads only after daemonizing: fork keeps just the calling thread. */
 	fs.se = se;
 	if (h5m_views_start(fs.views, fopts.singlethread ? 0 : pool_workers()) < 0) {
@@ -382,9 +473,14 @@ out:
 		fuse_loop_cfg_destroy(loop);
 	if (flushing)
 		h5m_views_stop_flusher(fs.views);
+	if (ret != 0 && mounted)
+		why = "the daemon failed while mounted (see its log)";
 	/* Unmount, SIGTERM or SIGINT: complete held rows and write everything back, durably. */
+	if (fs.views && rw)
+		h5m_runstate_note(runstate, "dirty", "%zu", h5m_views_dirty_bytes(fs.views));
 	if (fs.views && rw && h5m_views_flush(fs.views, true, true) < 0) {
-		h5m_log(H5M_LOG_ERR, "the final write-back failed; the file keeps its last committed state");
+		why = "the final write-back failed; the file keeps its last committed state";
+		h5m_log(H5M_LOG_ERR, "%s", why);
 		ret = 1;
 	}
 	h5m_fs_notifier_stop(&fs);
@@ -399,6 +495,8 @@ out:
 	h5m_store_close_at_exit(fs.store);
 	if (fs.host_fd >= 0)
 		close(fs.host_fd);
+	/* Last: the file is written back, fsync'ed, closed and unlocked (h5mount -u waits for this). */
+	h5m_runstate_finish(runstate, ret, why);
 	free(file);
 	free(fopts.mountpoint);
 	h5m_opts_destroy(&cfg);

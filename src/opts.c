@@ -21,7 +21,7 @@
 #define DEFAULT_CHECK_MEMORY ((size_t)1 << 30)
 #define MIN_CHECK_MEMORY ((size_t)64 << 20)
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK, KEY_FUSE_FLAG };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOCHECK, KEY_FUSE_FLAG, KEY_UNMOUNT };
 
 /* Options mount(8) and fstab lines pass that mean nothing to a FUSE mount (mount.fuse3 drops
  * some of them itself; a direct `h5mount ... -o nofail` gets the same treatment). "x-..." and
@@ -36,11 +36,14 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("external_links=%s", external_links_text),
 	H5M_OPT("check_timeout=%s", check_timeout_text),
 	H5M_OPT("check_memory=%s", check_memory_text),
+	H5M_OPT("log=%s", log_path),
+	H5M_OPT("views=%s", views_text),
 	FUSE_OPT_KEY("nocheck", KEY_NOCHECK),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-u", KEY_UNMOUNT),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	/* The dash options libfuse's fuse_parse_cmdline knows; any other dash argument is refused
 	 * before a file name is looked at. */
@@ -79,6 +82,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_NOCHECK:
 		cfg->nocheck = true;
 		return 0;
+	case KEY_UNMOUNT:
+		cfg->unmount = true;
+		return 0;
 	case KEY_FUSE_FLAG:
 		return 1; /* for fuse_parse_cmdline */
 	case FUSE_OPT_KEY_OPT:
@@ -108,6 +114,30 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	default:
 		return 1;
 	}
+}
+
+/* Parses -o views=: names of dataset views (raw npy shape offsets, in enum h5m_view's order)
+ * separated by ':', '+' or an escaped ','. Returns 0 with *bits, or -EINVAL (none, or unknown). */
+static int parse_views(const char *text, unsigned *bits)
+{
+	static const char *const names[] = { "raw", "npy", "shape", "offsets" };
+	const char *p = text;
+
+	*bits = 0;
+	while (*p) {
+		size_t len = strcspn(p, ":+,");
+		unsigned i = 0;
+
+		while (i < 4 && (strlen(names[i]) != len || strncmp(p, names[i], len)))
+			i++;
+		if (i == 4)
+			return -EINVAL;
+		*bits |= 1u << i;
+		p += len;
+		if (*p && !*++p)
+			return -EINVAL; /* a trailing separator */
+	}
+	return *bits ? 0 : -EINVAL;
 }
 
 int h5m_opts_parse_size(const char *text, size_t *out)
@@ -211,6 +241,16 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 			return -EINVAL;
 		}
 	}
+	cfg->views_shown = 0xf; /* raw, npy, shape, offsets: enum h5m_view's order */
+	if (cfg->views_text && parse_views(cfg->views_text, &cfg->views_shown) < 0) {
+		snprintf(err, cap, "invalid views '%s' (expected one or more of raw, npy, shape, offsets, "
+		         "separated by ':' or '+')", cfg->views_text);
+		return -EINVAL;
+	}
+	if (cfg->log_path && !*cfg->log_path) {
+		snprintf(err, cap, "invalid log '' (expected a file name)");
+		return -EINVAL;
+	}
 	if (cfg->cache_size_text) {
 		if (h5m_opts_parse_size(cfg->cache_size_text, &cfg->cache_size) < 0) {
 			snprintf(err, cap, "invalid cache_size '%s' (expected a size such as 256M)", cfg->cache_size_text);
@@ -235,7 +275,10 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->check_timeout_text);
 	free(cfg->check_memory_text);
 	free(cfg->unknown);
-	cfg->unknown = NULL;
+	free(cfg->log_path);
+	free(cfg->views_text);
+	cfg->views_text = NULL;
+	cfg->unknown = cfg->log_path = NULL;
 	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 	cfg->external_links_text = NULL;
@@ -243,5 +286,6 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 
 void h5m_opts_help(void)
 {
-	fputs(h5m_help_text, stdout);
+	for (const char *const *l = h5m_help_lines; *l; l++)
+		printf("%s\n", *l);
 }

@@ -25,6 +25,10 @@ struct h5m_config {
 	char *check_memory_text;   /* -o check_memory= as given (owned by fuse_opt) */
 	size_t check_memory;       /* resident bytes the check may use */
 	bool show_help, show_version;
+	char *views_text;       /* -o views= as given (owned by fuse_opt) */
+	unsigned views_shown;   /* bit (1 << enum h5m_view) per dataset view shown; default all */
+	char *log_path;         /* -o log= as given (owned by fuse_opt): log to this file */
+	bool unmount;           /* -u: `file` is the mount point to unmount (unmount.h) */
 	char *unknown;          /* the first unknown dash argument (owned), refused after parsing */
 	int nonopts;            /* plain arguments seen so far (parsing state) */
 };

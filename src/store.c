@@ -1621,6 +1621,35 @@ int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *b
 	return rc;
 }
 
+/* A key of the file's state: its size and mtime (every commit changes one of them). Never 0. */
+static uint64_t file_state_key(const struct h5m_store *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd, &st) < 0)
+		return 0;
+	return ((uint64_t)st.st_size * 0x9E3779B97F4A7C15ull ^ (uint64_t)st.st_mtim.tv_sec * 1000000007ull ^
+	        (uint64_t)st.st_mtim.tv_nsec) | 1;
+}
+
+int h5m_store_storage_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes)
+{
+	uint64_t key = file_state_key(s);
+	hsize_t n;
+
+	if (key && __atomic_load_n(&ds->storage_key, __ATOMIC_ACQUIRE) == key) {
+		*bytes = __atomic_load_n(&ds->storage_bytes, __ATOMIC_RELAXED);
+		return 0;
+	}
+	h5m_hdf5_lock();
+	n = H5Dget_storage_size(ds->did); /* 0 both for "none allocated" and for an error */
+	h5m_hdf5_unlock();
+	*bytes = n;
+	__atomic_store_n(&ds->storage_bytes, (uint64_t)n, __ATOMIC_RELAXED);
+	__atomic_store_n(&ds->storage_key, key, __ATOMIC_RELEASE);
+	return 0;
+}
+
 /* ---- attributes ---- */
 
 static int commit_locked(struct h5m_store *s, bool durable);

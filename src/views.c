@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,46 @@ static int vds_ready(struct h5m_node *n)
 	if (n->type != H5M_NODE_DATASET || n->ds->dt.kind != H5M_DT_FIXED)
 		return 0;
 	return h5m_vds_get(n->ds) ? 0 : -ENOMEM;
+}
+
+/* The rules a refused write or truncate broke: each is logged once a minute per dataset. */
+enum refusal {
+	R_PARTIAL_ROW,  /* a size that is not whole rows */
+	R_NPY_SIZE,     /* a .npy size inside its header */
+	R_SCALAR,       /* a scalar holds one element */
+	R_NO_BYTES,     /* rows of no bytes (a trailing dimension of 0) */
+	R_CANNOT_GROW,  /* not chunked: its extent is fixed */
+	R_MAXSHAPE,     /* beyond the maximum shape */
+	R_SHAPE_TEXT,   /* .shape text that does not parse, or of another rank */
+	R_NPY_HEADER,   /* a .npy header that is malformed or states another dtype/shape */
+	R_NO_WRITES,    /* a dataset that takes no writes */
+	R_DERIVED,      /* .offsets, derived from the data */
+};
+
+/* Logs why a write to dataset ds was refused, with its path and the rule (at most once a
+ * minute per dataset and rule: h5m_log_limited), and returns err. Takes only log.c's leaf lock. */
+static int refuse(const struct h5m_dataset *ds, enum refusal rule, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(const struct h5m_dataset *ds, enum refusal rule, int err, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	h5m_log_limited(ds, rule, H5M_LOG_WARN, "%s: refused (%s): %s", ds->path, strerrorname_np(-err), why);
+	return err;
+}
+
+/* A grow to `rows` rows that ds cannot take: logged, -EFBIG. */
+static int refuse_growth(const struct h5m_dataset *ds, uint64_t rows)
+{
+	if (!ds->chunked)
+		return refuse(ds, R_CANNOT_GROW, -EFBIG, "growing to %llu rows: a dataset that is not chunked keeps "
+		              "its extent", (unsigned long long)rows);
+	return refuse(ds, R_MAXSHAPE, -EFBIG, "growing to %llu rows: its maximum shape allows %llu",
+	              (unsigned long long)rows, (unsigned long long)ds->maxdims[0]);
 }
 
 /* The read-ahead task's loader: the readers' one. */
@@ -313,6 +355,37 @@ bool h5m_view_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view vi
 {
 	(void)v;
 	return n->type == H5M_NODE_DATASET && n->ds->writable && view != H5M_VIEW_OFFSETS;
+}
+
+uint64_t h5m_view_disk_bytes(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t size)
+{
+	uint64_t bytes;
+
+	if (n->type != H5M_NODE_DATASET || view != H5M_VIEW_OBJ)
+		return 0;
+	if (n->ds->dt.kind != H5M_DT_FIXED)
+		return size;
+	return h5m_store_storage_size(v->store, n->ds, &bytes) == 0 ? bytes : size;
+}
+
+int h5m_view_check_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view)
+{
+	const struct h5m_dataset *ds = n->ds;
+
+	if (h5m_view_writable(v, n, view))
+		return 0;
+	if (n->type != H5M_NODE_DATASET)
+		return -EACCES;
+	if (!h5m_store_writable(v->store))
+		return refuse(ds, R_NO_WRITES, -EACCES, "the file is open read-only");
+	if (view == H5M_VIEW_OFFSETS)
+		return refuse(ds, R_DERIVED, -EACCES, "its .offsets view is derived from the data and takes no writes");
+	if (ds->dt.kind != H5M_DT_FIXED)
+		return refuse(ds, R_NO_WRITES, -EACCES, "a variable-length dataset takes no writes");
+	if (ds->null_space)
+		return refuse(ds, R_NO_WRITES, -EACCES, "a dataset with a null dataspace takes no writes");
+	return refuse(ds, R_NO_WRITES, -EACCES, "its type is shown converted (%s), so its views take no writes",
+	              ds->dt.descr);
 }
 
 /* ---- blocks ---- */
@@ -665,6 +738,7 @@ ssize_t h5m_view_read(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 
 /* ---- writes (the caller holds vs->wlock) ---- */
 
+
 static void set_pending(struct h5m_vds *vs, bool pending)
 {
 	h5m_vds_set_pending(vs, pending);
@@ -764,7 +838,7 @@ static int grow_rows(struct h5m_views *v, struct h5m_node *n, uint64_t new_rows,
 	assert(h5m_mutex_held(&vds(n)->wlock));
 
 	if (new_rows + (new_tail != 0) > ds->maxdims[0] || !ds->chunked)
-		return -EFBIG;
+		return refuse_growth(ds, new_rows + (new_tail != 0));
 	h5m_vds_snapshot(vs, &sn);
 	rows = sn.b.rank ? sn.b.dims[0] : 1;
 	h5m_mutex_lock(&vs->meta);
@@ -814,7 +888,8 @@ static int grow(struct h5m_views *v, struct h5m_node *n, uint64_t end)
 	uint64_t rb = vds(n)->row_bytes;
 
 	if (rb == 0)
-		return end == 0 ? 0 : -EFBIG;
+		return end == 0 ? 0 : refuse(n->ds, R_NO_BYTES, -EFBIG, "its rows hold no bytes (a trailing "
+		                             "dimension of 0): change its rows through its .shape");
 	return grow_rows(v, n, end / rb, end % rb, NULL, 0, 0);
 }
 
@@ -843,8 +918,11 @@ static int data_write_locked(struct h5m_views *v, struct h5m_node *n, const char
 		return -EFBIG;
 	if (end > size) {
 		/* Growth: the bytes go in before the new size is published (grow_rows). */
-		if (ds->rank == 0 || vs->row_bytes == 0)
-			return -EFBIG;
+		if (ds->rank == 0)
+			return refuse(ds, R_SCALAR, -EFBIG, "a write past the end of a scalar dataset (one element)");
+		if (vs->row_bytes == 0)
+			return refuse(ds, R_NO_BYTES, -EFBIG, "its rows hold no bytes (a trailing dimension of 0): "
+			              "change its rows through its .shape");
 		rc = grow_rows(v, n, end / vs->row_bytes, end % vs->row_bytes, buf, len, off);
 		if (rc)
 			return rc;
@@ -890,14 +968,16 @@ static int truncate_rows(struct h5m_views *v, struct h5m_node *n, uint64_t rows,
 	chg->data_off = rows * vs->row_bytes;
 	chg->data_len = UINT64_MAX - chg->data_off;
 	if (ds->rank == 0)
-		return rows == 1 ? 0 : rows > 1 ? -EFBIG : -EINVAL;
+		return rows == 1 ? 0 : refuse(ds, R_SCALAR, rows > 1 ? -EFBIG : -EINVAL, "%llu elements for a scalar "
+		                              "dataset (one element)", (unsigned long long)rows);
 	if (rows > sn.b.dims[0] || (rows == sn.b.dims[0] && sn.tail_len == 0)) {
 		if (rows == sn.b.dims[0])
 			return 0;
 		return grow_rows(v, n, rows, 0, NULL, 0, 0);
 	}
 	if (!ds->chunked)
-		return -EINVAL;
+		return refuse(ds, R_CANNOT_GROW, -EINVAL, "shrinking to %llu rows: a dataset that is not chunked "
+		              "keeps its extent", (unsigned long long)rows);
 	/* Drop held bytes, write back what is dirty, then shrink in the file. */
 	h5m_mutex_lock(&vs->meta);
 	vs->tail_len = 0;
@@ -935,16 +1015,22 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	assert(h5m_mutex_held(&vds(n)->wlock));
 
 	if (rank != ds->rank)
-		return -EINVAL;
+		return refuse(ds, R_SHAPE_TEXT, -EINVAL, ".shape text of %u dimensions for a dataset of %u", rank,
+		              ds->rank);
 	/* A shape beyond the maximum is a bad shape (EINVAL), except that a dataset that cannot
 	 * grow at all (not chunked, or already at its maximum rows) refuses growth with EFBIG as
 	 * its appends and truncates do. */
 	for (unsigned i = 1; i < rank; i++)
 		if (dims[i] > ds->maxdims[i])
-			return -EINVAL;
+			return refuse(ds, R_MAXSHAPE, -EINVAL, "dimension %u of %llu: its maximum shape allows %llu", i,
+			              (unsigned long long)dims[i], (unsigned long long)ds->maxdims[i]);
 	h5m_vds_snapshot(vs, &sn);
-	if (rank > 0 && dims[0] > ds->maxdims[0])
-		return ds->chunked && ds->maxdims[0] > sn.b.dims[0] ? -EINVAL : -EFBIG;
+	if (rank > 0 && dims[0] > ds->maxdims[0]) {
+		if (ds->chunked && ds->maxdims[0] > sn.b.dims[0])
+			return refuse(ds, R_MAXSHAPE, -EINVAL, "%llu rows: its maximum shape allows %llu",
+			              (unsigned long long)dims[0], (unsigned long long)ds->maxdims[0]);
+		return refuse_growth(ds, dims[0]);
+	}
 	for (unsigned i = 1; i < rank; i++)
 		trailing_same &= dims[i] == sn.b.dims[i];
 	if (rank == 0)
@@ -952,13 +1038,14 @@ static int reshape(struct h5m_views *v, struct h5m_node *n, const uint64_t *dims
 	if (trailing_same)
 		return truncate_rows(v, n, dims[0], chg);
 	if (!ds->chunked)
-		return -EINVAL;
+		return refuse(ds, R_CANNOT_GROW, -EINVAL, "changing a trailing dimension: a dataset that is not "
+		              "chunked keeps its extent");
 	for (unsigned i = 1; i < rank; i++)
 		if (__builtin_mul_overflow(rb, dims[i], &rb))
-			return -EINVAL;
+			return refuse(ds, R_MAXSHAPE, -EINVAL, "a row of that shape does not fit in 64 bits");
 	rc = h5m_blocks_init(&nb, rank, dims, ds->chunk, ds->dt.elem_size, h5m_store_block_target(v->store));
 	if (rc)
-		return -EINVAL;
+		return refuse(ds, R_MAXSHAPE, -EINVAL, "no block layout for that shape (%s)", strerror(-rc));
 	rc = h5m_writeback_dataset(v->wb, n, true, NULL);
 	if (rc)
 		return rc;
@@ -988,13 +1075,18 @@ static int check_header(struct h5m_views *v, struct h5m_dataset *ds, const struc
 	char canon[sizeof(h->descr)];
 	unsigned rank;
 
-	if (h->fortran_order || h5m_npy_descr_canon(ds->dt.descr, canon, sizeof(canon)) < 0 || strcmp(canon, h->descr))
-		return -EINVAL;
+	if (h->fortran_order)
+		return refuse(ds, R_NPY_HEADER, -EINVAL, "a .npy header in Fortran order (the data is in C order)");
+	if (h5m_npy_descr_canon(ds->dt.descr, canon, sizeof(canon)) < 0 || strcmp(canon, h->descr))
+		return refuse(ds, R_NPY_HEADER, -EINVAL, "a .npy header of dtype %.200s; the dataset's is %.200s", h->descr,
+		              ds->dt.descr);
 	if (npy_shape(v, ds, NULL, shape, &rank) < 0 || h->rank != rank)
-		return -EINVAL;
+		return refuse(ds, R_NPY_HEADER, -EINVAL, "a .npy header of %u dimensions for a dataset of %u", h->rank,
+		              rank);
 	for (unsigned i = 1; i < rank; i++)
 		if (h->shape[i] != shape[i])
-			return -EINVAL;
+			return refuse(ds, R_NPY_HEADER, -EINVAL, "a .npy header with dimension %u of %llu; the dataset's "
+			              "is %llu", i, (unsigned long long)h->shape[i], (unsigned long long)shape[i]);
 	return 0;
 }
 
@@ -1030,17 +1122,21 @@ static ssize_t npy_header_write(struct h5m_views *v, struct h5m_node *n, struct 
 	if (off == 0)
 		h5m_view_handle_destroy(h);
 	else if (!h->stage)
-		return -EINVAL; /* a header is written from its first byte */
+		return refuse(n->ds, R_NPY_HEADER, -EINVAL, "a write at byte %llu of the .npy header: a header is "
+		              "written from its first byte", (unsigned long long)off);
 	/* Only the header needs staging; data in the same write is taken from buf below. */
 	if (off + staged > STAGE_MAX)
 		staged = off < STAGE_MAX ? STAGE_MAX - (size_t)off : 0;
 	rc = stage(h, buf, staged, off);
 	if (rc)
-		return rc;
+		return rc == -EINVAL ? refuse(n->ds, R_NPY_HEADER, rc, "a .npy header written out of order or "
+		                              "longer than %d bytes", STAGE_MAX) : rc;
 	rc = h5m_npy_header_parse(h->stage, h->stage_len, &hdr);
 	if (rc == -EAGAIN && h->stage_len < STAGE_MAX)
 		return (ssize_t)len;
-	if (rc == 0)
+	if (rc)
+		rc = refuse(n->ds, R_NPY_HEADER, -EINVAL, "not a valid .npy header");
+	else
 		rc = check_header(v, n->ds, &hdr);
 	if (rc) {
 		h5m_view_handle_destroy(h);
@@ -1092,15 +1188,25 @@ static int apply_shape(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	assert(h5m_mutex_held(&vds(n)->wlock));
 
 	rc = h5m_shape_parse(h->stage, h->stage_len, dims, H5M_NPY_MAXDIMS, &rank);
+	if (rc) {
+		const char *nl = memchr(h->stage, '\n', h->stage_len);
+		size_t shown = nl ? (size_t)(nl - h->stage) : h->stage_len;
+
+		rc = refuse(ds, R_SHAPE_TEXT, -EINVAL, ".shape text '%.*s' does not parse (expected dimensions in "
+		            "decimal, separated by single spaces, and a newline)", (int)(shown < 80 ? shown : 80),
+		            h->stage);
+		h5m_view_handle_destroy(h);
+		return rc;
+	}
 	h5m_view_handle_destroy(h);
-	if (rc)
-		return -EINVAL;
 	if (ds->dt.kind == H5M_DT_FIXED && ds->dt.extra_rank) {
 		if (rank != ds->rank + ds->dt.extra_rank)
-			return -EINVAL;
+			return refuse(ds, R_SHAPE_TEXT, -EINVAL, ".shape text of %u dimensions for a dataset of %u (and "
+			              "%u of its array type)", rank, ds->rank, ds->dt.extra_rank);
 		for (unsigned i = 0; i < ds->dt.extra_rank; i++)
 			if (dims[ds->rank + i] != ds->dt.extra_dims[i])
-				return -EINVAL;
+				return refuse(ds, R_SHAPE_TEXT, -EINVAL, ".shape text changes dimension %u, which belongs "
+				              "to the array type", ds->rank + i);
 		rank = ds->rank;
 	}
 	return reshape(v, n, dims, rank, chg);
@@ -1165,8 +1271,9 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	int rc;
 
 	memset(chg, 0, sizeof(*chg));
-	if (!h5m_view_writable(v, n, h->view))
-		return -EACCES;
+	rc = h5m_view_check_writable(v, n, h->view);
+	if (rc)
+		return rc;
 	rc = vds_ready(n);
 	if (rc)
 		return rc;
@@ -1242,8 +1349,9 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 	int rc;
 
 	memset(chg, 0, sizeof(*chg));
-	if (!h5m_view_writable(v, n, view))
-		return -EACCES;
+	rc = h5m_view_check_writable(v, n, view);
+	if (rc)
+		return rc;
 	rc = vds_ready(n);
 	if (rc)
 		return rc;
@@ -1251,24 +1359,32 @@ int h5m_view_truncate(struct h5m_views *v, struct h5m_node *n, enum h5m_view vie
 	if (view == H5M_VIEW_SHAPE)
 		return 0; /* `> x.shape` empties the sidecar before the new text is written */
 	if (view == H5M_VIEW_NPY && size != 0 && size < ds->npy_header_len)
-		return -EINVAL; /* a size inside the header */
+		return refuse(ds, R_NPY_SIZE, -EINVAL, "truncating its .npy to %llu bytes, inside its %llu-byte header",
+		              (unsigned long long)size, (unsigned long long)ds->npy_header_len);
 	if (view == H5M_VIEW_NPY)
 		data = size == 0 ? 0 : size - ds->npy_header_len;
 	else
 		data = size;
 	if (ds->rank == 0 && data != ds->dt.elem_size)
-		return data > ds->dt.elem_size ? -EFBIG : -EINVAL;
+		return refuse(ds, R_SCALAR, data > ds->dt.elem_size ? -EFBIG : -EINVAL, "truncating a scalar dataset "
+		              "to %llu bytes; its element has %zu", (unsigned long long)data, (size_t)ds->dt.elem_size);
 	h5m_mutex_lock(&vs->wlock);
 	/* row_bytes changes under wlock (reshape); with rows of no bytes, only 0 is a size. */
-	if (ds->rank > 0 && (vs->row_bytes == 0 ? data != 0 : data % vs->row_bytes != 0))
-		rc = -EINVAL;
+	if (ds->rank > 0 && vs->row_bytes == 0 && data != 0)
+		rc = refuse(ds, R_NO_BYTES, -EINVAL, "truncating to %llu bytes: its rows hold no bytes (a trailing "
+		            "dimension of 0): change its rows through its .shape", (unsigned long long)data);
+	else if (ds->rank > 0 && vs->row_bytes != 0 && data % vs->row_bytes != 0)
+		rc = refuse(ds, R_PARTIAL_ROW, -EINVAL, "truncating its data to %llu bytes, %llu rows and %llu bytes "
+		            "of a row: a size must be whole rows of %llu bytes", (unsigned long long)data,
+		            (unsigned long long)(data / vs->row_bytes), (unsigned long long)(data % vs->row_bytes),
+		            (unsigned long long)vs->row_bytes);
 	else
 		rc = take_wb_error(vs);
 	if (!rc && ds->rank > 0 && vs->row_bytes > 0) {
 		uint64_t rows = data / vs->row_bytes;
 
 		if (rows > ds->maxdims[0] || (!ds->chunked && rows > vs->dims[0]))
-			rc = -EFBIG;
+			rc = refuse_growth(ds, rows);
 		else
 			rc = truncate_rows(v, n, rows, chg);
 	}
@@ -1293,7 +1409,8 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 	if (h->view == H5M_VIEW_SHAPE && h->stage_len)
 		rc = apply_shape(v, n, h, chg);
 	else if (h->view == H5M_VIEW_NPY && h->stage_len)
-		rc = -EINVAL; /* a header that never completed: nothing changes */
+		rc = refuse(ds, R_NPY_HEADER, -EINVAL, "a .npy header that never completed (%zu bytes written); "
+		            "nothing changed", h->stage_len);
 	else if (h->trunc_pending && ds->rank > 0)
 		rc = truncate_rows(v, n, 0, chg); /* `: > x.npy` */
 	h->trunc_pending = false;

@@ -51,6 +51,8 @@
  * 10. The pool's lock (pool.c, with its work/done conds): items and tasks run without it.
  * 11. The iobuf stash lock (iobuf.c, leaf).
  * 12. writeback.c timer_lock (leaf, with its cond): released around each periodic flush.
+ * 13. log.c limit_lock (leaf): h5m_log_limited's memory of recent lines; released before it
+ *     logs. Taken under any of the above (a refused write logs holding the dataset's wlock).
  *
  * Fields shared between threads carry a tag in the style "W: wlock + meta; R: either": the
  * locks a writer of the field holds, and those of which a reader holds at least one. */

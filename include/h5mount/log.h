@@ -1,4 +1,5 @@
-/* log.h: the one logger of h5mount: stderr or syslog, levels, printf-style. It never exits. */
+/* log.h: the one logger of h5mount: stderr, syslog or a log file, levels, printf-style. It
+ * never exits. */
 #ifndef H5MOUNT_LOG_H
 #define H5MOUNT_LOG_H
 
@@ -10,8 +11,36 @@ enum h5m_log_level { H5M_LOG_ERR = 0, H5M_LOG_WARN = 1, H5M_LOG_INFO = 2, H5M_LO
  * Call before starting threads; default is stderr at H5M_LOG_INFO. */
 void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level);
 
+/* Opens `path` (absolute) as the log file: appended to, created 0600, close-on-exec. Lines go
+ * there after h5m_log_to_file. Call before threads start. Returns 0 or -errno (-EINVAL for a
+ * relative or too long path). */
+int h5m_log_open_file(const char *path);
+
+/* From now on every line goes to the file h5m_log_open_file opened (no-op without one), as
+ * "YYYY-MM-DD HH:MM:SS h5mount[PID]: LEVEL: TEXT", whatever h5m_log_setup says later. Call
+ * before threads start. */
+void h5m_log_to_file(void);
+
+/* Reopens the log file by its path (for logrotate: SIGHUP). Async-signal-safe: only open,
+ * dup2 and close; if the open fails, lines keep going to the old file. */
+void h5m_log_reopen(void);
+
+/* True when something listens on /dev/log (syslog would not drop the lines). */
+bool h5m_log_syslog_available(void);
+
 /* Logs one line (a trailing newline is added). Thread-safe: one write per line. */
 void h5m_log(enum h5m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Seconds during which h5m_log_limited logs a (key, kind) only once. */
+#define H5M_LOG_LIMIT_SEC 60
+
+/* Logs like h5m_log, but at most once per H5M_LOG_LIMIT_SEC seconds for each (key, kind), so
+ * that a loop repeating one refused operation cannot flood the log; the next line logged for
+ * it after a quiet spell says how many were left out. `key` identifies the object (a dataset),
+ * `kind` the rule. Remembers the last 64 pairs (an older pair forgotten may log again early).
+ * Thread-safe; takes log.c's own leaf lock, never held while logging. */
+void h5m_log_limited(const void *key, unsigned kind, enum h5m_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Start-up: keep the lines logged from now on instead of writing them, so that a start-up
  * failure can print one line only. Call from the only thread; ends with h5m_log_release. */

@@ -96,6 +96,8 @@ struct h5m_dataset {
 	bool read_error_logged;    /* HDF5 lock */
 	hid_t did;                 /* the open dataset, HDF5 lock */
 	hid_t ftype;               /* its stored element type (HDF5 lock) */
+	uint64_t storage_bytes;    /* h5m_store_storage_size's last answer (atomic) ... */
+	uint64_t storage_key;      /* ... for this state of the file (atomic; 0: none yet) */
 };
 
 struct h5m_node {
@@ -289,6 +291,12 @@ int h5m_store_rename(struct h5m_store *s, struct h5m_node *dir, const char *name
  * (computes the offsets on first use). Returns 0, -EIO, or -EINVAL for fixed-size datasets,
  * whose size the views keep (they change it). Takes the HDF5 lock. */
 int h5m_store_data_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes);
+
+/* Bytes of the file that dataset ds's data occupies (HDF5's storage size: chunks as stored,
+ * compressed; contiguous or compact data), as last committed; remembered until the file
+ * changes (its size or mtime), so that a stat of a view costs no HDF5 call. Takes the HDF5
+ * lock only to recompute. Returns 0 (with 0 bytes when HDF5 cannot say). */
+int h5m_store_storage_size(struct h5m_store *s, struct h5m_dataset *ds, uint64_t *bytes);
 
 /* Fills `len` bytes at buf with the fill value, starting at byte `phase` of an element. */
 void h5m_store_fill(const struct h5m_dataset *ds, void *buf, size_t len, uint64_t phase);

@@ -84,6 +84,17 @@ bool h5m_view_mtime(struct h5m_views *v, struct h5m_node *n, struct timespec *ts
 /* Whether view `view` of n accepts writes (fixed-size types in a writable store). */
 bool h5m_view_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view);
 
+/* Bytes of disk a view of dataset n accounts for (its st_blocks * 512), given its size: the
+ * raw view carries what the dataset occupies in the file (h5m_store_storage_size; for
+ * variable-length data its flat size), the derived views (.npy, .shape, .offsets) none, so
+ * that du counts each dataset once. Takes the HDF5 lock only when the file changed. */
+uint64_t h5m_view_disk_bytes(struct h5m_views *v, struct h5m_node *n, enum h5m_view view, uint64_t size);
+
+/* Like h5m_view_writable, for a write or truncate about to be refused: returns 0, or -EACCES
+ * after logging why (the file is read-only, a derived view, a variable-length or converted
+ * dataset; once a minute per dataset: h5m_log_limited). Locks nothing but the log's leaf lock. */
+int h5m_view_check_writable(struct h5m_views *v, struct h5m_node *n, enum h5m_view view);
+
 /* Reads up to `len` bytes at `off` of a dataset view into buf. Returns the byte count (short
  * only at end of file) or -EIO/-ENOMEM. Thread-safe; cache hits take no HDF5 lock and never
  * wait for a write-back. */

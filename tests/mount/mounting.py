@@ -206,6 +206,11 @@ class Daemon:
                                  % (self.path, MOUNT_TIMEOUT, self.failure_log()))
             time.sleep(POLL)
 
+    def forget_mount(self):
+        """The caller unmounted (`h5mount -u`): unmount() then only waits for the daemon, and
+        a daemon that has exited already is no problem."""
+        self._mounted = False
+
     def unmount(self):
         """Unmounts (fusermount3 -u, then -uz), waits up to exit_timeout s for the daemon
         (killing it after that) and returns the problems found as a list of strings ([] when
