@@ -75,10 +75,16 @@ class Errors(unittest.TestCase):
         return lines[0]
 
     def test_missing_file_reports_no_such_file_and_the_path(self):
+        # A missing file in an existing directory is created (test_newfile.py); in a missing
+        # directory, or with -o ro, it is an error.
         mnt = harness.new_mountpoint()
-        missing = os.path.join(harness.workdir(), 'does-not-exist.h5')
+        missing = os.path.join(harness.workdir(), 'no-such-dir', 'does-not-exist.h5')
         self.assertOneLineError(['-f', missing, mnt], 'No such file or directory', missing,
                                 mountpoint=mnt)
+        missing = os.path.join(harness.workdir(), 'does-not-exist.h5')
+        self.assertOneLineError(['-f', '-o', 'ro', missing, mnt], 'does not exist', missing,
+                                mountpoint=mnt)
+        self.assertFalse(os.path.exists(missing))
 
     def test_text_file_reports_is_not_an_hdf5_file(self):
         mnt = harness.new_mountpoint()
@@ -188,7 +194,7 @@ class Errors(unittest.TestCase):
 
     def test_errors_are_reported_before_detaching_without_f(self):
         mnt = harness.new_mountpoint()
-        missing = os.path.join(harness.workdir(), 'gone.h5')
+        missing = os.path.join(harness.workdir(), 'no-such-dir', 'gone.h5')
         self.assertOneLineError([missing, mnt], 'No such file or directory', missing,
                                 mountpoint=mnt)
         self.assertOneLineError([FIX['text'], mnt], 'is not an HDF5 file', mountpoint=mnt)
