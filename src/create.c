@@ -937,14 +937,38 @@ out:
 	return c->rc ? -1 : 0;
 }
 
+/* Returns a malloc'd link name ".h5mount-WHAT-N.NAME" that no link of loc has, or NULL with
+ * *rc (-ENOMEM, -EIO) and a reason in why. */
+static char *temp_name(hid_t loc, const char *what, const char *name, char *why, size_t cap, int *rc)
+{
+	size_t len = strlen(name) + 48;
+	char *t = malloc(len);
+
+	*rc = -ENOMEM;
+	for (unsigned n = 0; t; n++) {
+		htri_t ex;
+
+		snprintf(t, len, ".h5mount-%s-%u.%s", what, n, name);
+		ex = H5Lexists(loc, t, H5P_DEFAULT);
+		if (ex == 0)
+			return t;
+		if (ex < 0 || n == 1000) {
+			h5why(why, cap, "cannot find a temporary name");
+			*rc = -EIO;
+			free(t);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
 int h5m_create_replace(hid_t loc, const char *name, hid_t type, unsigned trank, const uint64_t *tdims,
                        uint64_t expected_rows, const struct h5m_layout *lay, hid_t *out, char *why, size_t cap)
 {
 	struct attr_copy ac = { .why = why, .cap = cap, .rc = 0 };
-	hid_t old = H5I_INVALID_HID, d = H5I_INVALID_HID;
+	hid_t old = H5I_INVALID_HID, d = H5I_INVALID_HID, lcpl = H5I_INVALID_HID;
 	H5O_info_t oi;
-	char *tmp = NULL;
-	size_t tlen;
+	char *tmp = NULL, *otmp = NULL;
 	bool made = false;
 	hsize_t idx = 0;
 	htri_t ex;
@@ -973,23 +997,15 @@ int h5m_create_replace(hid_t loc, const char *name, hid_t type, unsigned trank, 
 		rc = -EINVAL;
 		goto out;
 	}
-	/* A temporary name in the same group that no link has: ".h5mount-new-N.NAME". */
-	tlen = strlen(name) + 48;
-	tmp = malloc(tlen);
-	if (!tmp) {
-		rc = -ENOMEM;
+	tmp = temp_name(loc, "new", name, why, cap, &rc);
+	otmp = tmp ? temp_name(loc, "old", name, why, cap, &rc) : NULL;
+	if (!otmp)
 		goto out;
-	}
-	for (unsigned n = 0;; n++) {
-		snprintf(tmp, tlen, ".h5mount-new-%u.%s", n, name);
-		ex = H5Lexists(loc, tmp, H5P_DEFAULT);
-		if (ex == 0)
-			break;
-		if (ex < 0 || n == 1000) {
-			h5why(why, cap, "cannot find a temporary name");
-			rc = -EIO;
-			goto out;
-		}
+	lcpl = H5Pcreate(H5P_LINK_CREATE);
+	if (lcpl < 0 || H5Pset_char_encoding(lcpl, H5T_CSET_UTF8) < 0) {
+		h5why(why, cap, "cannot prepare the link properties");
+		rc = -EIO;
+		goto out;
 	}
 	rc = h5m_create_dataset(loc, tmp, type, trank, tdims, expected_rows, lay, &d, why, cap);
 	if (rc)
@@ -1002,15 +1018,24 @@ int h5m_create_replace(hid_t loc, const char *name, hid_t type, unsigned trank, 
 			h5why(why, cap, "cannot list the old dataset's attributes");
 		goto out;
 	}
+	/* Three link steps, each undone if a later one fails: the caller holds the HDF5 lock
+	 * throughout, so no commit sees the steps between, but a failure must leave the names as
+	 * they were, since the next commit (of anything) would make them durable. */
 	rc = -EIO;
-	if (H5Ldelete(loc, name, H5P_DEFAULT) < 0) {
-		h5why(why, cap, "cannot unlink the old dataset");
+	if (H5Lmove(loc, name, loc, otmp, lcpl, H5P_DEFAULT) < 0) {
+		h5why(why, cap, "cannot move the old dataset aside");
 		goto out;
 	}
-	if (H5Lmove(loc, tmp, loc, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
-		/* Put nothing back half-way: the caller's commit does not happen on error, and the
-		 * journal then rolls the file back to its last commit. Still, leave the handles sane. */
+	if (H5Lmove(loc, tmp, loc, name, lcpl, H5P_DEFAULT) < 0) {
 		h5why(why, cap, "cannot move the new dataset into place");
+		if (H5Lmove(loc, otmp, loc, name, lcpl, H5P_DEFAULT) < 0)
+			H5Eclear2(H5E_DEFAULT);
+		goto out;
+	}
+	if (H5Ldelete(loc, otmp, H5P_DEFAULT) < 0) {
+		h5why(why, cap, "cannot unlink the old dataset");
+		if (H5Lmove(loc, name, loc, tmp, lcpl, H5P_DEFAULT) < 0 || H5Lmove(loc, otmp, loc, name, lcpl, H5P_DEFAULT) < 0)
+			H5Eclear2(H5E_DEFAULT);
 		goto out;
 	}
 	made = false;
@@ -1022,6 +1047,9 @@ out:
 		H5Dclose(d);
 	if (made && H5Ldelete(loc, tmp, H5P_DEFAULT) < 0)
 		H5Eclear2(H5E_DEFAULT);
+	if (lcpl >= 0)
+		H5Pclose(lcpl);
+	free(otmp);
 	free(tmp);
 	if (old >= 0)
 		H5Oclose(old);
@@ -1057,37 +1085,30 @@ static void sync_new(const char *path)
 
 int h5m_create_file(const char *path, char *why, size_t cap)
 {
-	hid_t fcpl = H5I_INVALID_HID, f = H5I_INVALID_HID;
+	hid_t f = H5I_INVALID_HID;
 	struct stat st;
-	int rc = -EIO;
+	int e;
 
 	if (lstat(path, &st) == 0) {
 		snprintf(why, cap, "it exists");
 		return -EEXIST;
 	}
-	fcpl = H5Pcreate(H5P_FILE_CREATE);
-	if (fcpl < 0 || H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_FSM_AGGR, 1, 1) < 0) {
-		h5why(why, cap, "cannot prepare the file's properties");
-		goto out;
-	}
-	f = H5Fcreate(path, H5F_ACC_EXCL, fcpl, H5P_DEFAULT);
+	/* Default properties, as h5py and PyTables create files. Not a persistent free-space
+	 * manager (H5Pset_file_space_strategy(FSM_AGGR, persist = 1)): HDF5 1.10.8 writes its
+	 * free-space sections only at H5Fclose, so a writer that dies after an H5Fflush, which is
+	 * what every journal commit and every crash recovery of h5mount restores, leaves sections
+	 * that name space in use; the next writer truncates live objects ("addr overflow"). */
+	f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
 	if (f < 0) {
-		int e = errno;
-
+		e = errno;
 		h5why(why, cap, "cannot create the file");
-		if (lstat(path, &st) == 0 && e == EEXIST)
-			rc = -EEXIST;
-		goto out;
+		return lstat(path, &st) == 0 && e == EEXIST ? -EEXIST : -EIO;
 	}
 	if (H5Fclose(f) < 0) {
 		h5why(why, cap, "cannot write the new file");
 		unlink(path);
-		goto out;
+		return -EIO;
 	}
 	sync_new(path);
-	rc = 0;
-out:
-	if (fcpl >= 0)
-		H5Pclose(fcpl);
-	return rc;
+	return 0;
 }

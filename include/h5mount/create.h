@@ -75,8 +75,9 @@ int h5m_create_dataset(hid_t loc, const char *name, hid_t type, unsigned trank, 
 
 /* Replaces dataset `name` of group `loc` by a new, empty one made as h5m_create_dataset does:
  * creates it under a temporary link name in the same group, copies every attribute of the old
- * dataset (type, shape, value, name encoding), deletes the old link and moves the new one into
- * its place. Nothing is committed here: the caller's one journal commit makes the whole
+ * dataset (type, shape, value, name encoding), moves the old link aside, the new one into its
+ * place (a UTF-8 name) and deletes the old one, undoing the earlier steps if a later one
+ * fails. Nothing is committed here: the caller's one journal commit makes the whole
  * replacement atomic (ns-model rule 5); handles open on the old dataset stay valid on the
  * now-unlinked object. On success *out is the new dataset (caller closes it), 0 returned. On
  * error the temporary link is removed and the old dataset keeps its name: -ENOENT (no such
@@ -85,12 +86,13 @@ int h5m_create_dataset(hid_t loc, const char *name, hid_t type, unsigned trank, 
 int h5m_create_replace(hid_t loc, const char *name, hid_t type, unsigned trank, const uint64_t *tdims,
                        uint64_t expected_rows, const struct h5m_layout *lay, hid_t *out, char *why, size_t cap);
 
-/* Creates the empty HDF5 file `path` (O_EXCL: fails if it exists) with persistent free-space
- * management (strategy FSM_AGGR, persist, threshold 1), so that space freed by deleted datasets
- * is reused in later sessions; the library's default version bounds, which give superblock
- * version 2 (no version-3 status flags that lock a crashed file until h5clear). Returns 0,
- * -EEXIST, or -EIO with HDF5's reason in why[cap]; nothing is left behind on error. Takes no
- * lock: call it before the store exists, from the only thread. */
+/* Creates the empty HDF5 file `path` (O_EXCL: fails if it exists) with HDF5's default
+ * properties (superblock version 0, as h5py and PyTables make files), then fsyncs it and its
+ * directory. Deliberately not a persistent free-space manager: in HDF5 1.10.8 it is consistent
+ * only after H5Fclose, and a crash restored to a flush point corrupts the file at the next
+ * write session (create.c says how). Returns 0, -EEXIST, or -EIO with HDF5's reason in
+ * why[cap]; nothing is left behind on error. Takes no lock: call it before the store exists,
+ * from the only thread. */
 int h5m_create_file(const char *path, char *why, size_t cap);
 
 #endif
