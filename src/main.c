@@ -21,6 +21,7 @@
 
 #include "h5m_config.h"
 #include "h5mount/check.h"
+#include "h5mount/create.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
 #include "h5mount/runstate.h"
@@ -277,6 +278,32 @@ static void setup_log(const struct h5m_config *cfg, bool foreground, enum h5m_lo
 	}
 }
 
+/* The absolute path a FILE that does not exist would have: its directory's real path and its
+ * name. Returns it (malloc'd), or NULL with errno set (ENOENT when the directory is missing
+ * or the name is a dangling symlink, EINVAL for a name that cannot be a file). */
+static char *new_file_path(const char *given)
+{
+	const char *slash = strrchr(given, '/'), *name = slash ? slash + 1 : given;
+	char *dir = slash ? strndup(given, (size_t)(slash - given)) : strdup("."), *real = NULL, *path = NULL;
+	struct stat st;
+
+	if (!dir)
+		return NULL;
+	real = realpath(*dir ? dir : "/", NULL);
+	if (real && (!*name || !strcmp(name, ".") || !strcmp(name, ".."))) {
+		errno = EINVAL;
+	} else if (real && asprintf(&path, "%s%s%s", real, strcmp(real, "/") ? "/" : "", name) < 0) {
+		path = NULL;
+	} else if (path && lstat(path, &st) == 0) { /* a dangling symlink: not followed to create */
+		free(path);
+		path = NULL;
+		errno = ENOENT;
+	}
+	free(real);
+	free(dir);
+	return path;
+}
+
 /* Threads that help one read decode its blocks, or one write-back encode its chunks: one
  * fewer than the CPUs, since the thread that took the request works too. */
 static unsigned pool_workers(void)
@@ -301,7 +328,7 @@ int main(int argc, char *argv[])
 	char err[512], *file = NULL;
 	struct h5m_runstate *runstate = NULL;
 	const char *why = NULL;
-	bool mounted = false, handlers = false, flushing = false, rw = false;
+	bool mounted = false, handlers = false, flushing = false, rw = false, create = false, created = false;
 	int ret = 1, rc;
 
 	/* Memory stays bounded (README "Memory"). Our request buffers come from a stash (iobuf.c)
@@ -347,6 +374,12 @@ int main(int argc, char *argv[])
 	if (cfg.log_path && open_log(cfg.log_path) < 0)
 		goto out;
 	file = realpath(cfg.file, NULL);
+	if (!file && errno == ENOENT && cfg.read_only) {
+		fprintf(stderr, "h5mount: '%s' does not exist (a new file is created only without -o ro)\n", cfg.file);
+		goto out;
+	}
+	if (!file && errno == ENOENT) /* a new file, made once the command line is valid */
+		create = (file = new_file_path(cfg.file)) != NULL;
 	if (!file) {
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
 		goto out;
@@ -363,6 +396,14 @@ int main(int argc, char *argv[])
 	if (h5m_store_global_init() < 0) {
 		fprintf(stderr, "h5mount: cannot initialise the HDF5 library or the Blosc filter\n");
 		goto out;
+	}
+	if (create) {
+		if (h5m_create_file(file, err, sizeof(err)) < 0) {
+			fprintf(stderr, "h5mount: cannot create '%s': %s\n", cfg.file, err);
+			goto out;
+		}
+		created = true;
+		h5m_log(H5M_LOG_INFO, "created '%s', a new empty HDF5 file", cfg.file);
 	}
 	if (!cfg.nocheck && check_file(&cfg, cfg.file, file) < 0)
 		goto out;
@@ -495,6 +536,8 @@ out:
 	h5m_store_close_at_exit(fs.store);
 	if (fs.host_fd >= 0)
 		close(fs.host_fd);
+	if (created && !mounted) /* a mount that failed leaves no new file behind */
+		unlink(file);
 	/* Last: the file is written back, fsync'ed, closed and unlocked (h5mount -u waits for this). */
 	h5m_runstate_finish(runstate, ret, why);
 	free(file);

@@ -38,6 +38,8 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("check_memory=%s", check_memory_text),
 	H5M_OPT("log=%s", log_path),
 	H5M_OPT("views=%s", views_text),
+	H5M_OPT("chunk_size=%s", chunk_size_text),
+	H5M_OPT("compress=%s", compress_text),
 	FUSE_OPT_KEY("nocheck", KEY_NOCHECK),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -251,6 +253,22 @@ int h5m_opts_parse(struct fuse_args *args, struct h5m_config *cfg, char *err, si
 		snprintf(err, cap, "invalid log '' (expected a file name)");
 		return -EINVAL;
 	}
+	if (cfg->chunk_size_text) {
+		if (h5m_opts_parse_size(cfg->chunk_size_text, &cfg->layout.chunk_bytes) < 0 ||
+		    cfg->layout.chunk_bytes < H5M_CREATE_CHUNK_MIN || cfg->layout.chunk_bytes > H5M_CREATE_CHUNK_MAX) {
+			snprintf(err, cap, "invalid chunk_size '%s' (expected a size from 1K to 64M, such as 256K)",
+			         cfg->chunk_size_text);
+			return -EINVAL;
+		}
+	}
+	if (cfg->compress_text) {
+		char why[160];
+
+		if (h5m_create_parse_compress(cfg->compress_text, &cfg->layout, why, sizeof(why)) < 0) {
+			snprintf(err, cap, "invalid compress '%s': %s", cfg->compress_text, why);
+			return -EINVAL;
+		}
+	}
 	if (cfg->cache_size_text) {
 		if (h5m_opts_parse_size(cfg->cache_size_text, &cfg->cache_size) < 0) {
 			snprintf(err, cap, "invalid cache_size '%s' (expected a size such as 256M)", cfg->cache_size_text);
@@ -274,6 +292,9 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->external_links_text);
 	free(cfg->check_timeout_text);
 	free(cfg->check_memory_text);
+	free(cfg->chunk_size_text);
+	free(cfg->compress_text);
+	cfg->chunk_size_text = cfg->compress_text = NULL;
 	free(cfg->unknown);
 	free(cfg->log_path);
 	free(cfg->views_text);

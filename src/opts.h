@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "h5mount/create.h"
+
 struct h5m_config {
 	char *file;             /* HDF5 file as given (owned) */
 	char *mountpoint;       /* mountpoint as given (owned; also left in args for libfuse) */
@@ -18,6 +20,10 @@ struct h5m_config {
 	unsigned flush_interval;   /* seconds; 0: no periodic write-back */
 	char *external_links_text; /* -o external_links= as given (owned by fuse_opt) */
 	bool host_elinks;          /* external_links=host: external links point at host paths */
+	char *chunk_size_text;  /* -o chunk_size= as given (owned by fuse_opt) */
+	char *compress_text;    /* -o compress= as given (owned by fuse_opt) */
+	struct h5m_layout layout; /* validated layout of new datasets: chunk_bytes (0: heuristic),
+	                           * compression and level */
 	bool read_only;         /* -o ro given */
 	bool nocheck;           /* -o nocheck: no check of the file before mounting */
 	char *check_timeout_text;  /* -o check_timeout= as given (owned by fuse_opt) */

@@ -1,7 +1,8 @@
 """Command-line behaviour of h5mount: every startup error gives one `h5mount: ` line on
 stderr, a non-zero status and no HDF5 error stack (an unknown dash option, a file another
 HDF5 program or mount holds, a dead mount point left by kill -9 included); --help/--version;
-the mount options (-s, -d, -o ro, -o cache_size=, background mode) serve the same bytes; and
+the mount options (-s, -d, -o ro, -o cache_size=, -o chunk_size=, -o compress=, background
+mode) serve the same bytes, and bad chunk_size and compress values are refused in one line; and
 the mount's source and statfs are the HDF5 file's path and file system. Usage:
 
     /usr/bin/python3 tests/mount/test_cli.py build/h5mount [TestClass[.test_name] ...]
@@ -74,10 +75,16 @@ class Errors(unittest.TestCase):
         return lines[0]
 
     def test_missing_file_reports_no_such_file_and_the_path(self):
+        # A missing file in an existing directory is created (test_newfile.py); in a missing
+        # directory, or with -o ro, it is an error.
         mnt = harness.new_mountpoint()
-        missing = os.path.join(harness.workdir(), 'does-not-exist.h5')
+        missing = os.path.join(harness.workdir(), 'no-such-dir', 'does-not-exist.h5')
         self.assertOneLineError(['-f', missing, mnt], 'No such file or directory', missing,
                                 mountpoint=mnt)
+        missing = os.path.join(harness.workdir(), 'does-not-exist.h5')
+        self.assertOneLineError(['-f', '-o', 'ro', missing, mnt], 'does not exist', missing,
+                                mountpoint=mnt)
+        self.assertFalse(os.path.exists(missing))
 
     def test_text_file_reports_is_not_an_hdf5_file(self):
         mnt = harness.new_mountpoint()
@@ -106,6 +113,22 @@ class Errors(unittest.TestCase):
         mnt = harness.new_mountpoint()
         self.assertOneLineError(['-f', '-o', 'bogus_opt=1', FIX['types'], mnt], 'unknown option',
                                 mountpoint=mnt)
+
+    def test_invalid_chunk_size_reports_the_value_and_the_range(self):
+        mnt = harness.new_mountpoint()
+        for bad in ('0', '512', '100M', '1G', 'abc', '-4K', ''):
+            with self.subTest(chunk_size=bad):
+                self.assertOneLineError(['-f', '-o', 'chunk_size=' + bad, FIX['types'], mnt],
+                                        "invalid chunk_size '%s'" % bad, '1K to 64M', mountpoint=mnt)
+
+    def test_invalid_compress_reports_the_value_and_what_is_expected(self):
+        mnt = harness.new_mountpoint()
+        for bad, why in (('zip', 'none, blosc[:LEVEL] or gzip[:LEVEL]'), ('lzf', 'none, blosc'),
+                         ('blosc:10', 'expected 0 to 9'), ('gzip:', 'expected 0 to 9'),
+                         ('none:1', 'none, blosc'), ('', 'expected none')):
+            with self.subTest(compress=bad):
+                self.assertOneLineError(['-f', '-o', 'compress=' + bad, FIX['types'], mnt],
+                                        "invalid compress '%s'" % bad, why, mountpoint=mnt)
 
     def test_unknown_long_option_reports_unknown_option(self):
         mnt = harness.new_mountpoint()
@@ -171,7 +194,7 @@ class Errors(unittest.TestCase):
 
     def test_errors_are_reported_before_detaching_without_f(self):
         mnt = harness.new_mountpoint()
-        missing = os.path.join(harness.workdir(), 'gone.h5')
+        missing = os.path.join(harness.workdir(), 'no-such-dir', 'gone.h5')
         self.assertOneLineError([missing, mnt], 'No such file or directory', missing,
                                 mountpoint=mnt)
         self.assertOneLineError([FIX['text'], mnt], 'is not an HDF5 file', mountpoint=mnt)
@@ -237,6 +260,13 @@ class Options(unittest.TestCase):
         for size in ('2048K', '64M', '1G'):
             with self.subTest(cache_size=size):
                 with harness.Mount(FIX['types'], ['-o', 'cache_size=' + size]) as m:
+                    self.assertServes(m)
+
+    def test_chunk_size_and_compress_options_are_accepted(self):
+        for opts in ('chunk_size=1K', 'chunk_size=64M,compress=none', 'chunk_size=256KiB,compress=blosc',
+                     'compress=blosc:0', 'compress=blosc:9', 'compress=gzip', 'compress=gzip:1'):
+            with self.subTest(opts=opts):
+                with harness.Mount(FIX['types'], ['-o', 'ro,' + opts]) as m:
                     self.assertServes(m)
 
     def test_options_combine_in_one_o_list(self):
