@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "h5mount/filters.h"
 #include "h5mount/iobuf.h"
 #include "h5mount/log.h"
+#include "h5mount/remote.h"
 
 #include "store_priv.h"
 
@@ -131,6 +133,139 @@ static bool chunk_in_place(const struct h5m_dataset *ds, const struct h5m_blocks
 	return origin[0] >= row0 && origin[0] + ds->chunk[0] <= row0 + rows;
 }
 
+/* read_rows_direct for a remote file: every chunk's address and size under the HDF5 lock
+ * (ROS3 may fetch index nodes then), all their bytes in one h5m_remote_readv outside it
+ * (adjacent chunks in one request, several requests at once), then each decoded as the local
+ * path does. Returns 0, -EIO (logged) or -ENOMEM. */
+static int read_rows_remote(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t row0, uint64_t rows,
+                            unsigned char *buf, const uint64_t *grid)
+{
+	struct chunk_at {
+		uint64_t origin[H5M_NPY_MAXDIMS];
+		haddr_t addr;
+		hsize_t size;
+		unsigned mask;
+		unsigned char *raw;     /* in rawb, or in place in buf */
+	} *c = NULL;
+	struct h5m_remote_range *rg = NULL;
+	struct h5m_iobuf rawb = { 0 }, chunk = { 0 };
+	uint64_t pos[H5M_NPY_MAXDIMS] = { 0 }, n = 1, base = 0;
+	size_t nr = 0, rawlen = 0;
+	unsigned rank = b->rank;
+	int rc = 0;
+
+	for (unsigned i = 0; i < rank; i++)
+		if (__builtin_mul_overflow(n, grid[i], &n) || n > ((uint64_t)1 << 20))
+			return -EIO; /* a block is never made of so many chunks */
+	c = calloc((size_t)n, sizeof(*c));
+	rg = calloc((size_t)n, sizeof(*rg));
+	if (!c || !rg) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	h5m_hdf5_lock();
+	{
+		/* Chunk addresses are relative to the user block. */
+		hid_t fid = H5Iget_file_id(ds->did), fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
+		hsize_t ub = 0;
+
+		if (fcpl < 0 || H5Pget_userblock(fcpl, &ub) < 0) {
+			h5m_store_read_failed(ds, NULL);
+			rc = -EIO;
+		}
+		base = ub;
+		if (fcpl >= 0)
+			H5Pclose(fcpl);
+		if (fid >= 0)
+			H5Fclose(fid);
+		if (rc) {
+			h5m_hdf5_unlock();
+			goto out;
+		}
+	}
+	for (uint64_t k = 0; k < n; k++) {
+		hsize_t off[H5S_MAX_RANK];
+
+		for (unsigned i = 0; i < rank; i++) {
+			c[k].origin[i] = ((i == 0 ? row0 / ds->chunk[0] : 0) + pos[i]) * ds->chunk[i];
+			off[i] = c[k].origin[i];
+		}
+		c[k].addr = HADDR_UNDEF;
+		if (H5Dget_chunk_info_by_coord(ds->did, off, &c[k].mask, &c[k].addr, &c[k].size) < 0) {
+			h5m_store_read_failed(ds, NULL);
+			h5m_hdf5_unlock();
+			rc = -EIO;
+			goto out;
+		}
+		if (c[k].addr != HADDR_UNDEF &&
+		    (c[k].size == 0 || c[k].size > ds->chunk_bytes + (ds->blosc ? H5M_BLOSC_OVERHEAD : 0))) {
+			h5m_store_read_failed(ds, "a chunk is stored in more bytes than its data");
+			h5m_hdf5_unlock();
+			rc = -EIO;
+			goto out;
+		}
+		if (c[k].addr != HADDR_UNDEF)
+			rawlen += (size_t)c[k].size;
+		for (int i = (int)rank - 1; i >= 0; i--) {
+			if (++pos[i] < grid[i])
+				break;
+			pos[i] = 0;
+		}
+	}
+	h5m_hdf5_unlock();
+	if (rawlen && !iobuf_fit(&rawb, rawlen)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t k = 0, at = 0; k < n; k++) {
+		if (c[k].addr == HADDR_UNDEF)
+			continue;
+		c[k].raw = (unsigned char *)rawb.data + at;
+		at += c[k].size;
+		rg[nr++] = (struct h5m_remote_range){ .off = base + c[k].addr, .len = (size_t)c[k].size, .buf = c[k].raw };
+	}
+	rc = h5m_remote_readv(ds->remote, rg, nr); /* logged there */
+	if (rc)
+		goto out;
+	for (uint64_t k = 0; k < n; k++) {
+		const unsigned char *src = c[k].raw;
+
+		if (c[k].addr == HADDR_UNDEF) {
+			if (!iobuf_fit(&chunk, ds->chunk_bytes)) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			h5m_store_fill(ds, chunk.data, ds->chunk_bytes, 0); /* never written */
+			src = chunk.data;
+		} else if (!ds->blosc || (c[k].mask & 1)) {
+			if (c[k].size != ds->chunk_bytes) { /* unfiltered or stored raw: must be whole */
+				rc = -EIO;
+				goto out;
+			}
+		} else {
+			if (!iobuf_fit(&chunk, ds->chunk_bytes)) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			if (h5m_blosc_decode(c[k].raw, (size_t)c[k].size, chunk.data, ds->chunk_bytes, 1) != (long)ds->chunk_bytes) {
+				h5m_hdf5_lock();
+				h5m_store_read_failed(ds, "corrupt Blosc chunk");
+				h5m_hdf5_unlock();
+				rc = -EIO;
+				goto out;
+			}
+			src = chunk.data;
+		}
+		scatter(ds, b, c[k].origin, row0, rows, src, buf);
+	}
+out:
+	h5m_iobuf_put(&chunk);
+	h5m_iobuf_put(&rawb);
+	free(rg);
+	free(c);
+	return rc;
+}
+
 /* Reads the rows [row0, row0 + rows) (all in the file) of an unfiltered or Blosc dataset chunk
  * by chunk: raw bytes under the HDF5 lock, decoding outside it, so threads decode in parallel.
  * Fills buf (rows x full trailing dims). Returns 0 or -EIO. */
@@ -148,6 +283,8 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 	for (unsigned i = 1; i < rank; i++)
 		if (grid[i] == 0)
 			return 0;
+	if (ds->remote)
+		return read_rows_remote(ds, b, row0, rows, buf, grid);
 	for (;;) {
 		hsize_t off[H5S_MAX_RANK], nbytes = 0;
 		uint64_t origin[H5M_NPY_MAXDIMS];
@@ -342,6 +479,8 @@ int h5m_chunkio_pread_file(struct h5m_store *s, struct h5m_dataset *ds, void *bu
 	size_t done = 0;
 
 	h5m_store_file(s, &f);
+	if (f.remote)
+		return h5m_remote_read(f.remote, buf, len, at) ? -EIO : 0; /* logged by the fetcher */
 	while (done < len) {
 		ssize_t n = pread(f.fd, (char *)buf + done, len - done, (off_t)(at + done));
 

@@ -36,6 +36,7 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("external_links=%s", external_links_text),
 	H5M_OPT("check_timeout=%s", check_timeout_text),
 	H5M_OPT("check_memory=%s", check_memory_text),
+	H5M_OPT("endpoint=%s", endpoint),
 	FUSE_OPT_KEY("nocheck", KEY_NOCHECK),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -236,6 +237,8 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->check_memory_text);
 	free(cfg->unknown);
 	cfg->unknown = NULL;
+	free(cfg->endpoint);
+	cfg->endpoint = NULL;
 	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 	cfg->external_links_text = NULL;

@@ -18,6 +18,7 @@ struct h5m_config {
 	unsigned flush_interval;   /* seconds; 0: no periodic write-back */
 	char *external_links_text; /* -o external_links= as given (owned by fuse_opt) */
 	bool host_elinks;          /* external_links=host: external links point at host paths */
+	char *endpoint;         /* -o endpoint= (owned by fuse_opt): S3-compatible store for s3:// URLs */
 	bool read_only;         /* -o ro given */
 	bool nocheck;           /* -o nocheck: no check of the file before mounting */
 	char *check_timeout_text;  /* -o check_timeout= as given (owned by fuse_opt) */
