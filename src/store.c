@@ -469,6 +469,9 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			        "they are served in (%s)", path, ds->dt.descr);
 		/* Read-only, unfiltered chunks of whole rows: every byte range is a file range. */
 		ds->raw_rows = !s->rw && !s->journal_shown && ds->direct && !ds->blosc && ds->rank > 0;
+		/* Remote: through the blocks, whose reads fetch many chunks in one batch, rather than
+		 * one request per chunk a read(2) touches. */
+		ds->raw_rows &= !s->remote;
 		for (unsigned i = 1; i < ds->rank; i++)
 			ds->raw_rows &= ds->chunk[i] == ds->dims[i];
 	} else {
