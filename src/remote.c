@@ -378,8 +378,12 @@ static int run_requests(struct h5m_remote *r, struct request *q, size_t n)
 		}
 		if (rc || !left)
 			break;
+		/* The earliest retry, including those the answers above just scheduled. */
 		timeout = 1000;
 		now = now_ms();
+		for (size_t i = 0; i < n; i++)
+			if (!q[i].done && !q[i].active && q[i].retry_at_ms && q[i].retry_at_ms < wake)
+				wake = q[i].retry_at_ms;
 		if (wake != UINT64_MAX)
 			timeout = wake <= now ? 0 : (int)(wake - now < 1000 ? wake - now : 1000);
 		if (active)
