@@ -197,6 +197,9 @@ static void handle_put(struct h5m_remote *r, CURL *h)
 {
 	if (!h)
 		return;
+	/* No pointers into a finished request's memory stay behind. */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 	pthread_mutex_lock(&r->lock);
 	if (r->nidle < MAX_IDLE) {
 		r->idle[r->nidle++] = h;
