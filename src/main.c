@@ -265,7 +265,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "h5mount: usage: %s [options] FILE MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
-	if (h5m_remote_is_url(cfg.file)) {
+	if (h5m_remote_is_url(cfg.file) && cfg.host_elinks) {
+		/* A remote file's external links name files on its server, not host paths. */
+		fprintf(stderr, "h5mount: -o external_links=host is for local files only\n");
+		goto out;
+	} else if (h5m_remote_is_url(cfg.file)) {
 		file = strdup(cfg.file); /* opened below, once the mountpoint is known good */
 	} else if (cfg.endpoint) {
 		fprintf(stderr, "h5mount: -o endpoint= is for s3:// URLs only\n");

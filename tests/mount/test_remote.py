@@ -340,6 +340,10 @@ class MountFailures(unittest.TestCase):
         line = failed_mount(self, SERVER.url(name_of('big')), '-o', 'endpoint=http://127.0.0.1:1')
         self.assertIn('-o endpoint= is for s3:// URLs only', line)
 
+    def test_host_external_links_are_refused(self):
+        line = failed_mount(self, SERVER.url(name_of('big')), '-o', 'external_links=host')
+        self.assertEqual(line, 'h5mount: -o external_links=host is for local files only')
+
     def test_session_token_is_refused_with_keys(self):
         env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET, AWS_SESSION_TOKEN='tok')
         line = failed_mount(self, 's3://www/big.h5', '-o', 'endpoint=http://127.0.0.1:%d' % SERVER.port, env=env)
