@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "h5mount/log.h"
+#include "h5mount/remote.h"
 
 /* The child's exit statuses. */
 enum {
@@ -82,7 +83,7 @@ int h5m_check_walk(struct h5m_store *s, uint64_t *nodes)
 
 /* In the child: opens, walks, exits without closing anything (the daemon does not close a
  * read-only file either, see h5m_store_close_at_exit). Never returns. */
-static void child_main(const char *path, size_t block_target)
+static void child_main(const char *path, const struct h5m_check_limits *lim, size_t block_target)
 {
 	struct h5m_store *s;
 	uint64_t nodes;
@@ -103,7 +104,10 @@ static void child_main(const char *path, size_t block_target)
 	 * heap layout differs, can meet it. */
 	mallopt(M_PERTURB, 0x55);
 #endif
-	if (h5m_store_open(path, false, block_target, 0, 0, &s, err, sizeof(err)) < 0)
+	if (lim->remote)
+		h5m_remote_forget_connections(lim->remote); /* the parent's sockets stay the parent's */
+	if ((lim->remote ? h5m_store_open_remote(lim->remote, block_target, 0, &s, err, sizeof(err))
+	                 : h5m_store_open(path, false, block_target, 0, 0, &s, err, sizeof(err))) < 0)
 		_exit(CHILD_UNOPENED);
 	_exit(h5m_check_walk(s, &nodes) == -ENOMEM ? CHILD_NOMEM : CHILD_WALKED);
 }
@@ -162,7 +166,7 @@ int h5m_check_file(const char *path, const struct h5m_check_limits *lim, char *w
 		if (getppid() == 1)
 			_exit(CHILD_UNOPENED);
 		close(pfd[0]);
-		child_main(path, lim->block_target); /* holds pfd[1] until it ends */
+		child_main(path, lim, lim->block_target); /* holds pfd[1] until it ends */
 	}
 	close(pfd[1]);
 	/* The pipe's write end closes when the child ends, however it ends. */

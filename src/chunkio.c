@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "h5mount/filters.h"
 #include "h5mount/iobuf.h"
 #include "h5mount/log.h"
+#include "h5mount/remote.h"
 
 #include "store_priv.h"
 
@@ -131,6 +133,146 @@ static bool chunk_in_place(const struct h5m_dataset *ds, const struct h5m_blocks
 	return origin[0] >= row0 && origin[0] + ds->chunk[0] <= row0 + rows;
 }
 
+/* Chunks of one remote batch: their addresses are looked up under the HDF5 lock together,
+ * their bytes fetched together. Bounds the batch's memory whatever the chunks' size. */
+#define REMOTE_BATCH 256
+
+/* read_rows_direct for a remote file: in batches of REMOTE_BATCH chunks, every chunk's address
+ * and size under the HDF5 lock (ROS3 may fetch index nodes then), all their bytes in one
+ * h5m_remote_readv outside it (adjacent chunks in one request, several requests at once), then
+ * each decoded as the local path does. Returns 0, -EIO (logged) or -ENOMEM. */
+static int read_rows_remote(struct h5m_dataset *ds, const struct h5m_blocks *b, uint64_t row0, uint64_t rows,
+                            unsigned char *buf, const uint64_t *grid)
+{
+	struct chunk_at {
+		uint64_t origin[H5M_NPY_MAXDIMS];
+		haddr_t addr;           /* relative to the user block; HADDR_UNDEF: never written */
+		hsize_t size;
+		unsigned mask;
+		unsigned char *raw;     /* its stored bytes, in rawb */
+	} *c = NULL;
+	struct h5m_remote_range *rg = NULL;
+	struct h5m_iobuf rawb = { 0 }, chunk = { 0 };
+	uint64_t pos[H5M_NPY_MAXDIMS] = { 0 }, base = 0;
+	hid_t fid = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
+	hsize_t ub = 0;
+	unsigned rank = b->rank;
+	bool more = true;
+	int rc = 0;
+
+	c = calloc(REMOTE_BATCH, sizeof(*c));
+	rg = calloc(REMOTE_BATCH, sizeof(*rg));
+	if (!c || !rg) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Chunk addresses are relative to the user block. */
+	h5m_hdf5_lock();
+	fid = H5Iget_file_id(ds->did);
+	fcpl = fid >= 0 ? H5Fget_create_plist(fid) : H5I_INVALID_HID;
+	if (fcpl < 0 || H5Pget_userblock(fcpl, &ub) < 0) {
+		h5m_store_read_failed(ds, NULL);
+		rc = -EIO;
+	}
+	if (fcpl >= 0)
+		H5Pclose(fcpl);
+	if (fid >= 0)
+		H5Fclose(fid); /* the id H5Iget_file_id added, not the store's file */
+	h5m_hdf5_unlock();
+	base = ub;
+	while (!rc && more) {
+		size_t n = 0, nr = 0, rawlen = 0, at = 0;
+
+		h5m_hdf5_lock();
+		for (; more && n < REMOTE_BATCH; n++) {
+			hsize_t off[H5S_MAX_RANK];
+			struct chunk_at *k = &c[n];
+
+			for (unsigned i = 0; i < rank; i++) {
+				k->origin[i] = ((i == 0 ? row0 / ds->chunk[0] : 0) + pos[i]) * ds->chunk[i];
+				off[i] = k->origin[i];
+			}
+			k->addr = HADDR_UNDEF;
+			k->size = 0;
+			k->mask = 0;
+			if (H5Dget_chunk_info_by_coord(ds->did, off, &k->mask, &k->addr, &k->size) < 0) {
+				h5m_store_read_failed(ds, NULL);
+				rc = -EIO;
+				break;
+			}
+			/* The stored size comes from the chunk index: checked before allocating. */
+			if (k->addr != HADDR_UNDEF &&
+			    (k->size == 0 || k->size > ds->chunk_bytes + (ds->blosc ? H5M_BLOSC_OVERHEAD : 0) ||
+			     k->addr > UINT64_MAX - base - k->size)) {
+				h5m_store_read_failed(ds, "a chunk's stored size or address is out of range");
+				rc = -EIO;
+				break;
+			}
+			if (k->addr != HADDR_UNDEF)
+				rawlen += (size_t)k->size;
+			more = false;
+			for (int i = (int)rank - 1; i >= 0; i--) {
+				if (++pos[i] < grid[i]) {
+					more = true;
+					break;
+				}
+				pos[i] = 0;
+			}
+		}
+		h5m_hdf5_unlock();
+		if (rc)
+			break;
+		if (rawlen && !iobuf_fit(&rawb, rawlen)) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (c[i].addr == HADDR_UNDEF)
+				continue;
+			c[i].raw = (unsigned char *)rawb.data + at;
+			at += (size_t)c[i].size;
+			rg[nr++] = (struct h5m_remote_range){ .off = base + c[i].addr, .len = (size_t)c[i].size, .buf = c[i].raw };
+		}
+		if ((rc = h5m_remote_readv(ds->remote, rg, nr)) != 0) /* logged there */
+			break;
+		for (size_t i = 0; i < n && !rc; i++) {
+			const unsigned char *src = c[i].raw;
+
+			if (c[i].addr == HADDR_UNDEF || (ds->blosc && !(c[i].mask & 1))) {
+				if (!iobuf_fit(&chunk, ds->chunk_bytes)) {
+					rc = -ENOMEM;
+					break;
+				}
+				src = chunk.data;
+			}
+			if (c[i].addr == HADDR_UNDEF) {
+				h5m_store_fill(ds, chunk.data, ds->chunk_bytes, 0); /* never written */
+			} else if (!ds->blosc || (c[i].mask & 1)) {
+				if (c[i].size != ds->chunk_bytes) { /* unfiltered or stored raw: must be whole */
+					h5m_hdf5_lock();
+					h5m_store_read_failed(ds, "an unfiltered chunk's stored size differs from its data size");
+					h5m_hdf5_unlock();
+					rc = -EIO;
+				}
+			} else if (h5m_blosc_decode(c[i].raw, (size_t)c[i].size, chunk.data, ds->chunk_bytes, 1) !=
+			           (long)ds->chunk_bytes) {
+				h5m_hdf5_lock();
+				h5m_store_read_failed(ds, "corrupt Blosc chunk");
+				h5m_hdf5_unlock();
+				rc = -EIO;
+			}
+			if (!rc)
+				scatter(ds, b, c[i].origin, row0, rows, src, buf);
+		}
+	}
+out:
+	h5m_iobuf_put(&chunk);
+	h5m_iobuf_put(&rawb);
+	free(rg);
+	free(c);
+	return rc;
+}
+
 /* Reads the rows [row0, row0 + rows) (all in the file) of an unfiltered or Blosc dataset chunk
  * by chunk: raw bytes under the HDF5 lock, decoding outside it, so threads decode in parallel.
  * Fills buf (rows x full trailing dims). Returns 0 or -EIO. */
@@ -148,6 +290,8 @@ static int read_rows_direct(struct h5m_dataset *ds, const struct h5m_blocks *b, 
 	for (unsigned i = 1; i < rank; i++)
 		if (grid[i] == 0)
 			return 0;
+	if (ds->remote)
+		return read_rows_remote(ds, b, row0, rows, buf, grid);
 	for (;;) {
 		hsize_t off[H5S_MAX_RANK], nbytes = 0;
 		uint64_t origin[H5M_NPY_MAXDIMS];
@@ -342,6 +486,8 @@ int h5m_chunkio_pread_file(struct h5m_store *s, struct h5m_dataset *ds, void *bu
 	size_t done = 0;
 
 	h5m_store_file(s, &f);
+	if (f.remote)
+		return h5m_remote_read(f.remote, buf, len, at) ? -EIO : 0; /* logged by the fetcher */
 	while (done < len) {
 		ssize_t n = pread(f.fd, (char *)buf + done, len - done, (off_t)(at + done));
 

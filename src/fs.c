@@ -1082,6 +1082,13 @@ static void h5m_fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	(void)ino;
+	if (fs->host_fd < 0) { /* a remote file: no host file system, nothing free */
+		memset(&sv, 0, sizeof(sv));
+		sv.f_bsize = sv.f_frsize = 4096;
+		sv.f_namemax = 255;
+		fuse_reply_statfs(req, &sv);
+		return;
+	}
 	if (fstatvfs(fs->host_fd, &sv) < 0) {
 		int rc = -errno;
 

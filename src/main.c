@@ -25,10 +25,14 @@
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
 #include "h5mount/runstate.h"
+#include "h5mount/remote.h"
 #include "opts.h"
 #include "unmount.h"
 
 #define BLOCK_TARGET ((size_t)128 << 10)
+/* A remote file's blocks are bigger: each block read is one batch of ranged GETs (remote.h),
+ * so fewer, larger batches mean fewer round trips. */
+#define REMOTE_BLOCK_TARGET ((size_t)1 << 20)
 
 /* libfuse's own messages, gathered into one line so a failure prints as one "h5mount:" line.
  * Only used from the main thread before the loop starts. */
@@ -151,14 +155,15 @@ static int add_fsname(struct fuse_args *args, const char *path)
 /* Opens the store, for writing unless `ro`; a file the user cannot write is opened read-only
  * with a log line. HDF5's chunk caches get `chunk_cache` bytes in all. `flags`: H5M_STORE_*.
  * Prints the one-line reason on failure. */
-static struct h5m_store *open_store(const char *shown, const char *path, bool ro, size_t chunk_cache, unsigned flags,
-                                    bool *rw)
+static struct h5m_store *open_store(const char *shown, const char *path, struct h5m_remote *remote, bool ro,
+                                    size_t chunk_cache, unsigned flags, bool *rw)
 {
 	struct h5m_store *s;
 	char err[600];
-	int rc = h5m_store_open(path, !ro, BLOCK_TARGET, chunk_cache, flags, &s, err, sizeof(err));
+	int rc = remote ? h5m_store_open_remote(remote, REMOTE_BLOCK_TARGET, chunk_cache, &s, err, sizeof(err))
+	                : h5m_store_open(path, !ro, BLOCK_TARGET, chunk_cache, flags, &s, err, sizeof(err));
 
-	*rw = !ro;
+	*rw = !ro && !remote;
 	if (!ro && (rc == -EACCES || rc == -EROFS || rc == -EPERM)) {
 		h5m_log(H5M_LOG_WARN, "'%s' is not writable (%s): mounting read-only", shown, err);
 		*rw = false;
@@ -183,15 +188,15 @@ static struct h5m_store *open_store(const char *shown, const char *path, bool ro
  * (check.c), with one line. A mount that may write replays a crash's journal first, so the
  * check sees the state that will be mounted; if that fails the open below says why. Returns 0
  * (go on) or -1 (refused, printed). */
-static int check_file(const struct h5m_config *cfg, const char *shown, const char *path)
+static int check_file(const struct h5m_config *cfg, const char *shown, const char *path, struct h5m_remote *remote)
 {
 	struct h5m_check_limits lim = { .max_rss = cfg->check_memory, .timeout = cfg->check_timeout,
-	                                .block_target = BLOCK_TARGET };
+	                                .block_target = remote ? REMOTE_BLOCK_TARGET : BLOCK_TARGET, .remote = remote };
 	char why[600];
 	unsigned ms;
 	int rc;
 
-	if (!cfg->read_only && access(path, W_OK) == 0 && h5m_jvfd_recover(path, why, sizeof(why)) == 1)
+	if (!remote && !cfg->read_only && access(path, W_OK) == 0 && h5m_jvfd_recover(path, why, sizeof(why)) == 1)
 		h5m_log(H5M_LOG_WARN, "%s: replayed the journal of an interrupted write-back", path);
 	rc = h5m_check_file(path, &lim, why, sizeof(why), &ms);
 	h5m_log(H5M_LOG_DEBUG, "the check of '%s' took %u ms", shown, ms);
@@ -324,6 +329,7 @@ int main(int argc, char *argv[])
 	struct h5m_config cfg;
 	struct h5m_fs fs = { .handles_lock = PTHREAD_MUTEX_INITIALIZER, .times_lock = PTHREAD_MUTEX_INITIALIZER,
 	                     .host_fd = -1 };
+	struct h5m_remote *remote = NULL;
 	struct stat st;
 	char err[512], *file = NULL;
 	struct h5m_runstate *runstate = NULL;
@@ -373,13 +379,24 @@ int main(int argc, char *argv[])
 	}
 	if (cfg.log_path && open_log(cfg.log_path) < 0)
 		goto out;
-	file = realpath(cfg.file, NULL);
-	if (!file && errno == ENOENT && cfg.read_only) {
-		fprintf(stderr, "h5mount: '%s' does not exist (a new file is created only without -o ro)\n", cfg.file);
+	if (h5m_remote_is_url(cfg.file) && cfg.host_elinks) {
+		/* A remote file's external links name files on its server, not host paths. */
+		fprintf(stderr, "h5mount: -o external_links=host is for local files only\n");
 		goto out;
+	} else if (h5m_remote_is_url(cfg.file)) {
+		file = strdup(cfg.file); /* opened below, once the mountpoint is known good */
+	} else if (cfg.endpoint) {
+		fprintf(stderr, "h5mount: -o endpoint= is for s3:// URLs only\n");
+		goto out;
+	} else {
+		file = realpath(cfg.file, NULL);
+		if (!file && errno == ENOENT && cfg.read_only) {
+			fprintf(stderr, "h5mount: '%s' does not exist (a new file is created only without -o ro)\n", cfg.file);
+			goto out;
+		}
+		if (!file && errno == ENOENT) /* a new file, made once the command line is valid */
+			create = (file = new_file_path(cfg.file)) != NULL;
 	}
-	if (!file && errno == ENOENT) /* a new file, made once the command line is valid */
-		create = (file = new_file_path(cfg.file)) != NULL;
 	if (!file) {
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
 		goto out;
@@ -405,11 +422,22 @@ int main(int argc, char *argv[])
 		created = true;
 		h5m_log(H5M_LOG_INFO, "created '%s', a new empty HDF5 file", cfg.file);
 	}
-	if (!cfg.nocheck && check_file(&cfg, cfg.file, file) < 0)
+	if (h5m_remote_is_url(file)) {
+		if (h5m_remote_global_init() < 0) {
+			fprintf(stderr, "h5mount: cannot initialise libcurl\n");
+			goto out;
+		}
+		rc = h5m_remote_open(file, cfg.endpoint, &remote, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, err);
+			goto out;
+		}
+	}
+	if (!cfg.nocheck && check_file(&cfg, cfg.file, file, remote) < 0)
 		goto out;
 	/* cache_size is shared: an eighth for HDF5's chunk caches (datasets whose blocks cut their
 	 * chunks), the rest for our cache of decoded blocks. */
-	fs.store = open_store(cfg.file, file, cfg.read_only, cfg.cache_size / 8,
+	fs.store = open_store(cfg.file, file, remote, cfg.read_only, cfg.cache_size / 8,
 	                      cfg.host_elinks ? H5M_STORE_HOST_ELINKS : 0, &rw);
 	if (!fs.store)
 		goto out;
@@ -441,8 +469,8 @@ int main(int argc, char *argv[])
 	fs.times_set = true;
 	fs.atime = st.st_atim;
 	fs.mtime_set = st.st_mtim;
-	fs.host_fd = open(file, O_PATH | O_CLOEXEC);
-	if (fs.host_fd < 0) {
+	fs.host_fd = remote ? -1 : open(file, O_PATH | O_CLOEXEC);
+	if (!remote && fs.host_fd < 0) {
 		fprintf(stderr, "h5mount: cannot open '%s': %s\n", cfg.file, strerror(errno));
 		goto out;
 	}
@@ -534,6 +562,7 @@ out:
 		fuse_session_destroy(se);
 	h5m_views_free(fs.views);
 	h5m_store_close_at_exit(fs.store);
+	h5m_remote_free(remote); /* after the store, which borrows it */
 	if (fs.host_fd >= 0)
 		close(fs.host_fd);
 	if (created && !mounted) /* a mount that failed leaves no new file behind */

@@ -40,6 +40,7 @@ static const struct fuse_opt h5m_opt_table[] = {
 	H5M_OPT("views=%s", views_text),
 	H5M_OPT("chunk_size=%s", chunk_size_text),
 	H5M_OPT("compress=%s", compress_text),
+	H5M_OPT("endpoint=%s", endpoint),
 	FUSE_OPT_KEY("nocheck", KEY_NOCHECK),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -300,6 +301,8 @@ void h5m_opts_destroy(struct h5m_config *cfg)
 	free(cfg->views_text);
 	cfg->views_text = NULL;
 	cfg->unknown = cfg->log_path = NULL;
+	free(cfg->endpoint);
+	cfg->endpoint = NULL;
 	cfg->check_timeout_text = cfg->check_memory_text = NULL;
 	cfg->file = cfg->mountpoint = cfg->cache_size_text = cfg->dirty_limit_text = cfg->flush_interval_text = NULL;
 	cfg->external_links_text = NULL;

@@ -24,6 +24,7 @@ struct h5m_config {
 	char *compress_text;    /* -o compress= as given (owned by fuse_opt) */
 	struct h5m_layout layout; /* validated layout of new datasets: chunk_bytes (0: heuristic),
 	                           * compression and level */
+	char *endpoint;         /* -o endpoint= (owned by fuse_opt): S3-compatible store for s3:// URLs */
 	bool read_only;         /* -o ro given */
 	bool nocheck;           /* -o nocheck: no check of the file before mounting */
 	char *check_timeout_text;  /* -o check_timeout= as given (owned by fuse_opt) */

@@ -20,6 +20,7 @@
 #include "h5mount/filters.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
+#include "h5mount/remote.h"
 
 #include "store_priv.h"
 
@@ -83,7 +84,10 @@ struct h5m_store {
 	char *path;
 	bool rw;                        /* opened for writing (through the journal driver) */
 	hid_t fid;                      /* HDF5 lock */
-	int fd;                         /* plain read-only descriptor for contiguous data */
+	int fd;                         /* plain read-only descriptor for contiguous data; -1 for
+	                                 * a remote file */
+	struct h5m_remote *remote;      /* a remote file (borrowed: the opener frees it after
+	                                 * h5m_store_close), read through ROS3 and its fetcher; or NULL */
 	bool host_elinks;               /* external links show host paths (immutable) */
 	bool journal_shown;             /* read-only through the journal driver, showing a crash's
 	                                 * journal from memory: the file's bytes are not the data's,
@@ -368,6 +372,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	}
 	ds->did = ds->ftype = H5I_INVALID_HID;
 	ds->contig_offset = -1;
+	ds->remote = s->remote;
 	ds->path = strdup(path);
 	did = H5Dopen2(loc, name, H5P_DEFAULT);
 	if (did < 0 || !ds->path) {
@@ -482,6 +487,9 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 			        "they are served in (%s)", path, ds->dt.descr);
 		/* Read-only, unfiltered chunks of whole rows: every byte range is a file range. */
 		ds->raw_rows = !s->rw && !s->journal_shown && ds->direct && !ds->blosc && ds->rank > 0;
+		/* Remote: through the blocks, whose reads fetch many chunks in one batch, rather than
+		 * one request per chunk a read(2) touches. */
+		ds->raw_rows &= !s->remote;
 		for (unsigned i = 1; i < ds->rank; i++)
 			ds->raw_rows &= ds->chunk[i] == ds->dims[i];
 	} else {
@@ -1323,6 +1331,56 @@ static hid_t open_file(const char *path, bool rw, bool journal, char *why, size_
 	return fid;
 }
 
+/* Opens the remote file r read-only through HDF5's ROS3 driver (signed when r has keys).
+ * Returns the file or H5I_INVALID_HID with why[cap]. HDF5 lock held. */
+static hid_t open_remote_file(struct h5m_remote *r, char *why, size_t cap)
+{
+	H5FD_ros3_fapl_t fa = { .version = H5FD_CURR_ROS3_FAPL_T_VERSION };
+	const char *region, *id, *key;
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid = H5I_INVALID_HID;
+
+	if (h5m_remote_auth(r, &region, &id, &key)) {
+		fa.authenticate = true;
+		snprintf(fa.aws_region, sizeof(fa.aws_region), "%s", region);
+		snprintf(fa.secret_id, sizeof(fa.secret_id), "%s", id);
+		snprintf(fa.secret_key, sizeof(fa.secret_key), "%s", key);
+	}
+	if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || H5Pset_fapl_ros3(fapl, &fa) < 0) {
+		h5err(why, cap);
+		goto out;
+	}
+	fid = H5Fopen(h5m_remote_http_url(r), H5F_ACC_RDONLY, fapl);
+	if (fid < 0)
+		h5err(why, cap);
+out:
+	explicit_bzero(&fa, sizeof(fa));
+	if (fapl >= 0)
+		H5Pclose(fapl); /* HDF5 keeps its own copy of the keys in the file's driver */
+	return fid;
+}
+
+/* Whether the remote file r has HDF5's signature where HDF5 looks for it (offset 0, 512, 1024,
+ * 2048, ...): one batch of ranged GETs, so that any other object is refused with "is not an
+ * HDF5 file" rather than a driver error. Returns 1, 0, or -EIO/-ENOMEM (the fetcher logged why). */
+static int remote_signature(struct h5m_remote *r)
+{
+	static const unsigned char sig[8] = { 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n' };
+	struct h5m_remote_range rg[64];
+	unsigned char got[64][8];
+	uint64_t size = h5m_remote_size(r);
+	size_t n = 0;
+	int rc;
+
+	for (uint64_t at = 0; n < 64 && at + 8 <= size; at = at ? at * 2 : 512, n++)
+		rg[n] = (struct h5m_remote_range){ .off = at, .len = 8, .buf = got[n] };
+	if ((rc = h5m_remote_readv(r, rg, n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (!memcmp(got[i], sig, 8))
+			return 1;
+	return 0;
+}
+
 /* The size of fid's user block (h5py's userblock_size, h5jam's -u): where HDF5 address 0 is
  * in the file. Returns 0 or -EIO. HDF5 lock held. */
 static int user_block(hid_t fid, uint64_t *base)
@@ -1339,8 +1397,9 @@ static int user_block(hid_t fid, uint64_t *base)
 	return rc;
 }
 
-int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_cache_budget, unsigned flags,
-                   struct h5m_store **out, char *err, size_t cap)
+/* h5m_store_open and h5m_store_open_remote: `remote` NULL opens the host file `path`. */
+static int store_open(const char *path, struct h5m_remote *remote, bool rw, size_t block_target,
+                      size_t chunk_cache_budget, unsigned flags, struct h5m_store **out, char *err, size_t cap)
 {
 	struct h5m_store *s = calloc(1, sizeof(*s));
 	struct h5m_node *root = NULL;
@@ -1370,6 +1429,16 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 	s->chunk_cache_spent_logged = chunk_cache_budget == 0; /* nothing to say without a budget */
 	s->rw = rw;
 	s->host_elinks = flags & H5M_STORE_HOST_ELINKS;
+	s->fd = -1;
+	if (remote) {
+		if (rw) {
+			rc = -EROFS;
+			snprintf(err, cap, "remote files are read-only");
+			goto fail;
+		}
+		s->remote = remote;
+		goto opened;
+	}
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0 || fstat(s->fd, &st) < 0) {
 		rc = -errno;
@@ -1387,13 +1456,31 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 		snprintf(err, cap, "%s", strerror(errno));
 		goto fail;
 	}
+opened:
+	s->fsize = remote ? h5m_remote_size(remote) : s->fsize;
 	s->path = strdup(path);
 	if (!s->path) {
 		rc = -ENOMEM;
 		snprintf(err, cap, "%s", strerror(ENOMEM));
 		goto fail;
 	}
+	if (remote && (rc = remote_signature(remote)) <= 0) {
+		rc = rc ? rc : -EINVAL;
+		snprintf(err, cap, rc == -EINVAL ? "is not an HDF5 file" : "cannot read the file's first bytes");
+		goto fail;
+	}
 	h5m_hdf5_lock();
+	if (remote) {
+		/* No journal: nothing was ever written through a remote mount. */
+		s->fid = open_remote_file(remote, why, sizeof(why));
+		if (s->fid < 0 && strstr(why, "signature")) {
+			h5m_hdf5_unlock();
+			rc = -EINVAL;
+			snprintf(err, cap, "is not an HDF5 file");
+			goto fail;
+		}
+		goto described;
+	}
 	is = H5Fis_hdf5(path);
 	if (is <= 0) {
 		H5Eclear2(H5E_DEFAULT);
@@ -1429,6 +1516,7 @@ int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_
 		        "mount read-write once to replay it into the file", path);
 	}
 	s->fid = open_file(path, rw, s->journal_shown, why, sizeof(why));
+described:
 	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
 	    user_block(s->fid, &s->base) < 0) {
 		if (s->fid >= 0)
@@ -1470,6 +1558,17 @@ fail:
 }
 
 static void times_check(struct h5m_store *s);
+int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_cache_budget, unsigned flags,
+                   struct h5m_store **out, char *err, size_t cap)
+{
+	return store_open(path, NULL, rw, block_target, chunk_cache_budget, flags, out, err, cap);
+}
+
+int h5m_store_open_remote(struct h5m_remote *r, size_t block_target, size_t chunk_cache_budget,
+                          struct h5m_store **out, char *err, size_t cap)
+{
+	return store_open(h5m_remote_name(r), r, false, block_target, chunk_cache_budget, 0, out, err, cap);
+}
 
 /* Frees s; closes the HDF5 file unless `keep_ro_file` and it is read-only. */
 static void store_free(struct h5m_store *s, bool keep_ro_file)
@@ -1537,11 +1636,23 @@ int64_t h5m_store_mtime(struct h5m_store *s)
 {
 	struct stat st;
 
+	if (s->remote)
+		return h5m_remote_mtime(s->remote);
 	return fstat(s->fd, &st) ? 0 : (int64_t)st.st_mtime;
 }
 
 int h5m_store_stat(struct h5m_store *s, struct stat *st)
 {
+	if (s->remote) {
+		/* An object has no owner here: the mounting user's, readable by all. */
+		memset(st, 0, sizeof(*st));
+		st->st_mode = S_IFREG | 0444;
+		st->st_uid = getuid();
+		st->st_gid = getgid();
+		st->st_size = (off_t)s->fsize;
+		st->st_mtime = h5m_remote_mtime(s->remote);
+		return 0;
+	}
 	return fstat(s->fd, st) ? -errno : 0;
 }
 
@@ -1578,7 +1689,8 @@ int h5m_store_set_times(struct h5m_store *s, const struct timespec ts[2])
 
 void h5m_store_file(const struct h5m_store *s, struct h5m_store_file *f)
 {
-	*f = (struct h5m_store_file){ .fid = s->fid, .fd = s->fd, .size = s->fsize, .base = s->base, .rw = s->rw };
+	*f = (struct h5m_store_file){ .fid = s->fid, .fd = s->fd, .size = s->fsize, .base = s->base, .rw = s->rw,
+	                              .remote = s->remote };
 }
 
 bool h5m_store_writable(struct h5m_store *s)

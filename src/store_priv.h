@@ -14,6 +14,7 @@
 
 #include <hdf5.h>
 
+#include "h5mount/remote.h"
 #include "h5mount/store.h"
 
 /* The HDF5 lock: one process-wide mutex (defined in store.c) around every sequence of HDF5
@@ -30,7 +31,9 @@ void h5m_hdf5_unlock(void);
  * without a lock. */
 struct h5m_store_file {
 	hid_t fid;      /* the HDF5 file: for HDF5 calls under the HDF5 lock only */
-	int fd;         /* a plain read-only descriptor of the same file, for pread outside the lock */
+	int fd;         /* a plain read-only descriptor of the same file, for pread outside the lock;
+	                 * -1 for a remote file */
+	struct h5m_remote *remote; /* a remote file's fetcher (bytes outside the lock), or NULL */
 	uint64_t size;  /* the file's size at open */
 	uint64_t base;  /* file offset of HDF5 address 0, the user block's size: chunk addresses
 	                 * (H5Dget_chunk_info) are relative to it */

@@ -330,6 +330,8 @@ static int vlen_check_descriptors(struct h5m_store *s, struct h5m_dataset *ds)
 	int rc = 0;
 
 	h5m_store_file(s, &g.f);
+	if (g.f.fd < 0)
+		return 0; /* a remote file: no raw reads under the HDF5 lock, left to HDF5 */
 	fcpl = H5Fget_create_plist(g.f.fid);
 	if (fcpl < 0 || dcpl < 0 || H5Pget_sizes(fcpl, &sa, &sl) < 0 || H5Pget_userblock(fcpl, &ub) < 0 || sa < 1 ||
 	    sa > 8 || sl < 1 || sl > 8)

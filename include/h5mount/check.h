@@ -14,6 +14,8 @@ struct h5m_check_limits {
 	size_t max_rss;         /* resident bytes the child may reach before it is killed */
 	unsigned timeout;       /* seconds the child may take before it is killed */
 	size_t block_target;    /* the store's block size, as the daemon opens it */
+	struct h5m_remote *remote; /* non-NULL: the file is this remote one (remote.h; path is its
+	                         * name), opened with h5m_store_open_remote */
 };
 
 /* Walks store `s` as the daemon's requests would: every group listed (recursively, through

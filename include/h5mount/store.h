@@ -93,6 +93,8 @@ struct h5m_dataset {
 	struct h5m_vds *vds;       /* the views' state of this dataset, or NULL: set once by the
 	                            * views (release), read with acquire ordering, freed by the
 	                            * views; the store never reads it */
+	struct h5m_remote *remote; /* the store's fetcher when the file is remote (remote.h), else
+	                            * NULL: chunk bytes come from it (immutable) */
 	bool read_error_logged;    /* HDF5 lock */
 	hid_t did;                 /* the open dataset, HDF5 lock */
 	hid_t ftype;               /* its stored element type (HDF5 lock) */
@@ -165,6 +167,14 @@ int h5m_store_global_init(void);
  * walks every group of the file once, when listing first meets a group of several links. */
 int h5m_store_open(const char *path, bool rw, size_t block_target, size_t chunk_cache_budget, unsigned flags,
                    struct h5m_store **out, char *err, size_t cap);
+
+struct h5m_remote;
+
+/* h5m_store_open of the remote file r (remote.h), read-only: metadata through HDF5's ROS3
+ * driver, data bytes through r's fetcher. The store borrows r: free it after h5m_store_close.
+ * Returns as h5m_store_open ("is not an HDF5 file": -EINVAL; -EIO with HDF5's reason). */
+int h5m_store_open_remote(struct h5m_remote *r, size_t block_target, size_t chunk_cache_budget,
+                          struct h5m_store **out, char *err, size_t cap);
 
 /* Whether the store was opened for writing. */
 bool h5m_store_writable(struct h5m_store *s);
