@@ -471,8 +471,16 @@ WORKLOADS = [
              param='numpy'),
     Workload('expr_numexpr_plain', 'expression with numexpr, uncompressed', 'MB/s', 1.0, 'expression',
              'plain', param='numexpr'),
+    Workload('create_plain', 'create and fill, uncompressed', 'MB/s', 1.0, 'create_fill', 'plain'),
+    Workload('create_blosc', 'create and fill, Blosc 5', 'MB/s', 1.0, 'create_fill', 'blosc'),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
+
+
+def direct_name(w):
+    """The library of w's direct side: h5py for gzip (it wrote that file) and for create and
+    fill (h5py.create_dataset + write; PyTables' create_carray is its third side)."""
+    return 'h5py' if w.arg == 'gzip' or w.method == 'create_fill' else 'PyTables'
 
 
 class Bench:
@@ -999,6 +1007,85 @@ class Bench:
                     raise Broken('expression: output row %d is not %s of the input row' % (i, EXPR))
 
 
+    # ---------------------------------------------------------------- create and fill
+
+    def create_source(self):
+        """The whole --size array (rows x COLS float64, the repeated source) in memory, made
+        once, before any timing."""
+        if getattr(self, '_create_source', None) is None:
+            a = np.empty((self.rows, COLS))
+            for i in range(0, self.rows, SOURCE_ROWS):
+                n = min(SOURCE_ROWS, self.rows - i)
+                a[i:i + n] = self.source_rows(i, n)
+            self._create_source = a
+        return self._create_source
+
+    def create_fill(self, w, run):
+        """A new dataset holding the whole --size array, durable: np.save of it to x.npy in
+        a new file mounted read-write (-o compress=blosc for Blosc: blosclz level 5 with
+        shuffle), then fsync and close, vs h5py create_dataset(data=...) of an extendable
+        chunked dataset (chunks=True, maxshape (None, COLS); Blosc filter 32001 with the same
+        parameters), and PyTables create_carray(obj=...) (its own chunks; Blosc 5), each
+        closed and fsync'ed. The files start absent. Checks shape, dtype, filter and a sample of
+        rows of all three files."""
+        kind = w.arg
+        arr = self.create_source()
+        paths = {side: os.path.join(self.tmp, 'create-%s.h5' % side)
+                 for side in ('mount', 'direct', 'pytables')}
+        for p in paths.values():
+            if os.path.exists(p):
+                os.unlink(p)
+        opts = ['compress=blosc'] if kind == 'blosc' else []
+        with self.mount(paths['mount'], opts) as m:
+            with open(m.p('x.npy'), 'wb') as fp:
+                with Meter([m]) as t:
+                    np.save(fp, arr)
+                    fp.flush()
+                    os.fsync(fp.fileno())
+            mnt = self.mount_record(m, t.result(self.nbytes / MB))
+        mnt['unmount_seconds'] = m.unmount_seconds
+        h5opts = {}
+        if kind == 'blosc':
+            # PyTables (imported) registered the filter in libhdf5; cd_values as PyTables
+            # writes them, slots 0-3 filled in when the dataset is created.
+            h5opts = {'compression': 32001, 'compression_opts': (2, 2, 8, 0, 5, 1, 0)}
+        with Meter() as t:
+            with h5py.File(paths['direct'], 'w') as f:
+                f.create_dataset('x', data=arr, chunks=True, maxshape=(None, COLS), **h5opts)
+            fsync_path(paths['direct'])
+        direct = t.result(self.nbytes / MB)
+        with Meter() as t:
+            with tables.open_file(paths['pytables'], 'w') as f:
+                f.create_carray(f.root, 'x', obj=arr, filters=self.filters[kind])
+            fsync_path(paths['pytables'])
+        pyt = t.result(self.nbytes / MB)
+        self.check_created(kind, paths, run)
+        for side, rec in (('mount', mnt), ('direct', direct), ('pytables', pyt)):
+            rec['file_bytes'] = os.path.getsize(paths[side])
+            os.unlink(paths[side])
+        return {'mount': mnt, 'direct': direct, 'pytables': pyt}
+
+    def check_created(self, kind, paths, run):
+        """Raises Broken unless each created file holds /x of the array's shape and dtype, with
+        the Blosc filter when kind is blosc, and a sample of its rows equals the array."""
+        arr = self.create_source()
+        for side, p in paths.items():
+            with h5py.File(p, 'r') as f:
+                if 'x' not in f:
+                    raise Broken('create and fill (%s): %s has no /x' % (side, os.path.basename(p)))
+                x = f['x']
+                if x.shape != arr.shape or x.dtype != arr.dtype:
+                    raise Broken('create and fill (%s): /x is %s %s, expected %s %s'
+                                 % (side, x.dtype, x.shape, arr.dtype, arr.shape))
+                filters = [x.id.get_create_plist().get_filter(i)[0]
+                           for i in range(x.id.get_create_plist().get_nfilters())]
+                if (32001 in filters) != (kind == 'blosc'):
+                    raise Broken('create and fill (%s): filters %s for %s data' % (side, filters, kind))
+                for i in self.sample(self.rows, 20 + run):
+                    if x[i].tobytes() != arr[i].tobytes():
+                        raise Broken('create and fill (%s): row %d differs from the array' % (side, i))
+
+
 # ---------------------------------------------------------------------------- results
 
 def machine_info(exe):
@@ -1068,7 +1155,7 @@ def summarize(w, runs):
     ratio = mv / dv
     s = {'title': w.title, 'unit': w.unit, 'target': w.target,
          'mount_opts': runs[0]['mount']['mount_opts'] or '(defaults)',
-         'direct_name': 'h5py' if w.arg == 'gzip' else 'PyTables',
+         'direct_name': direct_name(w),
          'median': {'mount': mv, 'direct': dv, 'mount_seconds': ms, 'direct_seconds': ds},
          'median_cpu': {name: statistics.median(r[side][field] for r in runs)
                         for name, side, field in MEDIAN_COUNTERS},
@@ -1080,6 +1167,9 @@ def summarize(w, runs):
         rv = statistics.median(r['rw']['value'] for r in runs)
         s['rw'] = {'median': rv, 'ratio_ro': rv / mv, 'target': RW_TARGET, 'pass': rv / mv >= RW_TARGET,
                    'peak_rss': max(r['rw']['peak_rss'] for r in runs)}
+    if 'pytables' in runs[0]:
+        pv = statistics.median(r['pytables']['value'] for r in runs)
+        s['pytables'] = {'median': pv, 'ratio': mv / pv}
     if 'null' in runs[0]:
         nv = statistics.median(r['null']['value'] for r in runs)
         s['null'] = {'median': nv, 'ratio': mv / nv, 'ceiling': w.ceiling,
@@ -1143,6 +1233,19 @@ def print_table(res, out=sys.stdout):
                 '%.2fx' % n['ratio'] if n else '-', '%.1f' % rw['median'] if rw else '-',
                 '%.2fx' % rw['ratio_ro'] if rw else '-',
                 ('PASS' if rw['pass'] else 'MISS') if rw else ''), file=out)
+    third = [(k, s) for k, s in wl.items() if 'pytables' in s]
+    if third:
+        print(file=out)
+        print('Create and fill against both libraries: direct is h5py.create_dataset + write; '
+              'PyTables is create_carray', file=out)
+        head = '%-38s %10s %10s %10s %-6s %9s %9s' % ('workload', 'h5mount', 'h5py', 'PyTables',
+                                                      'unit', 'vs h5py', 'vs PyT')
+        print(head, file=out)
+        print('-' * len(head), file=out)
+        for key, s in third:
+            print('%-38s %10.1f %10.1f %10.1f %-6s %8.2fx %8.2fx' % (
+                s['title'], s['median']['mount'], s['median']['direct'], s['pytables']['median'],
+                s['unit'], s['ratio'], s['pytables']['ratio']), file=out)
     misses = [key for key, s in wl.items() if not s['pass']]
     misses += [key + ' (rw/ro)' for key, s in wl.items() if 'rw' in s and not s['rw']['pass']]
     mem = [key for key, s in wl.items() if not s['rss_pass']]
@@ -1319,11 +1422,12 @@ def run(args):
                 runs.append(rec)
                 mnt = rec['mount']
                 extra = ''.join(', %s %.1f' % (label, rec[side]['value'])
-                                for side, label in (('rw', 'read-write mount'), ('null', 'null fs'))
+                                for side, label in (('rw', 'read-write mount'), ('null', 'null fs'),
+                                                    ('pytables', 'PyTables'))
                                 if side in rec)
                 log('%-18s run %d/%d: h5mount %9.1f %s, %s %9.1f%s, daemon peak %.0f MiB'
                     % (w.key, r + 1, args.runs, mnt['value'], w.unit,
-                       'h5py' if w.arg == 'gzip' else 'PyTables', rec['direct']['value'], extra,
+                       direct_name(w), rec['direct']['value'], extra,
                        max(mnt['peak_rss'], rec.get('rw', mnt)['peak_rss']) / MiB))
             res['workloads'][w.key] = summarize(w, runs)
         res['read_ahead_kb'] = sorted(b.read_ahead)
