@@ -100,7 +100,8 @@ static int resolve(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, enum 
 		return -ENOENT;
 	idx = (ino - 1) / H5M_NVIEWS;
 	*view = (enum h5m_view)((ino - 1) % H5M_NVIEWS);
-	*n = h5m_store_node(fs->store, idx);
+	/* The inodes of a dataset given a new type stand for the dataset that replaced it. */
+	*n = h5m_store_current(fs->store, h5m_store_node(fs->store, idx));
 	if (!*n)
 		return -ENOENT;
 	return h5m_store_shows(*n, *view) && view_shown(fs, *n, *view) ? 0 : -ENOENT;
@@ -116,7 +117,7 @@ static int resolve_open(struct h5m_fs *fs, fuse_ino_t ino, struct h5m_node **n, 
 		return -ENOENT;
 	idx = (ino - 1) / H5M_NVIEWS;
 	*view = (enum h5m_view)((ino - 1) % H5M_NVIEWS);
-	*n = h5m_store_node(fs->store, idx);
+	*n = h5m_store_current(fs->store, h5m_store_node(fs->store, idx));
 	return *n && h5m_store_has_view(*n, *view) ? 0 : -ENOENT;
 }
 
@@ -895,6 +896,8 @@ static void h5m_fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 struct h5m_fs_file {
 	struct h5m_view_handle h;
 	bool direct;                       /* writes bypass the kernel's page cache (direct_io) */
+	fuse_ino_t parent;                 /* made by CREATE: the directory and the name, to take */
+	char *name;                        /* back a dataset a refused header left empty (malloc) */
 	struct h5m_fs_file *prev, *next;   /* fs->handles_lock */
 };
 
@@ -922,42 +925,30 @@ static void file_unlink(struct h5m_fs *fs, struct h5m_fs_file *f)
 	pthread_mutex_unlock(&fs->handles_lock);
 }
 
-static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Makes the open file of view `view` of node n for OPEN or CREATE (`trunc`: O_TRUNC applies
+ * now) into *out and sets fi. Returns 0 or -errno (nothing made). */
+static int open_file(struct h5m_fs *fs, struct h5m_node *n, enum h5m_view view, struct fuse_file_info *fi,
+                     bool trunc, struct h5m_fs_file **out)
 {
-	struct h5m_fs *fs = fs_of(req);
 	struct h5m_view_handle *h;
 	struct h5m_fs_file *file;
-	struct h5m_node *n;
-	enum h5m_view view;
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
-	int rc = resolve(fs, ino, &n, &view);
+	int rc;
 
-	if (rc) {
-		reply_err(req, rc);
-		return;
-	}
-	if (n->type == H5M_NODE_GROUP) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
-	if (write && !fs->writable) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (write && (rc = h5m_view_check_writable(fs->views, n, view)) < 0) {
-		reply_err(req, rc);
-		return;
-	}
+	if (n->type == H5M_NODE_GROUP)
+		return -EISDIR;
+	if (write && !fs->writable)
+		return -EROFS;
+	if (write && (rc = h5m_view_check_writable(fs->views, n, view)) < 0)
+		return rc;
 	file = calloc(1, sizeof(*file));
-	if (!file) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	if (!file)
+		return -ENOMEM;
 	h = &file->h;
 	h->view = view;
 	h->write = write;
 	h->append = (fi->flags & O_APPEND) != 0;
-	if (write && (fi->flags & O_TRUNC)) {
+	if (write && trunc) {
 		struct h5m_change chg;
 
 		writer_enter(fs, n);
@@ -967,12 +958,10 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		writer_leave(fs, n);
 		if (rc) {
 			free(file);
-			reply_err(req, rc);
-			return;
+			return rc;
 		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	file_link(fs, file);
 	/* Keep the kernel's page cache across opens: every change made through the mount is
 	 * invalidated explicitly (see notify()). */
 	fi->keep_cache = 1;
@@ -981,17 +970,63 @@ static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	 * security.capability: write it directly, one request per write(2). */
 	file->direct = (fi->flags & O_ACCMODE) == O_WRONLY && (view == H5M_VIEW_OBJ || view == H5M_VIEW_NPY);
 	fi->direct_io = file->direct;
+	*out = file;
+	return 0;
+}
+
+static void file_free(struct h5m_fs_file *file)
+{
+	h5m_view_handle_destroy(&file->h);
+	free(file->name);
+	free(file);
+}
+
+static void h5m_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct h5m_fs_file *file = NULL;
+	struct h5m_node *n;
+	enum h5m_view view;
+	int rc = resolve(fs, ino, &n, &view);
+
+	if (!rc)
+		rc = open_file(fs, n, view, fi, (fi->flags & O_TRUNC) != 0, &file);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	file_link(fs, file);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener is gone (interrupted): no release will come for this handle. */
 		file_unlink(fs, file);
-		h5m_view_handle_destroy(h);
-		free(file);
+		file_free(file);
 	}
 }
 
 static struct h5m_view_handle *handle_of(struct fuse_file_info *fi)
 {
 	return (struct h5m_view_handle *)(uintptr_t)fi->fh;
+}
+
+/* A file CREATE made whose .npy header was refused (Fortran order, an object dtype...) leaves
+ * nothing behind: its dataset, still untyped and empty, is removed at release. */
+static void discard_refused(struct h5m_fs *fs, struct h5m_fs_file *file, fuse_ino_t ino)
+{
+	struct h5m_unlinked u;
+	struct h5m_node *n, *dir;
+	enum h5m_view view;
+	uint64_t size = 1;
+
+	if (!file->name || !file->h.refused || resolve(fs, ino, &n, &view) || !n->untyped ||
+	    h5m_view_size(fs->views, n, H5M_VIEW_OBJ, &size) || size != 0 || resolve(fs, file->parent, &dir, &view))
+		return;
+	if (h5m_store_unlink(fs->store, dir, file->name, &u) == 0) {
+		h5m_log(H5M_LOG_INFO, "%s: removed: the file created as '%s' got no valid .npy header", n->ds->path,
+		        file->name);
+		if (u.deleted)
+			h5m_view_forget(fs->views, n);
+		inval_entry_later(fs, file->parent, file->name, strlen(file->name), "");
+	}
 }
 
 /* The last reference to an open file went (FLUSH came at each close(2) before): an incomplete
@@ -1022,9 +1057,9 @@ static void h5m_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 				h5m_log(H5M_LOG_WARN, "%s: completing the incomplete row at close failed: %s", n->ds->path,
 				        strerror(-rc));
 		}
+		discard_refused(fs, file, ino);
 		file_unlink(fs, file);
-		h5m_view_handle_destroy(h);
-		free(file);
+		file_free(file);
 	}
 	fuse_reply_err(req, 0);
 }
@@ -1036,8 +1071,7 @@ void h5m_fs_release_all(struct h5m_fs *fs)
 		struct h5m_fs_file *f = fs->handles;
 
 		fs->handles = f->next;
-		h5m_view_handle_destroy(&f->h);
-		free(f);
+		file_free(f);
 	}
 	pthread_mutex_unlock(&fs->handles_lock);
 }
@@ -1216,6 +1250,91 @@ static void h5m_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	reply_err(req, rc);
 }
 
+/* Copies the bytes of untyped dataset `from` into its successor `to` through the open file h
+ * (the data written so far keeps its place: rule 4). Returns 0 or -errno. */
+static int copy_untyped(struct h5m_fs *fs, struct h5m_node *from, struct h5m_node *to, struct h5m_view_handle *h)
+{
+	enum h5m_view view = h->view;
+	bool append = h->append;
+	struct h5m_change chg;
+	uint64_t size = 0, off = 0;
+	size_t cap = (size_t)1 << 20;
+	char *buf = NULL;
+	int rc = h5m_view_size(fs->views, from, H5M_VIEW_OBJ, &size);
+
+	if (rc || !size)
+		return rc;
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	h->view = H5M_VIEW_OBJ;
+	h->append = false;
+	while (!rc && off < size) {
+		ssize_t got = h5m_view_read(fs->views, from, H5M_VIEW_OBJ, buf, size - off < cap ? (size_t)(size - off) : cap,
+		                            off);
+
+		if (got <= 0) {
+			rc = got < 0 ? (int)got : -EIO;
+			break;
+		}
+		got = h5m_view_write(fs->views, to, h, buf, (size_t)got, off, &chg);
+		if (got < 0)
+			rc = (int)got;
+		else
+			off += (uint64_t)got;
+	}
+	h->view = view;
+	h->append = append;
+	free(buf);
+	return rc;
+}
+
+/* Before a write of .npy header bytes through h: when they complete a header that asks for
+ * another dataset (an untyped one, or O_TRUNC over one of another dtype or trailing shape:
+ * ns-model rules 4 and 5), replaces *n by a new dataset of the header's type
+ * (h5m_store_retype; the bytes of an untyped dataset written so far are kept) and sets *n to
+ * it. Returns 0 or -errno (the header refused, logged). */
+static int retype_for_header(struct h5m_fs *fs, struct h5m_node **n, struct h5m_view_handle *h, const char *buf,
+                             size_t size, uint64_t off)
+{
+	struct h5m_npy_header *hdr = malloc(sizeof(*hdr));
+	struct h5m_node *old = *n, *nn;
+	struct h5m_retyped rt;
+	bool keep;
+	int rc = 0;
+
+	if (!hdr)
+		return -ENOMEM;
+	if (!h5m_view_npy_wants_type(fs->views, old, h, buf, size, off, hdr))
+		goto out;
+	keep = old->untyped && !h->trunc_pending;
+	rc = h5m_store_retype(fs->store, old, hdr->descr, hdr->rank - 1, hdr->shape + 1, &rt);
+	if (rc) {
+		if (rc == -ENOENT)
+			rc = 0; /* replaced by another file's header meanwhile: the views judge this one */
+		goto out;
+	}
+	nn = h5m_store_node(fs->store, rt.node);
+	h->trunc_pending = false; /* the new dataset is empty */
+	h->trunc_at_write = false;
+	if (keep)
+		rc = copy_untyped(fs, old, nn, h);
+	h5m_view_forget(fs->views, old);
+	/* Names now lead to the new node; pages the kernel holds of the old one are stale. */
+	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++) {
+		size_t bl = strlen(rt.base);
+
+		inval_entry_later(fs, ino_of(rt.dir, H5M_VIEW_OBJ), rt.base, bl, h5m_store_view_suffix(v));
+		if (h5m_store_has_view(old, v) && is_known(fs, ino_of(old->idx, v)))
+			inval(fs, ino_of(old->idx, v), 0, 0, false);
+	}
+	free(rt.base);
+	*n = nn;
+out:
+	free(hdr);
+	return rc;
+}
+
 static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                          struct fuse_file_info *fi)
 {
@@ -1235,10 +1354,17 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 		return;
 	}
 	direct = ((struct h5m_fs_file *)h)->direct;
+	if (view == H5M_VIEW_NPY && (rc = retype_for_header(fs, &n, h, buf, size, (uint64_t)off)) < 0) {
+		h->refused = true;
+		reply_err(req, rc);
+		return;
+	}
 	if (!direct)
 		mark_pages(fs, ino);
 	writer_enter(fs, n);
 	got = h5m_view_write(fs->views, n, h, buf, size, (uint64_t)off, &chg);
+	if (got == -EINVAL && view == H5M_VIEW_NPY)
+		h->refused = true;
 	if (got >= 0)
 		notify(fs, n, view, &chg, writer_alone(fs, n), !direct);
 	writer_leave(fs, n);
@@ -1422,12 +1548,6 @@ static void h5m_fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	reply_new_entry(req, fs, node, rc);
 }
 
-static void h5m_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
-{
-	(void)fi;
-	h5m_fs_eperm_entry(req, parent, name, mode, 0);
-}
-
 /* After the names or the name count of node n changed: its views' attributes (st_nlink) the
  * kernel may hold are dropped before the reply, so a stat after it sees them. Inline: an
  * attributes-only invalidation takes no page or directory lock. */
@@ -1436,6 +1556,79 @@ static void names_changed(struct h5m_fs *fs, struct h5m_node *n)
 	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++)
 		if (h5m_store_has_view(n, v) && is_known(fs, ino_of(n->idx, v)))
 			fuse_lowlevel_notify_inval_inode(fs->se, ino_of(n->idx, v), -1, 0);
+}
+
+/* CREATE (and MKNOD of a regular file, fi NULL): a name of a dataset (ns-model rule 3,
+ * store.h h5m_store_create), opened unless fi is NULL. */
+static void create_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool excl, struct fuse_file_info *fi)
+{
+	struct h5m_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct h5m_fs_file *file = NULL;
+	struct h5m_created c;
+	struct h5m_node *dir, *n;
+	enum h5m_view view;
+	int rc = resolve(fs, parent, &dir, &view);
+
+	if (!rc)
+		rc = h5m_store_create(fs->store, dir, name, excl, &c);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	n = h5m_store_node(fs->store, c.node);
+	if (c.reshown)
+		names_changed(fs, n); /* st_nlink of its other names */
+	if (fi) {
+		rc = open_file(fs, n, c.view, fi, c.existed && (fi->flags & O_TRUNC), &file);
+		if (!rc && c.reshown && file->h.write) {
+			/* As if with O_TRUNC, deferred to the first write (rule 3 amended). */
+			file->h.trunc_pending = c.view == H5M_VIEW_NPY;
+			file->h.trunc_at_write = c.view == H5M_VIEW_OBJ;
+		}
+		if (!rc && !c.existed && !c.reshown) {
+			file->parent = parent;
+			file->name = strdup(name); /* NULL: nothing is taken back */
+		}
+	}
+	memset(&e, 0, sizeof(e));
+	if (!rc)
+		rc = fill_stat(fs, n, c.view, &e.attr);
+	if (rc) {
+		if (file)
+			file_free(file);
+		reply_err(req, rc);
+		return;
+	}
+	e.ino = e.attr.st_ino;
+	e.attr_timeout = fs->timeout;
+	e.entry_timeout = fs->timeout;
+	mark_known(fs, e.ino);
+	if (!fi) {
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	file_link(fs, file);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		file_unlink(fs, file);
+		file_free(file);
+	}
+}
+
+static void h5m_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode; /* HDF5 keeps no modes: a dataset shows the file's */
+	create_entry(req, parent, name, (fi->flags & O_EXCL) != 0, fi);
+}
+
+static void h5m_fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	if (!S_ISREG(mode)) {
+		h5m_log(H5M_LOG_INFO, "mknod '%s' refused (EPERM): only regular files (datasets) can be made", name);
+		h5m_fs_eperm_entry(req, parent, name, mode, rdev);
+		return;
+	}
+	create_entry(req, parent, name, true, NULL);
 }
 
 static void h5m_fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1578,7 +1771,7 @@ static const struct fuse_lowlevel_ops h5m_ops = {
 	.setattr = h5m_fs_setattr,
 	.flush = h5m_fs_flush,
 	.fsync = h5m_fs_fsync,
-	.mknod = h5m_fs_eperm_entry,
+	.mknod = h5m_fs_mknod,
 	.mkdir = h5m_fs_mkdir,
 	.create = h5m_fs_create,
 	.unlink = h5m_fs_unlink,

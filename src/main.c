@@ -444,6 +444,7 @@ int main(int argc, char *argv[])
 	fs.writable = rw;
 	fs.views_shown = cfg.views_shown;
 	fs.single_thread = fopts.singlethread;
+	h5m_store_set_layout(fs.store, &cfg.layout); /* of datasets created through the mount */
 	fs.views = h5m_views_new(fs.store, cfg.cache_size - cfg.cache_size / 8, cfg.dirty_limit);
 	if (!fs.views) {
 		fprintf(stderr, "h5mount: %s\n", strerror(ENOMEM));

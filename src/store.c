@@ -17,6 +17,7 @@
 
 #include "h5mount/attrtext.h"
 #include "h5mount/blosc.h"
+#include "h5mount/create.h"
 #include "h5mount/filters.h"
 #include "h5mount/jvfd.h"
 #include "h5mount/log.h"
@@ -120,6 +121,7 @@ struct h5m_store {
 	 * of HDF5's open-for-write flags in the superblock would move them (HDF5 lock) */
 	bool times_kept;
 	struct timespec kept[2];
+	struct h5m_layout layout;       /* of datasets created through the mount (set before serving) */
 };
 
 /* ---- errors ---- */
@@ -2699,6 +2701,294 @@ int h5m_store_unlink(struct h5m_store *s, struct h5m_node *dir, const char *name
 out:
 	free(base);
 	op_end(s, g, H5I_INVALID_HID);
+	return rc;
+}
+
+void h5m_store_set_layout(struct h5m_store *s, const struct h5m_layout *lay)
+{
+	s->layout = *lay;
+}
+
+struct h5m_node *h5m_store_current(struct h5m_store *s, struct h5m_node *n)
+{
+	uint32_t next;
+
+	/* Successors only ever point at nodes made later: the walk ends. */
+	while (n && n->type == H5M_NODE_DATASET && (next = __atomic_load_n(&n->successor, __ATOMIC_ACQUIRE)) != 0)
+		n = h5m_store_node(s, next);
+	return n;
+}
+
+/* Adds a node for dataset `base` of group g (path `path`) just made through the mount,
+ * showing names `shown`. Returns its index or -errno (logged). Namespace write + HDF5 lock. */
+static int64_t new_dataset_node(struct h5m_store *s, hid_t g, const char *base, const char *path, uint8_t shown,
+                                bool untyped)
+{
+	struct h5m_node *n = calloc(1, sizeof(*n));
+	H5O_info_t oi;
+	char why[256];
+	int64_t idx;
+
+	if (!n)
+		return -ENOMEM;
+	if (H5Oget_info_by_name2(g, base, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+		free(n);
+		return op_failed("reading the new dataset", path, "");
+	}
+	n->type = H5M_NODE_DATASET;
+	n->addr = oi.addr;
+	n->shown = shown;
+	n->untyped = untyped;
+	n->ds = dataset_open(s, g, base, path, why, sizeof(why));
+	if (!n->ds) {
+		h5m_log(H5M_LOG_ERR, "%s: the new dataset cannot be opened: %s", path, why);
+		free(n);
+		return -EIO;
+	}
+	idx = add_node(s, n);
+	if (idx < 0) {
+		dataset_free(n->ds);
+		free(n);
+		return idx;
+	}
+	if (amap_put(s, oi.addr, idx))
+		return -ENOMEM;
+	return idx;
+}
+
+int h5m_store_create(struct h5m_store *s, struct h5m_node *dir, const char *name, bool excl,
+                     struct h5m_created *out)
+{
+	hid_t g, type = H5I_INVALID_HID, did = H5I_INVALID_HID;
+	struct h5m_node *d;
+	enum h5m_view view;
+	char why[256], *base = NULL, *path = NULL;
+	size_t bl;
+	ssize_t i;
+	int64_t idx;
+	int rc = op_begin(s, dir, &g);
+
+	if (rc)
+		return rc;
+	*out = (struct h5m_created){ 0 };
+	rc = check_new_name(dir, name);
+	if (rc)
+		goto out;
+	view = suffix_view(name, &bl);
+	out->view = view;
+	i = ent_index(dir, name);
+	if (i >= 0) {
+		d = h5m_store_node(s, dir->ents[i].node);
+		if (excl || d->type != H5M_NODE_DATASET || dir->ents[i].view != view) {
+			rc = -EEXIST;
+			goto out;
+		}
+		out->node = d->idx;
+		out->existed = true;
+		goto out;
+	}
+	if (view == H5M_VIEW_OFFSETS) {
+		h5m_log(H5M_LOG_WARN, "%s/%s: refused (EINVAL): .offsets names are views of variable-length datasets, "
+		        "which are not made through the mount", dir->path, name);
+		rc = -EINVAL;
+		goto out;
+	}
+	base = with_suffix(name, bl, "");
+	if (!base) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	d = dataset_named(s, dir, base, bl);
+	if (d) {
+		/* A hidden name of a dataset shown under another: show it again. */
+		if (!h5m_store_has_view(d, view)) {
+			h5m_log(H5M_LOG_WARN, "%s/%s: refused (EINVAL): dataset '%s' has no such view", dir->path, name,
+			        base);
+			rc = -EINVAL;
+			goto out;
+		}
+		rc = ent_insert(dir, strdup(name), d->idx, view);
+		if (rc)
+			goto out;
+		__atomic_store_n(&d->shown, (uint8_t)(d->shown | 1u << view), __ATOMIC_RELEASE);
+		out->node = d->idx;
+		out->reshown = true;
+		goto out;
+	}
+	/* A new dataset NAME: none of its names may be another object's. */
+	for (unsigned v = 0; v < H5M_NVIEWS; v++) {
+		char *vn = with_suffix(base, bl, view_suffix[v]);
+
+		if (!vn) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (ent_index(dir, vn) >= 0) {
+			h5m_log(H5M_LOG_WARN, "%s/%s: refused (EEXIST): a dataset '%s' would show '%s', which another object "
+			        "of the group is named", dir->path, name, base, vn);
+			rc = -EEXIST;
+		}
+		free(vn);
+		if (rc)
+			goto out;
+	}
+	if (name_taken(s, dir, g, base)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	path = join_path(dir->path, base);
+	type = H5Tcopy(H5T_STD_U8LE);
+	if (!path || type < 0) {
+		rc = path ? op_failed("making the type", dir->path, base) : -ENOMEM;
+		goto out;
+	}
+	rc = h5m_create_dataset(g, base, type, 0, NULL, 0, &s->layout, &did, why, sizeof(why));
+	if (rc) {
+		h5m_log(H5M_LOG_ERR, "%s: creating the dataset failed (%s): %s", path, strerror(-rc), why);
+		goto out;
+	}
+	H5Dclose(did);
+	did = H5I_INVALID_HID;
+	idx = new_dataset_node(s, g, base, path, (uint8_t)(1u << view), true);
+	if (idx < 0) {
+		rc = (int)idx;
+		H5Ldelete(g, base, H5P_DEFAULT);
+		goto out;
+	}
+	rc = ent_insert(dir, strdup(name), (uint32_t)idx, view);
+	if (rc) {
+		__atomic_store_n(&h5m_store_node(s, (uint64_t)idx)->gone, true, __ATOMIC_RELEASE);
+		H5Ldelete(g, base, H5P_DEFAULT);
+		goto out;
+	}
+	out->node = (uint32_t)idx;
+	h5m_log(H5M_LOG_INFO, "%s: created through '%s' (untyped: uint8 until a .npy header types it)", path, name);
+	rc = commit_locked(s, true);
+out:
+	if (did >= 0)
+		H5Dclose(did);
+	if (type >= 0)
+		H5Tclose(type);
+	free(path);
+	free(base);
+	op_end(s, g, H5I_INVALID_HID);
+	return rc;
+}
+
+/* The group node whose directory holds the HDF5 path `path` (of an object below the root),
+ * walking the listed entries from the root. NULL when a component is not a shown group.
+ * Namespace write lock and HDF5 lock held. */
+static struct h5m_node *dir_of(struct h5m_store *s, const char *path)
+{
+	struct h5m_node *d = h5m_store_node(s, 0);
+	const char *p = path, *slash;
+	char comp[NAME_MAX_BYTES + 1];
+
+	while (*p == '/')
+		p++;
+	while ((slash = strchr(p, '/')) != NULL) {
+		size_t len = (size_t)(slash - p);
+		ssize_t i;
+
+		if (len > NAME_MAX_BYTES || listed_locked(s, d))
+			return NULL;
+		memcpy(comp, p, len);
+		comp[len] = 0;
+		i = ent_index(d, comp);
+		if (i < 0)
+			return NULL;
+		d = h5m_store_node(s, d->ents[i].node);
+		if (d->type != H5M_NODE_GROUP)
+			return NULL;
+		p = slash + 1;
+	}
+	return listed_locked(s, d) ? NULL : d;
+}
+
+int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr, unsigned trank,
+                     const uint64_t *tdims, struct h5m_retyped *out)
+{
+	hid_t g = H5I_INVALID_HID, type = H5I_INVALID_HID, did = H5I_INVALID_HID;
+	struct h5m_node *dir, *nn;
+	const char *path, *slash;
+	char why[256];
+	int64_t idx;
+	int rc;
+
+	*out = (struct h5m_retyped){ 0 };
+	if (!s->rw)
+		return -EROFS;
+	pthread_rwlock_wrlock(&s->ns);
+	h5m_hdf5_lock();
+	if (n->type != H5M_NODE_DATASET || __atomic_load_n(&n->gone, __ATOMIC_ACQUIRE)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	path = n->ds->path;
+	slash = strrchr(path, '/');
+	dir = slash ? dir_of(s, path) : NULL;
+	if (!dir) {
+		h5m_log(H5M_LOG_ERR, "%s: cannot find the group that shows it", path);
+		rc = -EIO;
+		goto out;
+	}
+	out->dir = dir->idx;
+	out->base = strdup(slash + 1);
+	if (!out->base) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT);
+	if (g < 0) {
+		rc = op_failed("opening the group", dir->path, "");
+		goto out;
+	}
+	if (hard_links(g, out->base) > 1) {
+		h5m_log(H5M_LOG_WARN, "%s: a new type refused (EPERM): the dataset has several hard links", path);
+		rc = -EPERM;
+		goto out;
+	}
+	rc = h5m_create_type(descr, &type, why, sizeof(why));
+	if (rc) {
+		h5m_log(H5M_LOG_WARN, "%s: a .npy header of dtype %s refused (%s): %s", path, descr, strerror(-rc), why);
+		goto out;
+	}
+	rc = h5m_create_replace(g, out->base, type, trank, tdims, 0, &s->layout, &did, why, sizeof(why));
+	if (rc) {
+		h5m_log(H5M_LOG_ERR, "%s: replacing the dataset by one of dtype %s failed (%s): %s", path, descr,
+		        strerror(-rc), why);
+		goto out;
+	}
+	H5Dclose(did);
+	did = H5I_INVALID_HID;
+	idx = new_dataset_node(s, g, out->base, path, __atomic_load_n(&n->shown, __ATOMIC_ACQUIRE), false);
+	if (idx < 0) {
+		rc = (int)idx;
+		goto out; /* the file has the new dataset; the next commit keeps it, the old node shows it */
+	}
+	nn = h5m_store_node(s, (uint64_t)idx);
+	for (size_t i = 0; i < dir->nents; i++)
+		if (dir->ents[i].node == n->idx)
+			dir->ents[i].node = nn->idx;
+	__atomic_store_n(&n->successor, nn->idx, __ATOMIC_RELEASE);
+	__atomic_store_n(&n->gone, true, __ATOMIC_RELEASE);
+	out->node = nn->idx;
+	h5m_log(H5M_LOG_INFO, "%s: replaced by a new dataset of dtype %s (attributes kept)", path, descr);
+	rc = commit_locked(s, true);
+out:
+	if (did >= 0)
+		H5Dclose(did);
+	if (type >= 0)
+		H5Tclose(type);
+	if (g >= 0)
+		H5Gclose(g);
+	if (rc) {
+		free(out->base);
+		out->base = NULL;
+	}
+	H5Eclear2(H5E_DEFAULT);
+	h5m_hdf5_unlock();
+	pthread_rwlock_unlock(&s->ns);
 	return rc;
 }
 

@@ -1290,6 +1290,13 @@ ssize_t h5m_view_write(struct h5m_views *v, struct h5m_node *n, struct h5m_view_
 	}
 	switch (h->view) {
 	case H5M_VIEW_OBJ:
+		if (h->trunc_at_write) {
+			/* A name shown again by a create: the copy replaces the data (rule 3). */
+			rc = truncate_rows(v, n, 0, chg);
+			h->trunc_at_write = false;
+			if (rc)
+				break;
+		}
 		data_off = off;
 		rc = data_write_locked(v, n, buf, len, &data_off, h->append, chg);
 		if (!rc && data_off != off)
@@ -1441,6 +1448,51 @@ int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_ha
 		rc = pad_held_row(v, n, "at close", chg);
 	h5m_mutex_unlock(&vs->wlock);
 	return rc;
+}
+
+int h5m_view_npy_wants_type(struct h5m_views *v, struct h5m_node *n, const struct h5m_view_handle *h,
+                            const void *buf, size_t len, uint64_t off, struct h5m_npy_header *hdr)
+{
+	struct h5m_dataset *ds = n->ds;
+	uint64_t shape[H5M_NPY_MAXDIMS];
+	char canon[sizeof(hdr->descr)], *joined = NULL;
+	const char *text = buf;
+	size_t tlen = len;
+	unsigned rank;
+	int rc, want = 0;
+
+	if (n->type != H5M_NODE_DATASET || ds->dt.kind != H5M_DT_FIXED || h->view != H5M_VIEW_NPY || h->append ||
+	    !(n->untyped || h->trunc_pending) || vds_ready(n))
+		return 0;
+	if (off != 0) {
+		/* The rest of a header staged by earlier writes. */
+		if (!h->stage || off != h->stage_len || off + len > STAGE_MAX)
+			return 0;
+		joined = malloc(h->stage_len + len);
+		if (!joined)
+			return 0;
+		memcpy(joined, h->stage, h->stage_len);
+		memcpy(joined + h->stage_len, buf, len);
+		text = joined;
+		tlen = h->stage_len + len;
+	}
+	rc = h5m_npy_header_parse(text, tlen, hdr);
+	if (rc || hdr->fortran_order || hdr->rank == 0)
+		goto out; /* the usual path refuses it, or waits for more */
+	if (h5m_npy_descr_canon(ds->dt.descr, canon, sizeof(canon)) < 0 || strcmp(canon, hdr->descr)) {
+		want = 1;
+		goto out;
+	}
+	if (npy_shape(v, ds, NULL, shape, &rank) < 0 || rank != hdr->rank) {
+		want = 1;
+		goto out;
+	}
+	for (unsigned i = 1; i < rank; i++)
+		if (shape[i] != hdr->shape[i])
+			want = 1;
+out:
+	free(joined);
+	return want;
 }
 
 int h5m_view_open_truncate(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)

@@ -21,6 +21,7 @@
 
 #include "h5mount/blocks.h"
 #include "h5mount/blosc.h"
+#include "h5mount/create.h"
 #include "h5mount/dtype.h"
 
 enum h5m_node_type {
@@ -125,6 +126,16 @@ struct h5m_node {
 	uint8_t shown;                  /* datasets: bit 1u << view for each of its names shown,
 	                                 * set at listing from h5m_store_has_view; unlink clears
 	                                 * one (W: namespace write, atomic store; R: atomic load) */
+	bool untyped;                   /* datasets created through the mount (h5m_store_create) and
+	                                 * not yet given a type: 1-D uint8 (ns-model rule 4)
+	                                 * (immutable: typing makes a new node) */
+	uint32_t successor;             /* datasets: the node that replaced this one when it was
+	                                 * given a new type (h5m_store_retype), else 0. A retype never
+	                                 * changes a struct h5m_dataset (readers hold none of our
+	                                 * locks): the old node is gone with this set, its dataset
+	                                 * lives on unchanged until close, and fs.c follows the
+	                                 * successor for the old node's inodes (W: namespace write,
+	                                 * release, before `gone`; R: acquire) */
 	bool gone;                      /* removed from the namespace: no longer found by lookup,
 	                                 * listing or h5m_store_shows; the node (and an open
 	                                 * dataset's handle) lives on until close, its index is
@@ -296,6 +307,54 @@ struct h5m_renamed {
  * nothing changes. */
 int h5m_store_rename(struct h5m_store *s, struct h5m_node *dir, const char *name, struct h5m_node *newdir,
                      const char *newname, unsigned flags, struct h5m_renamed *out);
+
+/* How datasets created through the mount are laid out (-o chunk_size, -o compress); copied.
+ * Call before serving requests. Zeroed (the heuristic, no compression) until then. */
+void h5m_store_set_layout(struct h5m_store *s, const struct h5m_layout *lay);
+
+/* What h5m_store_create did. */
+struct h5m_created {
+	uint32_t node;     /* the dataset node opened through the name */
+	enum h5m_view view;
+	bool existed;      /* the name was shown already (no O_EXCL): opened as it is */
+	bool reshown;      /* the name was a hidden name of an existing dataset, shown again (the
+	                    * caller opens it as if with O_TRUNC, deferred to the first write:
+	                    * ns-model rule 3 amended) */
+};
+
+/* Creates name `name` in `dir` for a file (O_CREAT): NAME, NAME.npy or NAME.shape of dataset
+ * NAME. A new dataset is an untyped 1-D uint8 dataset (node->untyped) made by
+ * h5m_create_dataset with the layout of h5m_store_set_layout, shown only under `name`, and
+ * committed durably. A hidden name of an existing dataset is shown again (reshown); a shown
+ * name is -EEXIST with `excl`, else opened (existed). -EEXIST (logged) when NAME or one of its
+ * views is another object's name (a group NAME, a group NAME.npy next to a new NAME) or an
+ * HDF5 link not shown; -EINVAL (logged) for NAME.offsets (a view of variable-length data) and
+ * names check_new_name refuses; -ENOTSUP (logged: Blosc not registered). Namespace lock
+ * write-held, HDF5 lock inside. */
+int h5m_store_create(struct h5m_store *s, struct h5m_node *dir, const char *name, bool excl,
+                     struct h5m_created *out);
+
+/* What h5m_store_retype did. */
+struct h5m_retyped {
+	uint32_t node;     /* the new dataset node, which now holds every shown name of the old */
+	uint32_t dir;      /* the group node whose directory shows them */
+	char *base;        /* the dataset's link name (malloc'd: the caller frees it) */
+};
+
+/* Replaces dataset node n by a new, empty dataset of the .npy descr `descr` with trailing
+ * dims tdims[0..trank) under the same link name (h5m_create_replace: attributes kept, layout
+ * chosen anew), in one durable commit (ns-model rules 4 and 5). The new node shows the names
+ * the old one showed; the old node becomes gone with `successor` set, and its struct
+ * h5m_dataset is left unchanged for requests that still hold it (freed at close). The caller
+ * has written back and dropped the old dataset's blocks it wants kept (the new one is empty).
+ * Returns 0, -ENOENT (n is gone), -EPERM (several hard links, logged), -ENOTSUP / -EINVAL (a
+ * descr HDF5 cannot hold as the read path serves it, logged with why), -EROFS, -EIO/-ENOSPC.
+ * Namespace lock write-held, HDF5 lock inside. */
+int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr, unsigned trank,
+                     const uint64_t *tdims, struct h5m_retyped *out);
+
+/* A dataset node, following successors (retypes) to the current one. Lock-free. */
+struct h5m_node *h5m_store_current(struct h5m_store *s, struct h5m_node *n);
 
 /* Bytes of the flat data of a variable-length dataset: total base elements * base size
  * (computes the offsets on first use). Returns 0, -EIO, or -EINVAL for fixed-size datasets,

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "h5mount/npy.h"
 #include "h5mount/store.h"
 
 struct h5m_views;
@@ -56,6 +57,10 @@ struct h5m_view_handle {
 	bool trunc_pending;  /* .npy opened with O_TRUNC: empty the dataset once a valid header
 	                      * arrives (or at close if nothing was written); a rejected header
 	                      * leaves the dataset as it was */
+	bool trunc_at_write; /* raw view of a name shown again by a create (ns-model rule 3
+	                      * amended): empty the dataset at the first data write */
+	bool refused;        /* a write of it was refused as a bad .npy header (fs.c: a dataset
+	                      * created for it and still empty is removed at release) */
 	uint64_t npy_hdr;    /* .npy: header length this writer declared (0: the view's own) */
 	char *stage;         /* .npy header bytes or .shape text not yet applied (malloc) */
 	size_t stage_len;
@@ -126,6 +131,15 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
  * several (a forked child's, a dup's) must not: the writer's next bytes belong to that row.
  * Returns 0 or -errno (the row could not grow). Fills *chg. */
 int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg);
+
+/* Whether a write of `len` bytes at `off` through .npy handle h of dataset n completes a
+ * valid C-order .npy header that asks for another dataset (ns-model rules 4 and 5): n is
+ * untyped (node->untyped) or h empties it (O_TRUNC), and the header's dtype or trailing dims
+ * differ from n's. Returns 1 with *hdr filled (the caller replaces the dataset:
+ * h5m_store_retype), or 0: the write goes on as usual (a bad header is refused there). Reads
+ * h's staging buffer (the caller's, one request at a time per open file); takes meta. */
+int h5m_view_npy_wants_type(struct h5m_views *v, struct h5m_node *n, const struct h5m_view_handle *h,
+                            const void *buf, size_t len, uint64_t off, struct h5m_npy_header *hdr);
 
 /* Frees the staging buffers of a handle (not the handle itself). */
 void h5m_view_handle_destroy(struct h5m_view_handle *h);
