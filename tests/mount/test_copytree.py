@@ -295,24 +295,28 @@ class MountedGroupCopies(CopyCase):
 
 class KilledDuringCopy(CopyCase):
 
-    COUNT = 120
+    FIRST, COUNT = 30, 150      # copied and committed before; copied during the kill
 
     def test_kill_9_during_cp_r_of_many_small_npy_files_leaves_whole_or_described_datasets(self):
-        src = os.path.join(self.dir, 'many')
-        os.mkdir(src)
         want = {}
-        for i in range(self.COUNT):
-            a = (np.arange(40, dtype='<f8').reshape(10, 4) + 1000 * i)
-            want['n%03d' % i] = a
-            np.save(os.path.join(src, 'n%03d.npy' % i), a)
+        for part, names in (('first', range(self.FIRST)), ('many', range(self.FIRST, self.COUNT))):
+            os.mkdir(os.path.join(self.dir, part))
+            for i in names:
+                a = np.arange(40, dtype='<f8').reshape(10, 4) + 1000 * i
+                want['n%03d' % i] = a
+                np.save(os.path.join(self.dir, part, 'n%03d.npy' % i), a)
         make_empty_file(self.h5)
         m = self.mount()
-        cp = subprocess.Popen(['cp', '-r', src, m.p('k')], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+        # A first tree copied whole, then committed: `touch` writes back and commits (README,
+        # Owners, modes and times), so the kill must not lose any of it.
+        self.assertQuiet('cp', '-r', os.path.join(self.dir, 'first'), m.p('k'))
+        self.assertQuiet('touch', m.p('k'))
+        cp = subprocess.Popen(['cp', '-r', os.path.join(self.dir, 'many'), m.p('k2')],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def some_copied():
             try:
-                return len(os.listdir(m.p('k'))) >= 10 or cp.poll() is not None
+                return len(os.listdir(m.p('k2'))) >= 20 or cp.poll() is not None
             except OSError:
                 return cp.poll() is not None
         harness.wait_until(some_copied, timeout=30)
@@ -322,37 +326,41 @@ class KilledDuringCopy(CopyCase):
         m.cleanup()
         self.assertNotEqual(cp.returncode, 0, 'cp finished before the kill: nothing was tested')
         m = self.mount()            # replays the journal
-        listed = sorted(os.listdir(m.p('k'))) if os.path.isdir(m.p('k')) else []
+        listed = sorted(os.listdir(m.p('k2'))) if os.path.isdir(m.p('k2')) else []
         self.unmount(m)
-        whole = partial = 0
+        states = {'whole': 0, 'typed, fewer rows': 0, 'empty uint8': 0}
         with h5py.File(self.h5, 'r') as f:
-            present = sorted(f['k']) if 'k' in f else []
+            self.assertEqual(sorted(f['k']), ['n%03d' % i for i in range(self.FIRST)])
+            for name in f['k']:
+                self.assertEqual(harness.npy_dtype(f['k'][name].id.get_type()), np.dtype('<f8'))
+                np.testing.assert_array_equal(f['k'][name][()], want[name], name)
+            present = sorted(f['k2']) if 'k2' in f else []
             for name in present:
-                ds = f['k'][name]
+                ds = f['k2'][name]
                 self.assertIn(name, want, 'an unexpected object %s' % name)
                 a = want[name]
                 dt = harness.npy_dtype(ds.id.get_type())
                 got = ds[()]
                 if dt == a.dtype and ds.shape == a.shape:
                     np.testing.assert_array_equal(got, a, name)
-                    whole += 1
+                    states['whole'] += 1
                 elif dt == a.dtype:
                     # the rows written back before the kill, as the source's first rows
                     self.assertEqual(ds.shape[1:], a.shape[1:], name)
                     self.assertLess(ds.shape[0], a.shape[0], name)
                     np.testing.assert_array_equal(got, a[:ds.shape[0]], name)
-                    partial += 1
+                    states['typed, fewer rows'] += 1
                 else:
-                    # created, but killed before its .npy header was written back
+                    # created, but killed before its data (and .npy header) were written back
                     self.assertEqual((dt, ds.shape), (np.dtype('u1'), (0,)), name)
-                    partial += 1
+                    states['empty uint8'] += 1
         with tables.open_file(self.h5, 'r') as t:
-            nodes = [n._v_name for n in t.walk_nodes('/k', 'Leaf')] if present else []
-        self.assertEqual(sorted(nodes), present)
-        self.assertEqual(sorted(v for v in listed if not v.endswith(('.npy', '.shape'))), present)
-        self.assertGreater(whole, 0, 'no dataset was copied before the kill')
-        print('\n# kill -9 during cp -r: %d of %d datasets whole, %d partial'
-              % (whole, self.COUNT, partial))
+            nodes = sorted(n._v_name for n in t.walk_nodes('/', 'Leaf'))
+        self.assertEqual(nodes, sorted(want)[:self.FIRST] + present)
+        self.assertEqual([v for v in listed if not v.endswith(('.npy', '.shape'))], present)
+        self.assertGreater(len(present), 0, 'no creation was committed before the kill')
+        print('\n# kill -9 during cp -r of %d files: %d there (%s)' % (
+            self.COUNT - self.FIRST, len(present), ', '.join('%s %d' % kv for kv in states.items())))
 
 
 if __name__ == '__main__':
