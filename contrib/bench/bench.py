@@ -1182,7 +1182,8 @@ def print_table(res, out=sys.stdout):
     print(file=out)
     print('h5mount vs PyTables, %s per array (%d rows x %d float64), %d run(s), medians'
           % (fmt_size(res['size']), res['setup']['rows'], COLS, res['runs']), file=out)
-    print('direct: PyTables in the same process (h5py for the gzip workload, which h5py wrote)', file=out)
+    print('direct: PyTables in the same process (h5py for the gzip workload, which h5py wrote, and '
+          'for create and fill)', file=out)
     head = '%-38s %10s %10s %-6s %7s %7s %-6s %17s %s' % (
         'workload', 'h5mount', 'direct', 'unit', 'ratio', 'target', 'result',
         'daemon peak/bound', 'memory')
