@@ -2402,13 +2402,19 @@ static enum h5m_view suffix_view(const char *name, size_t *baselen)
 }
 
 /* Checks that `name` can be a new name in a directory of the mount and in HDF5. Returns 0,
- * -ENAMETOOLONG or -EINVAL (logged). */
+ * -ENAMETOOLONG, -EINVAL or -EPERM (the text of a dangling link; logged). */
 static int check_new_name(const struct h5m_node *dir, const char *name)
 {
 	if (strlen(name) > NAME_MAX_BYTES) {
 		h5m_log(H5M_LOG_WARN, "%s: a new name of %zu bytes refused: names hold at most %d", dir->path,
 		        strlen(name), NAME_MAX_BYTES);
 		return -ENAMETOOLONG;
+	}
+	if (!strncmp(name, DANGLING_PREFIX, strlen(DANGLING_PREFIX))) {
+		/* Where a dangling symlink's text leads: O_CREAT through the link must make nothing. */
+		h5m_log(H5M_LOG_WARN, "%s: new name '%.80s...' refused (EPERM): names starting '%s' are the texts of "
+		        "dangling links", dir->path, name, DANGLING_PREFIX);
+		return -EPERM;
 	}
 	if (!name_shown(name) || strchr(name, '/')) {
 		h5m_log(H5M_LOG_WARN, "%s: new name '%s' refused: not a name HDF5 and a directory can both hold",
