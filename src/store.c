@@ -2912,7 +2912,7 @@ static struct h5m_node *dir_of(struct h5m_store *s, const char *path)
 }
 
 int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr, unsigned trank,
-                     const uint64_t *tdims, struct h5m_retyped *out)
+                     const uint64_t *tdims, bool untyped, struct h5m_retyped *out)
 {
 	hid_t g = H5I_INVALID_HID, type = H5I_INVALID_HID, did = H5I_INVALID_HID;
 	struct h5m_node *dir, *nn;
@@ -2967,7 +2967,7 @@ int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr,
 	}
 	H5Dclose(did);
 	did = H5I_INVALID_HID;
-	idx = new_dataset_node(s, g, out->base, path, __atomic_load_n(&n->shown, __ATOMIC_ACQUIRE), false);
+	idx = new_dataset_node(s, g, out->base, path, __atomic_load_n(&n->shown, __ATOMIC_ACQUIRE), untyped);
 	if (idx < 0) {
 		rc = (int)idx;
 		goto out; /* the file has the new dataset; the next commit keeps it, the old node shows it */

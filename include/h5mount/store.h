@@ -346,12 +346,14 @@ struct h5m_retyped {
  * chosen anew), in one durable commit (ns-model rules 4 and 5). The new node shows the names
  * the old one showed; the old node becomes gone with `successor` set, and its struct
  * h5m_dataset is left unchanged for requests that still hold it (freed at close). The caller
- * has written back and dropped the old dataset's blocks it wants kept (the new one is empty).
+ * copies the bytes it keeps into the new one (which starts empty) and drops the old one's
+ * blocks. `untyped`: the new node is untyped too (shape text gave an untyped dataset another
+ * rank: a .npy header may still type it).
  * Returns 0, -ENOENT (n is gone), -EPERM (several hard links, logged), -ENOTSUP / -EINVAL (a
  * descr HDF5 cannot hold as the read path serves it, logged with why), -EROFS, -EIO/-ENOSPC.
  * Namespace lock write-held, HDF5 lock inside. */
 int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr, unsigned trank,
-                     const uint64_t *tdims, struct h5m_retyped *out);
+                     const uint64_t *tdims, bool untyped, struct h5m_retyped *out);
 
 /* A dataset node, following successors (retypes) to the current one. Lock-free. */
 struct h5m_node *h5m_store_current(struct h5m_store *s, struct h5m_node *n);
