@@ -1299,6 +1299,7 @@ static int retyped(struct h5m_fs *fs, struct h5m_node **n, struct h5m_retyped *r
 	int rc = keep ? copy_untyped(fs, old, nn, h) : 0;
 
 	h5m_view_forget(fs->views, old);
+	h5m_store_drop_replaced(fs->store, old);
 	/* Names now lead to the new node; pages the kernel holds of the old one are stale. */
 	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++) {
 		inval_entry_later(fs, ino_of(rt->dir, H5M_VIEW_OBJ), rt->base, strlen(rt->base), h5m_store_view_suffix(v));

@@ -2715,6 +2715,19 @@ void h5m_store_set_layout(struct h5m_store *s, const struct h5m_layout *lay)
 	s->layout = *lay;
 }
 
+void h5m_store_drop_replaced(struct h5m_store *s, struct h5m_node *n)
+{
+	(void)s;
+	if (n->type != H5M_NODE_DATASET || !__atomic_load_n(&n->successor, __ATOMIC_ACQUIRE))
+		return;
+	h5m_hdf5_lock();
+	if (n->ds->did >= 0) {
+		H5Dclose(n->ds->did);
+		n->ds->did = H5I_INVALID_HID;
+	}
+	h5m_hdf5_unlock();
+}
+
 struct h5m_node *h5m_store_current(struct h5m_store *s, struct h5m_node *n)
 {
 	uint32_t next;

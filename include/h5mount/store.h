@@ -97,7 +97,8 @@ struct h5m_dataset {
 	struct h5m_remote *remote; /* the store's fetcher when the file is remote (remote.h), else
 	                            * NULL: chunk bytes come from it (immutable) */
 	bool read_error_logged;    /* HDF5 lock */
-	hid_t did;                 /* the open dataset, HDF5 lock */
+	hid_t did;                 /* the open dataset, or H5I_INVALID_HID once a retype replaced
+	                            * it (h5m_store_drop_replaced) (HDF5 lock) */
 	hid_t ftype;               /* its stored element type (HDF5 lock) */
 	uint64_t storage_bytes;    /* h5m_store_storage_size's last answer (atomic) ... */
 	uint64_t storage_key;      /* ... for this state of the file (atomic; 0: none yet) */
@@ -354,6 +355,13 @@ struct h5m_retyped {
  * Namespace lock write-held, HDF5 lock inside. */
 int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr, unsigned trank,
                      const uint64_t *tdims, bool untyped, struct h5m_retyped *out);
+
+/* Closes the HDF5 handle of dataset node n replaced by h5m_store_retype, once the caller took
+ * what it keeps of it: HDF5 then frees the unlinked dataset's space (reused within the
+ * session), so repeated replaces do not grow the file. The struct stays (a request in flight
+ * may hold it: its HDF5 calls then fail with -EIO; fs.c sends every new request to the
+ * successor). No-op for a node not replaced. Takes the HDF5 lock. */
+void h5m_store_drop_replaced(struct h5m_store *s, struct h5m_node *n);
 
 /* A dataset node, following successors (retypes) to the current one. Lock-free. */
 struct h5m_node *h5m_store_current(struct h5m_store *s, struct h5m_node *n);
