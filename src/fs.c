@@ -1289,6 +1289,29 @@ static int copy_untyped(struct h5m_fs *fs, struct h5m_node *from, struct h5m_nod
 	return rc;
 }
 
+/* After h5m_store_retype replaced *n (rt): copies the bytes written so far when `keep`,
+ * drops the old dataset's blocks, has the kernel forget what it holds of the old node, and
+ * sets *n to the new one. Frees rt->base. Returns 0 or the copy's -errno. */
+static int retyped(struct h5m_fs *fs, struct h5m_node **n, struct h5m_retyped *rt, struct h5m_view_handle *h,
+                   bool keep)
+{
+	struct h5m_node *old = *n, *nn = h5m_store_node(fs->store, rt->node);
+	int rc = keep ? copy_untyped(fs, old, nn, h) : 0;
+
+	h5m_view_forget(fs->views, old);
+	h5m_store_drop_replaced(fs->store, old);
+	/* Names now lead to the new node; pages the kernel holds of the old one are stale. */
+	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++) {
+		inval_entry_later(fs, ino_of(rt->dir, H5M_VIEW_OBJ), rt->base, strlen(rt->base), h5m_store_view_suffix(v));
+		if (h5m_store_has_view(old, v) && is_known(fs, ino_of(old->idx, v)))
+			inval(fs, ino_of(old->idx, v), 0, 0, false);
+	}
+	free(rt->base);
+	rt->base = NULL;
+	*n = nn;
+	return rc;
+}
+
 /* Before a write of .npy header bytes through h: when they complete a header that asks for
  * another dataset (an untyped one, or O_TRUNC over one of another dtype or trailing shape:
  * ns-model rules 4 and 5), replaces *n by a new dataset of the header's type
@@ -1298,7 +1321,7 @@ static int retype_for_header(struct h5m_fs *fs, struct h5m_node **n, struct h5m_
                              size_t size, uint64_t off)
 {
 	struct h5m_npy_header *hdr = malloc(sizeof(*hdr));
-	struct h5m_node *old = *n, *nn;
+	struct h5m_node *old = *n;
 	struct h5m_retyped rt;
 	bool keep;
 	int rc = 0;
@@ -1308,31 +1331,36 @@ static int retype_for_header(struct h5m_fs *fs, struct h5m_node **n, struct h5m_
 	if (!h5m_view_npy_wants_type(fs->views, old, h, buf, size, off, hdr))
 		goto out;
 	keep = old->untyped && !h->trunc_pending;
-	rc = h5m_store_retype(fs->store, old, hdr->descr, hdr->rank - 1, hdr->shape + 1, &rt);
-	if (rc) {
-		if (rc == -ENOENT)
-			rc = 0; /* replaced by another file's header meanwhile: the views judge this one */
-		goto out;
+	rc = h5m_store_retype(fs->store, old, hdr->descr, hdr->rank - 1, hdr->shape + 1, false, &rt);
+	if (!rc) {
+		h->trunc_pending = false; /* the new dataset is empty */
+		h->trunc_at_write = false;
+		rc = retyped(fs, n, &rt, h, keep);
+	} else if (rc == -ENOENT) {
+		rc = 0; /* replaced by another file's header meanwhile: the views judge this one */
 	}
-	nn = h5m_store_node(fs->store, rt.node);
-	h->trunc_pending = false; /* the new dataset is empty */
-	h->trunc_at_write = false;
-	if (keep)
-		rc = copy_untyped(fs, old, nn, h);
-	h5m_view_forget(fs->views, old);
-	/* Names now lead to the new node; pages the kernel holds of the old one are stale. */
-	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++) {
-		size_t bl = strlen(rt.base);
-
-		inval_entry_later(fs, ino_of(rt.dir, H5M_VIEW_OBJ), rt.base, bl, h5m_store_view_suffix(v));
-		if (h5m_store_has_view(old, v) && is_known(fs, ino_of(old->idx, v)))
-			inval(fs, ino_of(old->idx, v), 0, 0, false);
-	}
-	free(rt.base);
-	*n = nn;
 out:
 	free(hdr);
 	return rc;
+}
+
+/* Before a write of .shape text through h: text of another rank or trailing dims for an
+ * untyped dataset gives it a uint8 type of those trailing dims, keeping its bytes (rule 4),
+ * and sets *n to the new dataset. Returns 0 or -errno. */
+static int reshape_untyped(struct h5m_fs *fs, struct h5m_node **n, struct h5m_view_handle *h, const char *buf,
+                           size_t size, uint64_t off)
+{
+	uint64_t dims[H5M_NPY_MAXDIMS];
+	struct h5m_retyped rt;
+	unsigned rank;
+	int rc;
+
+	if (!h5m_view_shape_wants_rank(fs->views, *n, h, buf, size, off, dims, &rank))
+		return 0;
+	rc = h5m_store_retype(fs->store, *n, "'|u1'", rank - 1, dims + 1, true, &rt);
+	if (!rc)
+		rc = retyped(fs, n, &rt, h, true);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -1356,6 +1384,10 @@ static void h5m_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t
 	direct = ((struct h5m_fs_file *)h)->direct;
 	if (view == H5M_VIEW_NPY && (rc = retype_for_header(fs, &n, h, buf, size, (uint64_t)off)) < 0) {
 		h->refused = true;
+		reply_err(req, rc);
+		return;
+	}
+	if (view == H5M_VIEW_SHAPE && (rc = reshape_untyped(fs, &n, h, buf, size, (uint64_t)off)) < 0) {
 		reply_err(req, rc);
 		return;
 	}

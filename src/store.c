@@ -2402,13 +2402,19 @@ static enum h5m_view suffix_view(const char *name, size_t *baselen)
 }
 
 /* Checks that `name` can be a new name in a directory of the mount and in HDF5. Returns 0,
- * -ENAMETOOLONG or -EINVAL (logged). */
+ * -ENAMETOOLONG, -EINVAL or -EPERM (the text of a dangling link; logged). */
 static int check_new_name(const struct h5m_node *dir, const char *name)
 {
 	if (strlen(name) > NAME_MAX_BYTES) {
 		h5m_log(H5M_LOG_WARN, "%s: a new name of %zu bytes refused: names hold at most %d", dir->path,
 		        strlen(name), NAME_MAX_BYTES);
 		return -ENAMETOOLONG;
+	}
+	if (!strncmp(name, DANGLING_PREFIX, strlen(DANGLING_PREFIX))) {
+		/* Where a dangling symlink's text leads: O_CREAT through the link must make nothing. */
+		h5m_log(H5M_LOG_WARN, "%s: new name '%.80s...' refused (EPERM): names starting '%s' are the texts of "
+		        "dangling links", dir->path, name, DANGLING_PREFIX);
+		return -EPERM;
 	}
 	if (!name_shown(name) || strchr(name, '/')) {
 		h5m_log(H5M_LOG_WARN, "%s: new name '%s' refused: not a name HDF5 and a directory can both hold",
@@ -2709,6 +2715,19 @@ void h5m_store_set_layout(struct h5m_store *s, const struct h5m_layout *lay)
 	s->layout = *lay;
 }
 
+void h5m_store_drop_replaced(struct h5m_store *s, struct h5m_node *n)
+{
+	(void)s;
+	if (n->type != H5M_NODE_DATASET || !__atomic_load_n(&n->successor, __ATOMIC_ACQUIRE))
+		return;
+	h5m_hdf5_lock();
+	if (n->ds->did >= 0) {
+		H5Dclose(n->ds->did);
+		n->ds->did = H5I_INVALID_HID;
+	}
+	h5m_hdf5_unlock();
+}
+
 struct h5m_node *h5m_store_current(struct h5m_store *s, struct h5m_node *n)
 {
 	uint32_t next;
@@ -2906,7 +2925,7 @@ static struct h5m_node *dir_of(struct h5m_store *s, const char *path)
 }
 
 int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr, unsigned trank,
-                     const uint64_t *tdims, struct h5m_retyped *out)
+                     const uint64_t *tdims, bool untyped, struct h5m_retyped *out)
 {
 	hid_t g = H5I_INVALID_HID, type = H5I_INVALID_HID, did = H5I_INVALID_HID;
 	struct h5m_node *dir, *nn;
@@ -2961,7 +2980,7 @@ int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr,
 	}
 	H5Dclose(did);
 	did = H5I_INVALID_HID;
-	idx = new_dataset_node(s, g, out->base, path, __atomic_load_n(&n->shown, __ATOMIC_ACQUIRE), false);
+	idx = new_dataset_node(s, g, out->base, path, __atomic_load_n(&n->shown, __ATOMIC_ACQUIRE), untyped);
 	if (idx < 0) {
 		rc = (int)idx;
 		goto out; /* the file has the new dataset; the next commit keeps it, the old node shows it */

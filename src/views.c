@@ -1495,6 +1495,35 @@ out:
 	return want;
 }
 
+int h5m_view_shape_wants_rank(struct h5m_views *v, struct h5m_node *n, const struct h5m_view_handle *h,
+                              const void *buf, size_t len, uint64_t off, uint64_t *dims, unsigned *rank)
+{
+	struct h5m_dataset *ds = n->ds;
+	uint64_t cur[H5M_NPY_MAXDIMS];
+	size_t tlen;
+	char *text;
+	int want = 0;
+
+	(void)v;
+	if (n->type != H5M_NODE_DATASET || !n->untyped || h->view != H5M_VIEW_SHAPE || ds->dt.kind != H5M_DT_FIXED ||
+	    off > h->stage_len || off + len > STAGE_MAX || vds_ready(n))
+		return 0;
+	tlen = (size_t)(off + len);
+	text = malloc(tlen ? tlen : 1);
+	if (!text)
+		return 0;
+	memcpy(text, h->stage, (size_t)off);
+	memcpy(text + off, buf, len);
+	if (memchr(text, '\n', tlen) && !h5m_shape_parse(text, tlen, dims, H5M_NPY_MAXDIMS, rank) && *rank > 0) {
+		logical_dims(ds, cur);
+		want = *rank != ds->rank;
+		for (unsigned i = 1; !want && i < *rank; i++)
+			want = dims[i] != cur[i];
+	}
+	free(text);
+	return want;
+}
+
 int h5m_view_open_truncate(struct h5m_views *v, struct h5m_node *n, struct h5m_view_handle *h, struct h5m_change *chg)
 {
 	memset(chg, 0, sizeof(*chg));

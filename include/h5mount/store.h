@@ -97,7 +97,8 @@ struct h5m_dataset {
 	struct h5m_remote *remote; /* the store's fetcher when the file is remote (remote.h), else
 	                            * NULL: chunk bytes come from it (immutable) */
 	bool read_error_logged;    /* HDF5 lock */
-	hid_t did;                 /* the open dataset, HDF5 lock */
+	hid_t did;                 /* the open dataset, or H5I_INVALID_HID once a retype replaced
+	                            * it (h5m_store_drop_replaced) (HDF5 lock) */
 	hid_t ftype;               /* its stored element type (HDF5 lock) */
 	uint64_t storage_bytes;    /* h5m_store_storage_size's last answer (atomic) ... */
 	uint64_t storage_key;      /* ... for this state of the file (atomic; 0: none yet) */
@@ -346,12 +347,21 @@ struct h5m_retyped {
  * chosen anew), in one durable commit (ns-model rules 4 and 5). The new node shows the names
  * the old one showed; the old node becomes gone with `successor` set, and its struct
  * h5m_dataset is left unchanged for requests that still hold it (freed at close). The caller
- * has written back and dropped the old dataset's blocks it wants kept (the new one is empty).
+ * copies the bytes it keeps into the new one (which starts empty) and drops the old one's
+ * blocks. `untyped`: the new node is untyped too (shape text gave an untyped dataset another
+ * rank: a .npy header may still type it).
  * Returns 0, -ENOENT (n is gone), -EPERM (several hard links, logged), -ENOTSUP / -EINVAL (a
  * descr HDF5 cannot hold as the read path serves it, logged with why), -EROFS, -EIO/-ENOSPC.
  * Namespace lock write-held, HDF5 lock inside. */
 int h5m_store_retype(struct h5m_store *s, struct h5m_node *n, const char *descr, unsigned trank,
-                     const uint64_t *tdims, struct h5m_retyped *out);
+                     const uint64_t *tdims, bool untyped, struct h5m_retyped *out);
+
+/* Closes the HDF5 handle of dataset node n replaced by h5m_store_retype, once the caller took
+ * what it keeps of it: HDF5 then frees the unlinked dataset's space (reused within the
+ * session), so repeated replaces do not grow the file. The struct stays (a request in flight
+ * may hold it: its HDF5 calls then fail with -EIO; fs.c sends every new request to the
+ * successor). No-op for a node not replaced. Takes the HDF5 lock. */
+void h5m_store_drop_replaced(struct h5m_store *s, struct h5m_node *n);
 
 /* A dataset node, following successors (retypes) to the current one. Lock-free. */
 struct h5m_node *h5m_store_current(struct h5m_store *s, struct h5m_node *n);

@@ -141,6 +141,13 @@ int h5m_view_release(struct h5m_views *v, struct h5m_node *n, struct h5m_view_ha
 int h5m_view_npy_wants_type(struct h5m_views *v, struct h5m_node *n, const struct h5m_view_handle *h,
                             const void *buf, size_t len, uint64_t off, struct h5m_npy_header *hdr);
 
+/* Whether a write of `len` bytes at `off` through .shape handle h of untyped dataset n
+ * completes shape text (a newline) of another rank or trailing dims than n's (ns-model rule
+ * 4). Returns 1 with dims[0..*rank) filled (the caller gives n a uint8 type of those trailing
+ * dims: h5m_store_retype), or 0: the write goes on as usual. Reads h's staging buffer. */
+int h5m_view_shape_wants_rank(struct h5m_views *v, struct h5m_node *n, const struct h5m_view_handle *h,
+                              const void *buf, size_t len, uint64_t off, uint64_t *dims, unsigned *rank);
+
 /* Frees the staging buffers of a handle (not the handle itself). */
 void h5m_view_handle_destroy(struct h5m_view_handle *h);
 
