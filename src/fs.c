@@ -1724,6 +1724,108 @@ static void inval_names(struct h5m_fs *fs, fuse_ino_t parent, const char *name, 
 	}
 }
 
+/* Whether renaming `name` of dir to `newname` moves the raw name of an untyped dataset (a file
+ * just copied in, e.g. rsync's temporary ".x.npy.XXXXXX") onto a .npy or .shape name: the
+ * bytes are then a header and data, or shape text, for the target (rename_by_copy). */
+static bool rename_types(struct h5m_fs *fs, struct h5m_node *dir, const char *name, const char *newname)
+{
+	const char *suf[] = { h5m_store_view_suffix(H5M_VIEW_NPY), h5m_store_view_suffix(H5M_VIEW_SHAPE) };
+	size_t len = strlen(newname);
+	enum h5m_view view;
+	uint32_t node;
+	bool typed_name = false;
+
+	for (unsigned i = 0; i < 2; i++)
+		typed_name |= len > strlen(suf[i]) && !strcmp(newname + len - strlen(suf[i]), suf[i]);
+	if (!typed_name || h5m_store_find(fs->store, dir, name, &node, &view) || view != H5M_VIEW_OBJ)
+		return false;
+	return h5m_store_node(fs->store, node)->untyped;
+}
+
+/* Renames the raw name of untyped dataset `name` onto `newname` (NAME.npy or NAME.shape) as
+ * if its bytes were written through newname with O_TRUNC (creating NAME when it does not
+ * exist; a header of another type replaces it, rule 5), then removes `name`. Not one commit:
+ * a crash between the steps leaves the target written and the source still there. Returns
+ * 0 or -errno (the source is kept). */
+static int rename_by_copy(struct h5m_fs *fs, struct h5m_node *dir, const char *name, fuse_ino_t newparent,
+                          struct h5m_node *newdir, const char *newname, bool noreplace)
+{
+	struct h5m_view_handle h = { 0 };
+	struct h5m_unlinked u;
+	struct h5m_created c;
+	struct h5m_change chg;
+	struct h5m_node *src, *t;
+	enum h5m_view view;
+	uint64_t size = 0, off = 0;
+	size_t cap = (size_t)1 << 20;
+	uint32_t node;
+	char *buf = NULL;
+	int rc, rc2;
+
+	if (noreplace && h5m_store_find(fs->store, newdir, newname, &node, &view) == 0)
+		return -EEXIST;
+	rc = h5m_store_find(fs->store, dir, name, &node, &view);
+	if (rc)
+		return rc;
+	src = h5m_store_node(fs->store, node);
+	rc = h5m_view_size(fs->views, src, H5M_VIEW_OBJ, &size);
+	if (rc)
+		return rc;
+	rc = h5m_store_create(fs->store, newdir, newname, false, &c);
+	if (rc)
+		return rc;
+	t = h5m_store_node(fs->store, c.node);
+	h.view = c.view;
+	h.write = true;
+	if ((rc = h5m_view_check_writable(fs->views, t, c.view)) < 0)
+		return rc;
+	chg = (struct h5m_change){ 0 };
+	if (c.existed || c.reshown)
+		rc = h5m_view_open_truncate(fs->views, t, &h, &chg);
+	buf = rc ? NULL : malloc(cap);
+	if (!rc && !buf)
+		rc = -ENOMEM;
+	while (!rc && off < size) {
+		ssize_t got = h5m_view_read(fs->views, src, H5M_VIEW_OBJ, buf, size - off < cap ? (size_t)(size - off) : cap,
+		                            off);
+
+		if (got <= 0) {
+			rc = got < 0 ? (int)got : -EIO;
+			break;
+		}
+		if (c.view == H5M_VIEW_NPY)
+			rc = retype_for_header(fs, &t, &h, buf, (size_t)got, off);
+		else
+			rc = reshape_untyped(fs, &t, &h, buf, (size_t)got, off);
+		if (!rc)
+			got = h5m_view_write(fs->views, t, &h, buf, (size_t)got, off, &chg);
+		if (!rc && got < 0)
+			rc = (int)got;
+		off += rc ? 0 : (uint64_t)got;
+	}
+	free(buf);
+	rc2 = h5m_view_close(fs->views, t, &h, &chg);
+	rc = rc ? rc : rc2;
+	rc2 = h5m_view_release(fs->views, t, &h, &chg); /* no row is left held by h */
+	rc = rc ? rc : rc2;
+	h5m_view_handle_destroy(&h);
+	/* What the kernel holds of the target's names is stale (it also moves `name`'s inode to
+	 * `newname` when this returns: that entry is dropped after the rename's locks go). */
+	for (enum h5m_view v = H5M_VIEW_OBJ; v < H5M_NVIEWS; v++)
+		if (h5m_store_has_view(t, v) && is_known(fs, ino_of(t->idx, v)))
+			inval(fs, ino_of(t->idx, v), 0, 0, false);
+	inval_entry_later(fs, newparent, newname, strlen(newname), "");
+	if (rc) {
+		h5m_log(H5M_LOG_WARN, "%s: rename of '%s' onto '%s' failed (%s): its bytes did not make that file",
+		        src->ds->path, name, newname, strerror(-rc));
+		return rc;
+	}
+	rc = h5m_store_unlink(fs->store, dir, name, &u);
+	if (!rc && u.deleted)
+		h5m_view_forget(fs->views, src);
+	return rc;
+}
+
 static void h5m_fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                           const char *newname, unsigned int flags)
 {
@@ -1738,6 +1840,11 @@ static void h5m_fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, f
 	if (!rc && (flags & ~RENAME_NOREPLACE)) {
 		h5m_log(H5M_LOG_INFO, "rename with flags %#x refused (EINVAL): only RENAME_NOREPLACE is supported", flags);
 		rc = -EINVAL;
+	}
+	if (!rc && rename_types(fs, dir, name, newname)) {
+		rc = rename_by_copy(fs, dir, name, newparent, newdir, newname, (flags & RENAME_NOREPLACE) != 0);
+		reply_err(req, rc);
+		return;
 	}
 	if (!rc)
 		rc = h5m_store_rename(fs->store, dir, name, newdir, newname,

@@ -1512,8 +1512,10 @@ int h5m_view_shape_wants_rank(struct h5m_views *v, struct h5m_node *n, const str
 	text = malloc(tlen ? tlen : 1);
 	if (!text)
 		return 0;
-	memcpy(text, h->stage, (size_t)off);
-	memcpy(text + off, buf, len);
+	if (off)
+		memcpy(text, h->stage, (size_t)off);
+	if (len)
+		memcpy(text + off, buf, len);
 	if (memchr(text, '\n', tlen) && !h5m_shape_parse(text, tlen, dims, H5M_NPY_MAXDIMS, rank) && *rank > 0) {
 		logical_dims(ds, cur);
 		want = *rank != ds->rank;

@@ -38,9 +38,17 @@
  *     entries, datasets' shown names, gone flags, group paths. Taken holding none of the
  *     locks above: read-held inside h5m_store_find / h5m_store_list_each (lookup, readdir;
  *     released before a reply takes a size lock), write-held by each namespace operation
- *     (mkdir, rmdir, unlink, symlink, rename) across its HDF5 calls and durable commit. Under
- *     it only the HDF5 lock (8) is taken; no thread read-locks it twice. fs.c calls the views
- *     (h5m_view_forget) only after it is released.
+ *     (mkdir, rmdir, unlink, symlink, rename, create, retype) across its HDF5 calls and
+ *     durable commit. Under it only the HDF5 lock (8) is taken; no thread read-locks it twice.
+ *     fs.c calls the views (h5m_view_forget, the copy of a retyped dataset's bytes) only
+ *     after it is released.
+ *     Retyping (a .npy header or shape text giving a dataset another type: h5m_store_retype)
+ *     changes no struct h5m_dataset, which many paths read holding none of these locks: it
+ *     makes a new node with a new dataset and moves the directory entries to it (namespace
+ *     write + HDF5 lock); the old node turns gone with `successor` set (release), fs.c follows
+ *     successors for every request by inode (acquire), and the old struct lives unchanged
+ *     until the store closes. Only its HDF5 handle is closed (h5m_store_drop_replaced, HDF5
+ *     lock) after fs.c copied what it keeps: a request still in flight on it gets -EIO.
  *  8. The HDF5 lock (store.c's h5m_hdf5_mutex, taken through h5m_hdf5_lock() of store_priv.h by
  *     store.c, chunkio.c and vlen.c): every HDF5 call. Never held with meta. Inside it:
  *     HDF5's own global lock (its thread-safe build) and everything HDF5 calls back: jvfd.c

@@ -219,7 +219,7 @@ bool h5m_store_has_view(const struct h5m_node *n, enum h5m_view view);
  * -ENOTDIR, -EIO). Same caveat as h5m_store_list. */
 const struct h5m_dirent *h5m_store_lookup(struct h5m_store *s, struct h5m_node *dir, const char *name, int *err);
 
-/* ---- the namespace (issue 13; the rules are README's "Names: remove, rename, link") ----
+/* ---- the namespace (issue 13; the rules are README's "Names: create, remove, rename, link") ----
  *
  * Locking: one namespace lock (a writer-preferring rwlock, lock.h) guards every group's
  * entries, each dataset's `shown` mask, `gone` flags, group paths and parents. Readers

@@ -333,6 +333,32 @@ class HiddenNames(CreateCase):
             self.assertStored(g + '/s', ARRAYS['struct'])
 
 
+class Rsync(CreateCase):
+
+    def test_rsync_a_of_npy_shape_and_raw_files_renames_its_temporaries_onto_them(self):
+        if shutil.which('rsync') is None:
+            self.skipTest('rsync is not installed (contrib/deps installs it)')
+        src = os.path.join(harness.workdir(), 'rs-%d' % os.getpid())
+        os.makedirs(src, exist_ok=True)
+        f2d = np.arange(20, dtype='<i4').reshape(10, 2)
+        np.save(os.path.join(src, 'f2d.npy'), f2d)
+        with open(os.path.join(src, 'f2d.shape'), 'w') as fp:
+            fp.write('10 2\n')
+        with open(os.path.join(src, 'blob'), 'wb') as fp:
+            fp.write(b'abc' * 1001)
+        np.save(os.path.join(src, 'x.npy'), np.ones((4, 2), '>f4'))  # onto x: replaced
+        m = self.mount()
+        # rsync writes ".f2d.npy.XXXXXX" (a raw name) and renames it onto f2d.npy.
+        self.assertEqual(sh('rsync', '-a', src + '/', m.p('g') + '/'), (0, ''))
+        for n in ('f2d.npy', 'f2d.shape', 'blob', 'x.npy'):
+            self.assertEqual(sh('cmp', os.path.join(src, n), m.p('g', n)), (0, ''), n)
+        self.assertFalse([n for n in os.listdir(m.p('g')) if n.startswith('.')])
+        self.unmount(m)
+        self.assertStored('g/f2d', f2d)
+        self.assertStored('g/x', np.ones((4, 2), '>f4'))
+        self.assertStored('g/blob', np.frombuffer(b'abc' * 1001, 'u1'))
+
+
 class Layouts(CreateCase):
 
     def test_compress_and_chunk_size_apply_to_new_datasets(self):
