@@ -129,6 +129,11 @@ void h5m_log(enum h5m_log_level level, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	/* Names and values quoted in a line come from users and files: a newline or an escape
+	 * sequence in them must not forge a line of its own or drive the terminal. */
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (log_syslog) {
 		syslog(prio[level], "%s", line);
 		return;

@@ -8,11 +8,14 @@ the bytes read another way, the cause logged once, and the daemon still serving.
     /usr/bin/python3 tests/mount/test_hostile.py build/h5mount [TestClass[.test_name] ...]
 """
 
+import errno
 import http.server
 import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import unittest
 
@@ -160,6 +163,40 @@ class EndlessBodies(unittest.TestCase):
 
     def test_endless_500_body_is_cut_and_retried(self):
         self.check_endless(500, 'HTTP 500 (after 4 tries)')
+
+
+class ForgedLogLines(unittest.TestCase):
+    """A name or value quoted in a log line cannot start a line of its own: a user who may
+    write to the mount cannot forge the daemon's log (control bytes become '?')."""
+
+    FORGED = 'h5mount: error: FORGED'
+
+    def test_newline_in_refused_rename_and_xattr_stays_in_one_line(self):
+        d = tempfile.mkdtemp(prefix='forged-', dir=harness.workdir())
+        h5 = os.path.join(d, 'f.h5')
+        log = os.path.join(d, 'h5mount.log')
+        with h5py.File(h5, 'w') as f:
+            f['e'] = np.arange(10, dtype='<i4')
+            f['e'].attrs.create('n', 1, dtype='<i1')
+        with harness.Mount(h5, ['-o', 'log=' + log]) as m:
+            # Refused (a .npy name keeps its suffix) and logged with the new name quoted.
+            self.assertEqual(harness.errno_of(os.rename, m.p('e.npy'), m.p('e\n' + self.FORGED)),
+                             errno.EINVAL)
+            # Refused (not an 8-bit integer) and logged with the text quoted: an escape
+            # sequence (clear the screen) reaches the log as '?[2J'.
+            self.assertEqual(harness.errno_of(os.setxattr, m.p('e'), 'user.n', b'FORGED\x1b[2J'),
+                             errno.EINVAL)
+            self.assertTrue(harness.wait_until(lambda: open(log).read().count('FORGED') >= 2, 5.0),
+                            open(log).read())
+        lines = open(log, 'rb').read().decode(errors='replace').splitlines()
+        stamp = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d h5mount\[%d\]: ' % m.pid)
+        for line in lines:
+            self.assertRegex(line, stamp)
+            self.assertNotIn('\x1b', line)
+        forged = [line for line in lines if 'FORGED' in line]
+        self.assertEqual(len(forged), 2, lines)
+        self.assertIn("rename to 'e?h5mount: error: FORGED' refused", forged[0])
+        self.assertIn("'FORGED?[2J' is not an integer", forged[1])
 
 
 if __name__ == '__main__':
