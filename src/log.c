@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -44,15 +45,34 @@ void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level)
 		openlog("h5mount", LOG_PID, LOG_DAEMON);
 }
 
+/* Opens the log file `path`: a regular file of the daemon's user, reached without following a
+ * symlink, so that a name in a shared directory (/tmp) planted by another user (a symlink, a
+ * hard link, a FIFO that would block the open) never makes the daemon append elsewhere.
+ * Async-signal-safe. Returns the descriptor, -ELOOP (a symlink), -EPERM (not a regular file of
+ * ours) or -errno. */
+static int open_log(const char *path)
+{
+	struct stat st;
+	int fd = open(path, LOG_FILE_FLAGS | O_NOFOLLOW | O_NONBLOCK, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
 int h5m_log_open_file(const char *path)
 {
 	int fd;
 
 	if (path[0] != '/' || strlen(path) >= sizeof(log_path))
 		return -EINVAL;
-	fd = open(path, LOG_FILE_FLAGS, 0600);
+	fd = open_log(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
@@ -74,7 +94,7 @@ void h5m_log_reopen(void)
 
 	if (log_fd < 0)
 		return;
-	fd = open(log_path, LOG_FILE_FLAGS, 0600);
+	fd = open_log(log_path);
 	if (fd < 0)
 		return; /* keep writing to the old file */
 	dup2(fd, log_fd);

@@ -11,9 +11,11 @@ enum h5m_log_level { H5M_LOG_ERR = 0, H5M_LOG_WARN = 1, H5M_LOG_INFO = 2, H5M_LO
  * Call before starting threads; default is stderr at H5M_LOG_INFO. */
 void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level);
 
-/* Opens `path` (absolute) as the log file: appended to, created 0600, close-on-exec. Lines go
- * there after h5m_log_to_file. Call before threads start. Returns 0 or -errno (-EINVAL for a
- * relative or too long path). */
+/* Opens `path` (absolute) as the log file: appended to, created 0600, close-on-exec; it must be
+ * a regular file of the daemon's user with one link, not reached through a symlink as its last
+ * component. Lines go there after h5m_log_to_file. Call before threads start. Returns 0 or
+ * -errno (-EINVAL for a relative or too long path, -ELOOP for a symlink, -EPERM for another
+ * user's file, a hard link or a file that is not regular). */
 int h5m_log_open_file(const char *path);
 
 /* From now on every line goes to the file h5m_log_open_file opened (no-op without one), as

@@ -199,5 +199,74 @@ class ForgedLogLines(unittest.TestCase):
         self.assertIn("'FORGED?[2J' is not an integer", forged[1])
 
 
+class LogFileTraps(unittest.TestCase):
+    """-o log=FILE in a shared directory: a name another user planted there (a symlink to a
+    file of the daemon's user, another user's file, a hard link, a FIFO) is refused before
+    mounting with one line, and what it points at is not written to."""
+
+    def setUp(self):
+        self.d = tempfile.mkdtemp(prefix='traps-', dir=harness.workdir())
+        os.chmod(self.d, 0o1777)
+        self.h5 = os.path.join(self.d, 'f.h5')
+        with h5py.File(self.h5, 'w') as f:
+            f['e'] = np.arange(10, dtype='<i4')
+        self.victim = os.path.join(self.d, 'victim')
+        with open(self.victim, 'w') as f:
+            f.write('precious\n')
+
+    def refused(self, log, why):
+        mnt = harness.new_mountpoint()
+        try:
+            # In the background: a daemon that accepts the file mounts and its launcher returns.
+            r = subprocess.run([harness.EXE, '-o', 'log=' + log, self.h5, mnt],
+                               capture_output=True, text=True, timeout=READ_DEADLINE)
+        except subprocess.TimeoutExpired:
+            harness.fusermount_unmount(mnt)
+            raise AssertionError('h5mount hung opening the log file %s' % log)
+        mounted = harness.is_mounted(mnt)
+        if mounted:
+            harness.fusermount_unmount(mnt)
+        self.assertFalse(mounted)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, "h5mount: the log file '%s' is %s: refused (it must be a regular "
+                         "file of the daemon's user with one link)\n" % (log, why))
+        with open(self.victim) as f:
+            self.assertEqual(f.read(), 'precious\n')
+
+    def test_symlink_is_refused(self):
+        log = os.path.join(self.d, 'sym.log')
+        os.symlink(self.victim, log)
+        self.refused(log, 'a symlink')
+
+    def test_hard_link_is_refused(self):
+        log = os.path.join(self.d, 'hard.log')
+        os.link(self.victim, log)
+        self.refused(log, 'not a file of ours')
+
+    def test_other_users_file_is_refused(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root to make a file of another user')
+        log = os.path.join(self.d, 'theirs.log')
+        with open(log, 'w'):
+            pass
+        os.chown(log, harness.NOBODY, harness.NOBODY)
+        self.refused(log, 'not a file of ours')
+        self.assertEqual(os.path.getsize(log), 0)
+
+    def test_fifo_is_refused_without_hanging(self):
+        log = os.path.join(self.d, 'fifo.log')
+        os.mkfifo(log)
+        mnt = harness.new_mountpoint()
+        try:
+            r = subprocess.run([harness.EXE, '-f', '-o', 'log=' + log, self.h5, mnt],
+                               capture_output=True, text=True, timeout=READ_DEADLINE)
+        except subprocess.TimeoutExpired:
+            harness.fusermount_unmount(mnt)
+            raise AssertionError('h5mount hung opening the FIFO %s as its log file' % log)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertFalse(harness.is_mounted(mnt))
+        self.assertIn("log file '%s'" % log, r.stderr)
+
+
 if __name__ == '__main__':
     harness.run_tests()
