@@ -198,6 +198,27 @@ class ForgedLogLines(unittest.TestCase):
         self.assertIn("rename to 'e?h5mount: error: FORGED' refused", forged[0])
         self.assertIn("'FORGED?[2J' is not an integer", forged[1])
 
+    def test_a_flood_of_refused_operations_is_cut_to_a_rate(self):
+        d = tempfile.mkdtemp(prefix='flood-', dir=harness.workdir())
+        h5 = os.path.join(d, 'f.h5')
+        log = os.path.join(d, 'h5mount.log')
+        with h5py.File(h5, 'w') as f:
+            f['e'] = np.arange(10, dtype='<i4')
+        with harness.Mount(h5, ['-o', 'log=' + log]) as m:
+            for i in range(3000):  # each is refused with a log line (a NUL byte in a string)
+                self.assertEqual(harness.errno_of(os.setxattr, m.p('e'), 'user.q%d' % i, b'\0'),
+                                 errno.EINVAL)
+
+            def summary():
+                harness.errno_of(os.setxattr, m.p('e'), 'user.last', b'\0')
+                return 'log lines were dropped' in open(log).read()
+            self.assertTrue(harness.wait_until(summary, 5.0), open(log).read()[-500:])
+        text = open(log).read()
+        self.assertLessEqual(text.count('not written'), 600)
+        dropped = re.search(r'warning: (\d+) log lines were dropped: more than 10 a second\n', text)
+        self.assertIsNotNone(dropped, text[-500:])
+        self.assertGreaterEqual(int(dropped.group(1)), 2400)
+
 
 class LogFileTraps(unittest.TestCase):
     """-o log=FILE in a shared directory: a name another user planted there (a symlink to a
