@@ -30,7 +30,10 @@ void h5m_log_reopen(void);
 /* True when something listens on /dev/log (syslog would not drop the lines). */
 bool h5m_log_syslog_available(void);
 
-/* Logs one line (a trailing newline is added). Thread-safe: one write per line. */
+/* Logs one line (a trailing newline is added; control bytes in it are written as '?').
+ * Thread-safe: one write per line. Rate-limited for the whole process (500 lines at once, then
+ * 10 a second; held start-up lines excepted): lines over it are dropped and counted, and the
+ * next line logged is preceded by one saying how many. Takes log.c's leaf lock briefly. */
 void h5m_log(enum h5m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Seconds during which h5m_log_limited logs a (key, kind) only once. */
