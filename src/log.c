@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -44,15 +45,34 @@ void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level)
 		openlog("h5mount", LOG_PID, LOG_DAEMON);
 }
 
+/* Opens the log file `path`: a regular file of the daemon's user, reached without following a
+ * symlink, so that a name in a shared directory (/tmp) planted by another user (a symlink, a
+ * hard link, a FIFO that would block the open) never makes the daemon append elsewhere.
+ * Async-signal-safe. Returns the descriptor, -ELOOP (a symlink), -EPERM (not a regular file of
+ * ours) or -errno. */
+static int open_log(const char *path)
+{
+	struct stat st;
+	int fd = open(path, LOG_FILE_FLAGS | O_NOFOLLOW | O_NONBLOCK, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
 int h5m_log_open_file(const char *path)
 {
 	int fd;
 
 	if (path[0] != '/' || strlen(path) >= sizeof(log_path))
 		return -EINVAL;
-	fd = open(path, LOG_FILE_FLAGS, 0600);
+	fd = open_log(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
@@ -74,7 +94,7 @@ void h5m_log_reopen(void)
 
 	if (log_fd < 0)
 		return;
-	fd = open(log_path, LOG_FILE_FLAGS, 0600);
+	fd = open_log(log_path);
 	if (fd < 0)
 		return; /* keep writing to the old file */
 	dup2(fd, log_fd);
@@ -114,21 +134,55 @@ static void file_line(const char *tag, const char *line)
 		return; /* nowhere left to say so */
 }
 
-void h5m_log(enum h5m_log_level level, const char *fmt, ...)
+/* The whole log's rate: a token bucket of LOG_BURST lines refilled LOG_RATE a second, so that a
+ * user repeating a refused operation through the mount (each logs a line) cannot fill the disk
+ * under the log; the lines dropped are counted and the next line logged says how many. */
+#define LOG_BURST 500
+#define LOG_RATE 10
+static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER; /* leaf: protects the 3 below */
+static double rate_tokens = LOG_BURST;
+static struct timespec rate_last;
+static uint64_t rate_dropped;
+
+/* Takes a token for one line. Returns false when the line must be dropped (counted); else true
+ * with *dropped set to the lines dropped since the last one logged. */
+static bool rate_take(uint64_t *dropped)
+{
+	struct timespec now;
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&rate_lock);
+	if (rate_last.tv_sec || rate_last.tv_nsec) {
+		rate_tokens += ((double)(now.tv_sec - rate_last.tv_sec) + (double)(now.tv_nsec - rate_last.tv_nsec) / 1e9) *
+		               LOG_RATE;
+		if (rate_tokens > LOG_BURST)
+			rate_tokens = LOG_BURST;
+	}
+	rate_last = now;
+	ok = rate_tokens >= 1;
+	if (ok) {
+		rate_tokens -= 1;
+		*dropped = rate_dropped;
+		rate_dropped = 0;
+	} else {
+		rate_dropped++;
+	}
+	pthread_mutex_unlock(&rate_lock);
+	return ok;
+}
+
+/* Writes one formatted line (n: its vsnprintf length) where lines go now. */
+static void emit(enum h5m_log_level level, char *line, int n)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *const tag[] = { "error", "warning", "info", "debug" };
-	char line[1024];
-	va_list ap;
-	int n;
 
-	if (level > log_max)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
+	/* Names and values quoted in a line come from users and files: a newline or an escape
+	 * sequence in them must not forge a line of its own or drive the terminal. */
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (log_syslog) {
 		syslog(prio[level], "%s", line);
 		return;
@@ -150,6 +204,29 @@ void h5m_log(enum h5m_log_level level, const char *fmt, ...)
 	}
 	/* One fprintf per line: stdio locks the stream, so lines from threads never interleave. */
 	fprintf(stderr, "h5mount: %s: %s\n", tag[level], line);
+}
+
+void h5m_log(enum h5m_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	uint64_t dropped = 0;
+	va_list ap;
+	int n;
+
+	if (level > log_max)
+		return;
+	if (!log_held && !rate_take(&dropped))
+		return;
+	if (dropped) {
+		n = snprintf(line, sizeof(line), "%llu log lines were dropped: more than %d a second",
+		             (unsigned long long)dropped, LOG_RATE);
+		emit(H5M_LOG_WARN, line, n);
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n >= 0)
+		emit(level, line, n);
 }
 
 /* h5m_log_limited's memory of the pairs logged lately. */

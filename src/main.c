@@ -249,6 +249,11 @@ static int open_log(const char *path)
 	}
 	snprintf(abs, sizeof(abs), "%s%s%s", path[0] == '/' ? "" : cwd, path[0] == '/' ? "" : "/", path);
 	rc = h5m_log_open_file(abs);
+	if (rc == -ELOOP || rc == -EPERM) {
+		fprintf(stderr, "h5mount: the log file '%s' is %s: refused (it must be a regular file of the "
+		        "daemon's user with one link)\n", path, rc == -ELOOP ? "a symlink" : "not a file of ours");
+		return -1;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "h5mount: cannot open the log file '%s': %s\n", path, strerror(-rc));
 		return -1;

@@ -21,6 +21,8 @@
 #define MAX_REQUEST ((uint64_t)64 << 20) /* coalesced requests stop growing here */
 #define CONNECT_TIMEOUT 10L       /* seconds */
 #define STALL_SECONDS 30L         /* a transfer under 1 byte/s for this long is abandoned */
+#define DROP_MAX 65536            /* bytes of an unwanted body (error page, whole object) read
+                                   * before the transfer is cut: the status alone decides */
 
 struct h5m_remote {
 	char *name;                   /* as given (immutable) */
@@ -247,8 +249,12 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 
 	if (q->status == 0)
 		curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &q->status);
-	if (q->status != 206)
-		return n; /* an error page (or a whole object): dropped, the status decides */
+	if (q->status != 206) {
+		/* An error page (or a whole object): dropped, the status decides; q->got counts the
+		 * dropped bytes, and an endless body is cut (request_judge then reads the status). */
+		q->got += n;
+		return q->got > DROP_MAX ? 0 : n;
+	}
 	while (used < n) {
 		uint64_t pos = q->off + q->got;
 		size_t i = 0, take;
@@ -293,6 +299,8 @@ static int request_judge(struct request *q, CURLcode res, char *cause, size_t ca
 	long st = 0;
 
 	curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &st);
+	if (res == CURLE_WRITE_ERROR && st != 206 && q->got > DROP_MAX)
+		res = CURLE_OK; /* on_data cut an unwanted body: judged by its status */
 	if (res == CURLE_OK && st == 206 && q->got == q->len)
 		return 0;
 	if (res != CURLE_OK) {
@@ -492,11 +500,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Write callback of the open probe: drops the body, counting it in *arg; an endless one (a
+ * server ignoring Range, a hostile one) is cut after DROP_MAX bytes. */
 static size_t drop_data(char *data, size_t size, size_t nmemb, void *arg)
 {
+	size_t *dropped = arg;
+
 	(void)data;
-	(void)arg;
-	return size * nmemb;
+	*dropped += size * nmemb;
+	return *dropped > DROP_MAX ? 0 : size * nmemb;
 }
 
 /* Fetches byte 0 of r's object: size, mtime, Range support, with the fetcher's retries.
@@ -509,6 +521,7 @@ static int probe(struct h5m_remote *r, char *err, size_t cap)
 	curl_off_t dl = -1;
 	CURLcode res = CURLE_OK;
 	char ebuf[CURL_ERROR_SIZE] = "";
+	size_t dropped = 0;
 	int rc = -EIO;
 
 	if (!h)
@@ -518,16 +531,20 @@ static int probe(struct h5m_remote *r, char *err, size_t cap)
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &total);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, drop_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &dropped);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
 	for (unsigned attempt = 0; attempt < ATTEMPTS; attempt++) {
 		if (attempt)
 			nanosleep(&(struct timespec){ .tv_nsec = (long)BACKOFF_MS * 1000000 << (attempt - 1) }, NULL);
 		total = UINT64_MAX;
 		ebuf[0] = 0;
+		dropped = 0;
 		__atomic_add_fetch(&r->requests, 1, __ATOMIC_RELAXED);
 		res = curl_easy_perform(h);
 		st = 0;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+		if (res == CURLE_WRITE_ERROR && dropped > DROP_MAX)
+			res = CURLE_OK; /* drop_data cut the body: judged by the status */
 		if (res == CURLE_OK && st < 500)
 			break;
 		if (res != CURLE_OK && res != CURLE_COULDNT_CONNECT && res != CURLE_RECV_ERROR && res != CURLE_GOT_NOTHING &&

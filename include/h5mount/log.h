@@ -11,9 +11,11 @@ enum h5m_log_level { H5M_LOG_ERR = 0, H5M_LOG_WARN = 1, H5M_LOG_INFO = 2, H5M_LO
  * Call before starting threads; default is stderr at H5M_LOG_INFO. */
 void h5m_log_setup(bool use_syslog, enum h5m_log_level max_level);
 
-/* Opens `path` (absolute) as the log file: appended to, created 0600, close-on-exec. Lines go
- * there after h5m_log_to_file. Call before threads start. Returns 0 or -errno (-EINVAL for a
- * relative or too long path). */
+/* Opens `path` (absolute) as the log file: appended to, created 0600, close-on-exec; it must be
+ * a regular file of the daemon's user with one link, not reached through a symlink as its last
+ * component. Lines go there after h5m_log_to_file. Call before threads start. Returns 0 or
+ * -errno (-EINVAL for a relative or too long path, -ELOOP for a symlink, -EPERM for another
+ * user's file, a hard link or a file that is not regular). */
 int h5m_log_open_file(const char *path);
 
 /* From now on every line goes to the file h5m_log_open_file opened (no-op without one), as
@@ -28,7 +30,10 @@ void h5m_log_reopen(void);
 /* True when something listens on /dev/log (syslog would not drop the lines). */
 bool h5m_log_syslog_available(void);
 
-/* Logs one line (a trailing newline is added). Thread-safe: one write per line. */
+/* Logs one line (a trailing newline is added; control bytes in it are written as '?').
+ * Thread-safe: one write per line. Rate-limited for the whole process (500 lines at once, then
+ * 10 a second; held start-up lines excepted): lines over it are dropped and counted, and the
+ * next line logged is preceded by one saying how many. Takes log.c's leaf lock briefly. */
 void h5m_log(enum h5m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Seconds during which h5m_log_limited logs a (key, kind) only once. */
