@@ -17,6 +17,7 @@
 #include "h5mount/blosc.h"
 #include "h5mount/dtype.h"
 #include "h5mount/npy.h"
+#include "store_priv.h"
 
 /* Deepest nesting of structured dtypes accepted (numpy has no limit; a header of 4 KiB could
  * nest a thousand levels, which the recursion below must not follow). */
@@ -28,29 +29,12 @@
 
 /* ---- errors ---- */
 
-struct errcap {
-	char *buf;
-	size_t cap;
-};
-
-static herr_t err_walk(unsigned n, const H5E_error2_t *e, void *data)
-{
-	struct errcap *c = data;
-
-	(void)n;
-	if (e->desc && *e->desc) /* downward: the last one is the innermost */
-		snprintf(c->buf, c->cap, "%s", e->desc);
-	return 0;
-}
-
 /* Writes "what: HDF5's innermost reason" into why and clears the thread's error stack. */
 static void h5why(char *why, size_t cap, const char *what)
 {
-	char reason[256] = "unknown HDF5 error";
-	struct errcap c = { reason, sizeof(reason) };
+	char reason[256];
 
-	H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, err_walk, &c);
-	H5Eclear2(H5E_DEFAULT);
+	h5m_hdf5_error(reason, sizeof(reason));
 	snprintf(why, cap, "%s: %s", what, reason);
 }
 

@@ -142,8 +142,7 @@ static herr_t err_walk(unsigned n, const H5E_error2_t *e, void *data)
 	return 0;
 }
 
-/* Copies the innermost description of the thread's HDF5 error stack into buf and clears it. */
-static void h5err(char *buf, size_t cap)
+void h5m_hdf5_error(char *buf, size_t cap)
 {
 	struct errcap c = { buf, cap };
 
@@ -173,7 +172,7 @@ void h5m_store_read_failed(struct h5m_dataset *ds, const char *why)
 	hid_t dcpl;
 	int nf;
 
-	h5err(stack, sizeof(stack)); /* before any other call clears it; clears it */
+	h5m_hdf5_error(stack, sizeof(stack)); /* before any other call clears it; clears it */
 	if (!why)
 		why = stack;
 	if (ds->read_error_logged)
@@ -378,14 +377,14 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	ds->path = strdup(path);
 	did = H5Dopen2(loc, name, H5P_DEFAULT);
 	if (did < 0 || !ds->path) {
-		h5err(why, cap);
+		h5m_hdf5_error(why, cap);
 		goto out;
 	}
 	ds->ftype = H5Dget_type(did);
 	space = H5Dget_space(did);
 	dcpl = H5Dget_create_plist(did);
 	if (ds->ftype < 0 || space < 0 || dcpl < 0) {
-		h5err(why, cap);
+		h5m_hdf5_error(why, cap);
 		goto out;
 	}
 	if (H5Sget_simple_extent_type(space) == H5S_NULL) {
@@ -416,7 +415,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
 		ds->chunked = true;
 		if (H5Pget_chunk(dcpl, rank, chunk) != rank) {
-			h5err(why, cap);
+			h5m_hdf5_error(why, cap);
 			goto out;
 		}
 		for (int i = 0; i < rank; i++)
@@ -522,7 +521,7 @@ static struct h5m_dataset *dataset_open(struct h5m_store *s, hid_t loc, const ch
 	H5Dclose(did);
 	did = reopen_tuned(s, loc, name, ds);
 	if (did < 0) {
-		h5err(why, cap);
+		h5m_hdf5_error(why, cap);
 		goto out;
 	}
 	ds->did = did;
@@ -969,7 +968,7 @@ static int64_t object_node(struct h5m_store *s, hid_t g, const char *name, const
 	char why[256];
 
 	if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 		h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
 		return -ENOENT;
 	}
@@ -1136,12 +1135,12 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 	 * a group opened by address, which has no path. */
 	g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT);
 	if (g < 0) {
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 		h5m_log(H5M_LOG_ERR, "%s: cannot open group: %s", dir->path, why);
 		return -EIO;
 	}
 	if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &names) < 0 || names.failed) {
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 		h5m_log(H5M_LOG_ERR, "%s: cannot list group: %s", dir->path, names.failed ? "out of memory" : why);
 		rc = names.failed ? -ENOMEM : -EIO;
 		goto out;
@@ -1159,7 +1158,7 @@ static int list_locked(struct h5m_store *s, struct h5m_node *dir)
 		if (!name_shown(name)) {
 			h5m_log(H5M_LOG_WARN, "%s: not shown: the name is not a valid file name", path);
 		} else if (H5Lget_info(g, name, &li, H5P_DEFAULT) < 0) {
-			h5err(why, sizeof(why));
+			h5m_hdf5_error(why, sizeof(why));
 			h5m_log(H5M_LOG_WARN, "%s: not shown: %s", path, why);
 		} else if (li.type == H5L_TYPE_HARD) {
 			idx = object_node(s, g, name, path);
@@ -1314,7 +1313,7 @@ static hid_t open_file(const char *path, bool rw, bool journal, char *why, size_
 	}
 	fid = H5Fopen(path, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
 	if (fid < 0) {
-		h5err(why, cap); /* before any other call clears the stack */
+		h5m_hdf5_error(why, cap); /* before any other call clears the stack */
 		if (rw && strstr(why, "already open for write")) {
 			hbool_t clear = true;
 
@@ -1324,7 +1323,7 @@ static hid_t open_file(const char *path, bool rw, bool journal, char *why, size_
 				if (fid >= 0)
 					h5m_log(H5M_LOG_WARN, "%s: cleared the open-for-write flag a crashed writer left", path);
 				else
-					h5err(why, cap);
+					h5m_hdf5_error(why, cap);
 			}
 			H5Eclear2(H5E_DEFAULT);
 		}
@@ -1348,12 +1347,12 @@ static hid_t open_remote_file(struct h5m_remote *r, char *why, size_t cap)
 		snprintf(fa.secret_key, sizeof(fa.secret_key), "%s", key);
 	}
 	if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || H5Pset_fapl_ros3(fapl, &fa) < 0) {
-		h5err(why, cap);
+		h5m_hdf5_error(why, cap);
 		goto out;
 	}
 	fid = H5Fopen(h5m_remote_http_url(r), H5F_ACC_RDONLY, fapl);
 	if (fid < 0)
-		h5err(why, cap);
+		h5m_hdf5_error(why, cap);
 out:
 	explicit_bzero(&fa, sizeof(fa));
 	if (fapl >= 0)
@@ -1522,7 +1521,7 @@ described:
 	if (s->fid < 0 || H5Oget_info_by_name2(s->fid, "/", &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
 	    user_block(s->fid, &s->base) < 0) {
 		if (s->fid >= 0)
-			h5err(why, sizeof(why));
+			h5m_hdf5_error(why, sizeof(why));
 		h5m_hdf5_unlock();
 		rc = -EIO;
 		snprintf(err, cap, "%s", why);
@@ -1900,7 +1899,7 @@ out:
 	if (rc == -EIO) {
 		char why[256];
 
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 		h5m_log(H5M_LOG_WARN, "attribute '%s': cannot read: %s", name, why);
 	}
 	H5Eclear2(H5E_DEFAULT);
@@ -1937,7 +1936,7 @@ out:
 	if (rc == -EIO && attr < 0) {
 		char why[256];
 
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 		h5m_log(H5M_LOG_WARN, "attribute '%s': cannot read: %s", name, why);
 	}
 	H5Eclear2(H5E_DEFAULT);
@@ -1998,7 +1997,7 @@ static int create_text_attr(hid_t obj, const char *name, const char *text, size_
 	}
 out:
 	if (rc == -EIO)
-		h5err(why, cap);
+		h5m_hdf5_error(why, cap);
 	if (attr >= 0)
 		H5Aclose(attr);
 	if (space >= 0)
@@ -2035,7 +2034,7 @@ static int write_text_attr(hid_t obj, hid_t attr, const char *name, const char *
 	rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
 	if (mt < 0 || np < 0 || rank < 0) {
 		rc = -EIO;
-		h5err(why, cap);
+		h5m_hdf5_error(why, cap);
 		goto out;
 	}
 	rc = h5m_attrtext_parse(obj, ft, mt, text, len, (size_t)np, (unsigned)rank, &buf, why, cap);
@@ -2044,7 +2043,7 @@ static int write_text_attr(hid_t obj, hid_t attr, const char *name, const char *
 	if (np > 0) {
 		if (H5Awrite(attr, mt, buf) < 0) {
 			rc = -EIO;
-			h5err(why, cap);
+			h5m_hdf5_error(why, cap);
 			goto out;
 		}
 		*changed = true;
@@ -2100,7 +2099,7 @@ int h5m_store_xattr_set(struct h5m_store *s, struct h5m_node *n, const char *nam
 	exists = obj < 0 ? -1 : H5Aexists(obj, name);
 	if (exists < 0) {
 		rc = -EIO;
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 	} else if (exists && (flags & H5M_XATTR_CREATE)) {
 		rc = -EEXIST;
 	} else if (!exists && (flags & H5M_XATTR_REPLACE)) {
@@ -2112,7 +2111,7 @@ int h5m_store_xattr_set(struct h5m_store *s, struct h5m_node *n, const char *nam
 		attr = H5Aopen(obj, name, H5P_DEFAULT);
 		if (attr < 0) {
 			rc = -EIO;
-			h5err(why, sizeof(why));
+			h5m_hdf5_error(why, sizeof(why));
 		} else {
 			rc = write_text_attr(obj, attr, name, val, len, &changed, why, sizeof(why));
 		}
@@ -2150,7 +2149,7 @@ int h5m_store_xattr_remove(struct h5m_store *s, struct h5m_node *n, const char *
 	if (exists == 0 || !*name || __atomic_load_n(&n->gone, __ATOMIC_ACQUIRE)) {
 		rc = -ENODATA;
 	} else if (exists < 0 || H5Adelete(obj, name) < 0) {
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 		h5m_log(H5M_LOG_WARN, "%s: attribute '%s' not removed: %s", node_path(n), name, why);
 		rc = -EIO;
 	} else {
@@ -2172,7 +2171,7 @@ int h5m_store_write_failure(struct h5m_store *s, struct h5m_dataset *ds, const c
 	char why[256];
 	int e = h5m_jvfd_take_error(s->fid);
 
-	h5err(why, sizeof(why));
+	h5m_hdf5_error(why, sizeof(why));
 	if (e == ENOSPC || e == EDQUOT) {
 		h5m_log(H5M_LOG_ERR, "%s%s%s failed: %s", ds ? ds->path : "", ds ? ": " : "", what, strerror(e));
 		return -ENOSPC;
@@ -2270,6 +2269,20 @@ static ssize_t ent_index(const struct h5m_node *dir, const char *name)
 		return -1;
 	hit = bsearch(&key, dir->ents, dir->nents, sizeof(key), dirent_cmp);
 	return hit ? hit - dir->ents : -1;
+}
+
+/* Entry `name` of dir: its index (returned), node and view; -ENOENT when there is none.
+ * Namespace lock held. */
+static ssize_t ent_get(struct h5m_store *s, const struct h5m_node *dir, const char *name, struct h5m_node **n,
+                       enum h5m_view *view)
+{
+	ssize_t i = ent_index(dir, name);
+
+	if (i < 0)
+		return -ENOENT;
+	*n = h5m_store_node(s, dir->ents[i].node);
+	*view = dir->ents[i].view;
+	return i;
 }
 
 int h5m_store_find(struct h5m_store *s, struct h5m_node *dir, const char *name, uint32_t *node,
@@ -2494,7 +2507,7 @@ static int op_begin(struct h5m_store *s, struct h5m_node *dir, hid_t *g)
 	h5m_hdf5_lock();
 	*g = H5Gopen2(s->fid, dir->path, H5P_DEFAULT); /* by path: see list_locked */
 	if (*g < 0) {
-		h5err(why, sizeof(why));
+		h5m_hdf5_error(why, sizeof(why));
 		h5m_log(H5M_LOG_ERR, "%s: cannot open group: %s", dir->path, why);
 		h5m_hdf5_unlock();
 		pthread_rwlock_unlock(&s->ns);
@@ -2520,7 +2533,7 @@ static int op_failed(const char *what, const char *dirpath, const char *name)
 {
 	char why[256];
 
-	h5err(why, sizeof(why));
+	h5m_hdf5_error(why, sizeof(why));
 	h5m_log(H5M_LOG_ERR, "%s%s%s: %s failed: %s", dirpath, strcmp(dirpath, "/") ? "/" : "", name, what, why);
 	return -EIO;
 }
@@ -2590,6 +2603,7 @@ out:
 int h5m_store_rmdir(struct h5m_store *s, struct h5m_node *dir, const char *name)
 {
 	struct h5m_node *n;
+	enum h5m_view view;
 	H5G_info_t gi;
 	hid_t g, cg = H5I_INVALID_HID;
 	ssize_t i;
@@ -2597,12 +2611,11 @@ int h5m_store_rmdir(struct h5m_store *s, struct h5m_node *dir, const char *name)
 
 	if (rc)
 		return rc;
-	i = ent_index(dir, name);
+	i = ent_get(s, dir, name, &n, &view);
 	if (i < 0) {
-		rc = -ENOENT;
+		rc = (int)i;
 		goto out;
 	}
-	n = h5m_store_node(s, dir->ents[i].node);
 	if (n->type != H5M_NODE_GROUP) {
 		rc = -ENOTDIR;
 		goto out;
@@ -2655,13 +2668,11 @@ int h5m_store_unlink(struct h5m_store *s, struct h5m_node *dir, const char *name
 	if (rc)
 		return rc;
 	*out = (struct h5m_unlinked){ 0 };
-	i = ent_index(dir, name);
+	i = ent_get(s, dir, name, &n, &view);
 	if (i < 0) {
-		rc = -ENOENT;
+		rc = (int)i;
 		goto out;
 	}
-	n = h5m_store_node(s, dir->ents[i].node);
-	view = dir->ents[i].view;
 	out->node = n->idx;
 	out->view = view;
 	if (n->type == H5M_NODE_GROUP) {
@@ -3214,13 +3225,11 @@ int h5m_store_rename(struct h5m_store *s, struct h5m_node *dir, const char *name
 	rc = listed_locked(s, newdir);
 	if (rc)
 		goto out;
-	i = ent_index(dir, name);
+	i = ent_get(s, dir, name, &n, &view);
 	if (i < 0) {
-		rc = -ENOENT;
+		rc = (int)i;
 		goto out;
 	}
-	n = h5m_store_node(s, dir->ents[i].node);
-	view = dir->ents[i].view;
 	out->node = n->idx;
 	out->view = view;
 	rc = check_new_name(newdir, newname);

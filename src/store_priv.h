@@ -1,4 +1,4 @@
-/* store_priv.h: what the HDF5 layer's three files (store.c, chunkio.c, vlen.c) share and nothing
+/* store_priv.h: what the HDF5 layer's files (store.c, chunkio.c, vlen.c, create.c) share and nothing
  * else may use: the HDF5 lock, the store's file facts, read and write failure logging.
  *
  * Private header (under src/, not include/h5mount/): the views, fs.c and the tests never see it.
@@ -26,6 +26,10 @@
  * off for the calling thread, once. Not recursive. */
 void h5m_hdf5_lock(void);
 void h5m_hdf5_unlock(void);
+
+/* Copies the innermost description of the thread's HDF5 error stack into buf ("unknown HDF5
+ * error" when it is empty) and clears the stack. Caller holds the HDF5 lock. */
+void h5m_hdf5_error(char *buf, size_t cap);
 
 /* The file facts of a store that the data path needs. All are fixed at open, so they are read
  * without a lock. */
