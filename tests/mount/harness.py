@@ -115,6 +115,27 @@ class Mount(mounting.Daemon):
         return os.path.join(self.path, *[q.strip('/') for q in parts if q.strip('/')])
 
 
+class MountsCase(unittest.TestCase):
+    """A test case that mounts self.h5 (set by the subclass's setUp) as often as it likes:
+    every mount is cleaned up at tearDown; unmount() asserts a clean unmount."""
+
+    def setUp(self):
+        self.mounts = []
+
+    def tearDown(self):
+        for m in self.mounts:
+            m.cleanup()
+
+    def mount(self, *opts):
+        m = Mount(self.h5, list(opts))
+        self.mounts.append(m)
+        return m.start()
+
+    def unmount(self, m):
+        problem = m.cleanup()
+        self.assertIsNone(problem, m.stderr_text())
+
+
 def mount_for_class(cls, h5file, opts=('-o', 'ro')):
     """For a TestCase's setUpClass: mounts h5file (Mount options `opts`) and returns the
     Mount, with a class cleanup that unmounts it and raises DaemonError, quoting the daemon's

@@ -113,7 +113,7 @@ def datasets_below(h5, group):
     return out
 
 
-class CopyCase(unittest.TestCase):
+class CopyCase(harness.MountsCase):
 
     maxDiff = None       # a client's whole complaint, not the first 640 characters
 
@@ -121,20 +121,7 @@ class CopyCase(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix='%s-' % self.id().rsplit('.', 1)[-1],
                                     dir=harness.workdir())
         self.h5 = os.path.join(self.dir, 'file.h5')
-        self.mounts = []
-
-    def tearDown(self):
-        for m in self.mounts:
-            m.cleanup()
-
-    def mount(self, *opts):
-        m = harness.Mount(self.h5, list(opts))
-        self.mounts.append(m)
-        return m.start()
-
-    def unmount(self, m):
-        problem = m.cleanup()
-        self.assertIsNone(problem, m.stderr_text())
+        super().setUp()
 
     def assertQuiet(self, *argv, cwd=None):
         rc, out = sh(*argv, cwd=cwd)

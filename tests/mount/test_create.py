@@ -89,24 +89,11 @@ def make_file(path):
     return path
 
 
-class CreateCase(unittest.TestCase):
+class CreateCase(harness.MountsCase):
 
     def setUp(self):
         self.h5 = make_file(os.path.join(harness.workdir(), '%s.h5' % self.id().rsplit('.', 1)[-1]))
-        self.mounts = []
-
-    def tearDown(self):
-        for m in self.mounts:
-            m.cleanup()
-
-    def mount(self, *opts):
-        m = harness.Mount(self.h5, list(opts))
-        self.mounts.append(m)
-        return m.start()
-
-    def unmount(self, m):
-        problem = m.cleanup()
-        self.assertIsNone(problem, m.stderr_text())
+        super().setUp()
 
     def assertErrno(self, err, fn, *args):
         got = harness.errno_of(fn, *args)

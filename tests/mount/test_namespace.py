@@ -77,24 +77,11 @@ def pytables_nodes(h5):
         return sorted(n._v_pathname for n in f.walk_nodes('/') if n._v_pathname != '/')
 
 
-class NamespaceCase(unittest.TestCase):
+class NamespaceCase(harness.MountsCase):
 
     def setUp(self):
         self.h5 = os.path.join(harness.workdir(), '%s.h5' % self.id().rsplit('.', 1)[-1])
-        self.mounts = []
-
-    def tearDown(self):
-        for m in self.mounts:
-            m.cleanup()
-
-    def mount(self, *opts):
-        m = harness.Mount(self.h5, list(opts))
-        self.mounts.append(m)
-        return m.start()
-
-    def unmount(self, m):
-        problem = m.cleanup()
-        self.assertIsNone(problem, m.stderr_text())
+        super().setUp()
 
     def assertQuiet(self, *argv):
         rc, out = sh(*argv)
