@@ -1415,9 +1415,11 @@ int h5m_view_close(struct h5m_views *v, struct h5m_node *n, struct h5m_view_hand
 	h5m_mutex_lock(&vs->wlock);
 	if (h->view == H5M_VIEW_SHAPE && h->stage_len)
 		rc = apply_shape(v, n, h, chg);
-	else if (h->view == H5M_VIEW_NPY && h->stage_len)
+	else if (h->view == H5M_VIEW_NPY && h->stage_len) {
 		rc = refuse(ds, R_NPY_HEADER, -EINVAL, "a .npy header that never completed (%zu bytes written); "
 		            "nothing changed", h->stage_len);
+		h->refused = true; /* a bad header, as one refused at its write */
+	}
 	else if (h->trunc_pending && ds->rank > 0)
 		rc = truncate_rows(v, n, 0, chg); /* `: > x.npy` */
 	h->trunc_pending = false;

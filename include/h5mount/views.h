@@ -59,8 +59,9 @@ struct h5m_view_handle {
 	                      * leaves the dataset as it was */
 	bool trunc_at_write; /* raw view of a name shown again by a create (ns-model rule 3
 	                      * amended): empty the dataset at the first data write */
-	bool refused;        /* a write of it was refused as a bad .npy header (fs.c: a dataset
-	                      * created for it and still empty is removed at release) */
+	bool refused;        /* a write of it was refused as a bad .npy header, or its header
+	                      * never completed by the close (fs.c: a dataset created for it and
+	                      * still empty is removed at release) */
 	uint64_t npy_hdr;    /* .npy: header length this writer declared (0: the view's own) */
 	char *stage;         /* .npy header bytes or .shape text not yet applied (malloc) */
 	size_t stage_len;

@@ -153,6 +153,21 @@ class NewDatasets(CreateCase):
         with h5py.File(self.h5, 'r') as f:
             self.assertEqual(sorted(f['g']), ['x', 'y'])
 
+    def test_a_npy_header_that_never_completes_creates_nothing(self):
+        m = self.mount()
+        before = sorted(os.listdir(m.p('g')))
+        head = np.lib.format.magic(1, 0) + b'\x76\x00{"descr": "<f8", '   # cut inside the dict
+        with self.assertRaises(OSError) as cm:
+            with open(m.p('g/cut.npy'), 'wb') as fp:
+                fp.write(head)
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        harness.wait_until(lambda: sorted(os.listdir(m.p('g'))) == before)
+        self.assertEqual(sorted(os.listdir(m.p('g'))), before)
+        self.assertIn("/g/cut: refused (EINVAL): a .npy header that never completed", m.stderr_text())
+        self.unmount(m)
+        with h5py.File(self.h5, 'r') as f:
+            self.assertEqual(sorted(f['g']), ['x', 'y'])
+
     def test_cp_of_npy_and_raw_files_round_trips_byte_for_byte(self):
         src = os.path.join(harness.workdir(), 'src-%d' % os.getpid())
         os.makedirs(src, exist_ok=True)
